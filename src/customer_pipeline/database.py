@@ -1,0 +1,78 @@
+"""Connections: DATABASE_URL, or an embedded PostgreSQL (pgserver) when it is unset."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from customer_pipeline.errors import DatabaseUnavailable
+from customer_pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def _embedded_server(pgdata: Path):  # -> pgserver.PostgresServer
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI): harmless here
+        warnings.simplefilter("ignore")
+        import pgserver  # heavy: only when the embedded server is wanted
+
+        pgdata.mkdir(parents=True, exist_ok=True)
+        log.info("starting embedded PostgreSQL in %s", pgdata)
+        # 'stop': the server stops when the last process using it exits
+        return pgserver.get_server(pgdata, cleanup_mode="stop")
+
+
+def database_url(settings: Settings) -> str:
+    """The URL to connect to; starts the embedded server when DATABASE_URL is unset."""
+    if settings.database_url:
+        return settings.database_url
+    try:
+        return _embedded_server(settings.embedded_pgdata.resolve()).get_uri()
+    except Exception as exc:  # pgserver raises plain exceptions with long messages
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatabaseUnavailable(f"cannot start the embedded PostgreSQL: {first}") from exc
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for messages and summaries."""
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    host = info.get("host") or "localhost"
+    where = host if host.startswith("/") else f"{host}:{info.get('port') or 5432}"
+    return f"postgresql://{info.get('user') or ''}@{where}/{info.get('dbname') or ''}"
+
+
+@contextmanager
+def connect(settings: Settings, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+    """A connection whose search_path is the pipeline's schema (created if missing).
+
+    Commits when the block succeeds, rolls back when it raises.
+    """
+    url = database_url(settings)
+    try:
+        conn = psycopg.connect(url, autocommit=autocommit, connect_timeout=settings.connect_timeout)
+    except psycopg.OperationalError as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise DatabaseUnavailable(f"cannot connect to {describe(url)}: {reason}") from None
+    try:
+        with conn:
+            conn.execute(
+                sql.SQL("SET search_path TO {}, public").format(sql.Identifier(settings.db_schema))
+            )
+            yield conn
+    finally:
+        conn.close()
+
+
+def check_connection(settings: Settings) -> str:
+    """Raise DatabaseUnavailable unless the database answers; return its version."""
+    with connect(settings, autocommit=True) as conn:
+        return str(conn.execute("SHOW server_version").fetchone()[0])

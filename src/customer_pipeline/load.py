@@ -1,0 +1,189 @@
+"""Step 3, load: COPY a day's files into PostgreSQL, atomically.
+
+The day's transactions are COPYed into a staging table (in parallel connections), keyed,
+then swapped in as the day's partition ``transactions_YYYYMMDD`` in one transaction that
+also upserts the dimension tables. Either the whole day is replaced or nothing changes:
+a failure at any point leaves the previous state of that day intact. A session advisory
+lock per (schema, date) keeps two loads of the same date from interleaving; loads of
+different dates overlap except for the short swap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from customer_pipeline.database import connect
+from customer_pipeline.errors import ConfigError
+from customer_pipeline.generate import customers, products, stores, transactions
+from customer_pipeline.generate.csvfile import GeneratedFile
+from customer_pipeline.schema import schema_lock
+from customer_pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Dimension tables in load order: (table, key column, columns, serial key?)
+DIMENSIONS: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
+    ("customers", "customer_id", customers.COLUMNS, False),
+    ("products", "product_id", products.COLUMNS, True),
+    ("stores", "store_id", stores.COLUMNS, True),
+)
+COPY_CONNECTIONS = 2
+_COPY_BUFFER = 1 << 20
+
+
+def partition_name(day: dt.date) -> str:
+    return f"transactions_{day:%Y%m%d}"
+
+
+def _as_files(files: Iterable[GeneratedFile | Mapping[str, object]]) -> list[GeneratedFile]:
+    out = [f if isinstance(f, GeneratedFile) else GeneratedFile(**f) for f in files]  # type: ignore[arg-type]
+    missing = [f.path for f in out if not Path(f.path).is_file()]
+    if missing:
+        raise ConfigError(f"generated file missing: {missing[0]}")
+    unknown = {f.table for f in out} - {"transactions", *(d[0] for d in DIMENSIONS)}
+    if unknown:
+        raise ConfigError(f"unknown table in generated files: {sorted(unknown)[0]}")
+    return out
+
+
+def copy_file(conn: psycopg.Connection, table: str, columns: Sequence[str], path: str) -> int:
+    """COPY one CSV file (with a header naming `columns`) into `table`; return its rows."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, HEADER MATCH)").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    with conn.cursor() as cur, open(path, "rb") as handle:
+        with cur.copy(statement) as copy:
+            while data := handle.read(_COPY_BUFFER):
+                copy.write(data)
+        return cur.rowcount
+
+
+def _copy_into_stage(settings: Settings, stage: str, path: str) -> int:
+    with connect(settings) as conn:
+        return copy_file(conn, stage, transactions.COLUMNS, path)
+
+
+def _upsert_dimension(
+    conn: psycopg.Connection, table: str, key: str, columns: Sequence[str], serial: bool, path: str
+) -> None:
+    incoming = f"incoming_{table}"
+    conn.execute(
+        sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(
+            sql.Identifier(incoming), sql.Identifier(table)
+        )
+    )
+    copy_file(conn, incoming, columns, path)
+    others = [c for c in columns if c != key]
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {table} ({cols}) SELECT {cols} FROM {incoming} ORDER BY {key} "
+            "ON CONFLICT ({key}) DO UPDATE SET ({others}) = ROW({excluded}) "
+            "WHERE ({table_others}) IS DISTINCT FROM ({excluded})"
+        ).format(
+            table=sql.Identifier(table),
+            cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
+            incoming=sql.Identifier(incoming),
+            key=sql.Identifier(key),
+            others=sql.SQL(", ").join(map(sql.Identifier, others)),
+            excluded=sql.SQL(", ").join(sql.Identifier("excluded", c) for c in others),
+            table_others=sql.SQL(", ").join(sql.Identifier(table, c) for c in others),
+        )
+    )
+    if serial:  # keep the serial's sequence past the explicit ids
+        conn.execute(
+            sql.SQL(
+                "SELECT setval(pg_get_serial_sequence(%s, %s), "
+                "GREATEST(COALESCE((SELECT max({key}) FROM {table}), 0), 1))"
+            ).format(key=sql.Identifier(key), table=sql.Identifier(table)),
+            [table, key],
+        )
+
+
+def load_day(
+    settings: Settings, day: dt.date, files: Iterable[GeneratedFile | Mapping[str, object]]
+) -> dict[str, int]:
+    """Load a day's generated files; replace that day's transactions; return rows per table."""
+    generated = _as_files(files)
+    by_table = {name: [f for f in generated if f.table == name] for name, *_ in DIMENSIONS}
+    tx_files = [f for f in generated if f.table == "transactions"]
+    stage = f"{partition_name(day)}_stage"
+    lock_key = f"customer_pipeline:{settings.db_schema}:load:{day}"
+
+    with connect(settings, autocommit=True) as session:
+        session.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [lock_key])
+        try:
+            _prepare_stage(session, stage)
+            workers = max(1, min(COPY_CONNECTIONS, len(tx_files)))
+            with ThreadPoolExecutor(workers) as pool:
+                loaded = sum(
+                    pool.map(lambda f: _copy_into_stage(settings, stage, f.path), tx_files)
+                )
+            _key_stage(session, stage, day)
+            with session.transaction():
+                _swap(session, settings, day, stage, by_table)
+            session.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(partition_name(day))))
+        finally:
+            session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stage)))
+            session.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [lock_key])
+    counts = {name: sum(f.rows for f in fs) for name, fs in by_table.items()}
+    counts["transactions"] = loaded
+    log.info("loaded %s for %s", counts, day)
+    return counts
+
+
+def _prepare_stage(session: psycopg.Connection, stage: str) -> None:
+    session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stage)))
+    session.execute(
+        sql.SQL(
+            "CREATE TABLE {} (LIKE transactions INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+        ).format(sql.Identifier(stage))
+    )
+
+
+def _key_stage(session: psycopg.Connection, stage: str, day: dt.date) -> None:
+    """Build the keys after the bulk COPY (much faster than maintaining them during it)."""
+    session.execute(
+        sql.SQL(
+            "ALTER TABLE {stage} ADD PRIMARY KEY (transaction_id, business_date), "
+            "ADD CONSTRAINT {bound} CHECK (business_date >= {day} AND business_date < {next})"
+        ).format(
+            stage=sql.Identifier(stage),
+            bound=sql.Identifier(f"{stage}_bound"),
+            day=sql.Literal(day),
+            next=sql.Literal(day + dt.timedelta(days=1)),
+        )
+    )
+
+
+def _swap(
+    session: psycopg.Connection,
+    settings: Settings,
+    day: dt.date,
+    stage: str,
+    dimension_files: Mapping[str, list[GeneratedFile]],
+) -> None:
+    """In the caller's transaction: upsert dimensions, replace the day's partition."""
+    schema_lock(session, settings, "swap")  # one swap at a time: no lock-order deadlocks
+    for table, key, columns, serial in DIMENSIONS:
+        for generated in dimension_files[table]:
+            _upsert_dimension(session, table, key, columns, serial, generated.path)
+    partition = sql.Identifier(partition_name(day))
+    session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(partition))
+    session.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(stage), partition))
+    session.execute(
+        sql.SQL("ALTER TABLE transactions ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+            partition, sql.Literal(day), sql.Literal(day + dt.timedelta(days=1))
+        )
+    )
+    session.execute(
+        sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+            partition, sql.Identifier(f"{stage}_bound")
+        )
+    )

@@ -1,0 +1,126 @@
+"""The whole day, step after step: what `customer-pipeline run` does outside the scheduler.
+
+The Airflow DAG calls the same step functions, one per task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from customer_pipeline.cleanup import delete_files, run_folder
+from customer_pipeline.database import check_connection, database_url, describe
+from customer_pipeline.generate.csvfile import GeneratedFile
+from customer_pipeline.generate.customers import generate_customers
+from customer_pipeline.generate.products import generate_products
+from customer_pipeline.generate.stores import generate_stores
+from customer_pipeline.generate.transactions import generate_transactions
+from customer_pipeline.load import load_day
+from customer_pipeline.mail import send_report
+from customer_pipeline.metrics import calculate_metrics
+from customer_pipeline.quality import check_data_quality
+from customer_pipeline.report import build_report
+from customer_pipeline.runs import finish_run, start_run
+from customer_pipeline.schema import create_tables
+from customer_pipeline.settings import Settings
+
+#: The dimension generators, by the original's task names.
+DIMENSION_GENERATORS: dict[str, Callable[[Settings, Path, dt.date], GeneratedFile]] = {
+    "generate_customers_data": generate_customers,
+    "generate_product_data": generate_products,
+    "generate_stores_data": generate_stores,
+}
+
+#: progress(step, completed, total): called as the run advances.
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    business_date: dt.date
+    database: str
+    row_counts: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    delivered_to: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def prepare(settings: Settings, day: dt.date) -> Settings:
+    """Validate everything that can be validated before the first write."""
+    settings.validate()
+    settings.check_business_date(day)
+    check_connection(settings)
+    return settings
+
+
+def run_day(
+    settings: Settings, day: dt.date, *, run_id: str | None = None, progress: Progress | None = None
+) -> RunSummary:
+    """Run every step for one business date; the working folder is always deleted."""
+    prepare(settings, day)
+    create_tables(settings)
+    run_id = start_run(settings, day, run_id)
+    summary = RunSummary(run_id, day, describe(database_url(settings)))
+    folder = run_folder(settings, day, run_id)
+    chunks = settings.chunks()
+    total = 7 + len(chunks)
+    done = 0
+
+    @contextmanager
+    def step(name: str) -> Iterator[None]:
+        nonlocal done
+        started = time.perf_counter()
+        if progress:
+            progress(name, done, total)
+        yield
+        summary.timings[name] = round(
+            summary.timings.get(name, 0) + time.perf_counter() - started, 3
+        )
+        done += 1
+        if progress:
+            progress(name, done, total)
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        files: list[GeneratedFile] = []
+        for name, generate in DIMENSION_GENERATORS.items():
+            with step(name):
+                files.append(generate(settings, folder, day))
+        for chunk in range(len(chunks)):
+            with step("generate_transaction_data"):
+                files.append(generate_transactions(settings, folder, day, chunk))
+        with step("load_data"):
+            summary.row_counts = load_day(settings, day, files)
+        with step("check_data_quality"):
+            checks = [c.as_dict() for c in check_data_quality(settings, day, summary.row_counts)]
+        with step("calculate_metrics"):
+            summary.metrics = calculate_metrics(settings, day)
+        with step("build_report"):
+            report = build_report(settings, summary.metrics, checks)
+            report.write(folder)
+        with step("send_email"):
+            summary.delivered_to = send_report(settings, day, report)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):  # never hide the step's own error
+            finish_run(
+                settings,
+                run_id,
+                status="failed",
+                row_counts=summary.row_counts,
+                timings=summary.timings,
+                error=f"{type(exc).__name__}: {exc}"[:2000],
+            )
+        raise
+    finally:
+        delete_files(settings, folder)
+    finish_run(
+        settings, run_id, status="success", row_counts=summary.row_counts, timings=summary.timings
+    )
+    return summary

@@ -1,0 +1,84 @@
+-- The pipeline's tables. Idempotent: every statement is a no-op when the object exists.
+-- Runs with search_path set to the pipeline's schema.
+
+CREATE TABLE IF NOT EXISTS customers (
+    customer_id     uuid PRIMARY KEY,
+    first_name      varchar(50)   NOT NULL,
+    last_name       varchar(50)   NOT NULL,
+    email           varchar(100)  NOT NULL,
+    address         text          NOT NULL,
+    city            varchar(50)   NOT NULL,
+    state           varchar(50)   NOT NULL,
+    country         varchar(50)   NOT NULL,
+    postal_code     varchar(20)   NOT NULL,
+    date_of_birth   date          NOT NULL,
+    account_balance numeric(10,2) NOT NULL CHECK (account_balance >= 0),
+    created_at      timestamptz   NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS products (
+    product_id   serial PRIMARY KEY,
+    product_name varchar(100)  NOT NULL,
+    category     varchar(100)  NOT NULL,
+    price        numeric(10,2) NOT NULL CHECK (price > 0),
+    quantity     integer       NOT NULL CHECK (quantity >= 0)  -- units in stock
+);
+
+CREATE TABLE IF NOT EXISTS stores (
+    store_id   serial PRIMARY KEY,
+    store_name varchar(50) NOT NULL,
+    location   varchar(50) NOT NULL,
+    store_type varchar(50) NOT NULL CHECK (store_type IN ('Retail', 'Online'))
+);
+
+-- One partition per business date (transactions_YYYYMMDD), swapped in atomically by the load.
+CREATE TABLE IF NOT EXISTS transactions (
+    transaction_id     uuid          NOT NULL,
+    business_date      date          NOT NULL,
+    customer_id        uuid          NOT NULL REFERENCES customers,
+    transaction_date   timestamptz   NOT NULL,
+    transaction_amount numeric(10,2) NOT NULL,
+    store_id           integer       NOT NULL REFERENCES stores,
+    product_id         integer       NOT NULL REFERENCES products,
+    quantity           integer       NOT NULL CHECK (quantity > 0),
+    unit_price         numeric(10,2) NOT NULL CHECK (unit_price > 0),
+    payment_method     varchar(50)   NOT NULL,
+    PRIMARY KEY (transaction_id, business_date),
+    CONSTRAINT transactions_amount_is_price_times_quantity
+        CHECK (transaction_amount = unit_price * quantity),
+    CONSTRAINT transactions_date_within_business_date
+        CHECK ((transaction_date AT TIME ZONE 'UTC')::date = business_date)
+) PARTITION BY RANGE (business_date);
+
+CREATE TABLE IF NOT EXISTS daily_metrics (
+    business_date              date PRIMARY KEY,
+    transaction_count          bigint        NOT NULL,
+    total_sales                numeric(16,2) NOT NULL,
+    total_quantity_sold        bigint        NOT NULL,
+    average_transaction_amount numeric(12,2) NOT NULL,
+    min_transaction_amount     numeric(10,2) NOT NULL,
+    max_transaction_amount     numeric(10,2) NOT NULL,
+    unique_customers           bigint        NOT NULL,
+    top_product_id             integer,
+    top_customer_id            uuid,
+    top_store_id               integer,
+    payment_methods            jsonb         NOT NULL,
+    metrics                    jsonb         NOT NULL,  -- the whole document, as `metrics --json` prints it
+    calculated_at              timestamptz   NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS pipeline_runs (
+    run_id        uuid PRIMARY KEY,
+    business_date date        NOT NULL,
+    seed          bigint      NOT NULL,
+    locale        text        NOT NULL,
+    sizes         jsonb       NOT NULL,
+    row_counts    jsonb       NOT NULL DEFAULT '{}',
+    timings       jsonb       NOT NULL DEFAULT '{}',
+    versions      jsonb       NOT NULL,
+    status        text        NOT NULL CHECK (status IN ('running', 'success', 'failed')),
+    error         text,
+    started_at    timestamptz NOT NULL DEFAULT now(),
+    finished_at   timestamptz
+);
+CREATE INDEX IF NOT EXISTS pipeline_runs_business_date ON pipeline_runs (business_date);

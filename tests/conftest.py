@@ -1,0 +1,57 @@
+"""Shared fixtures: a real PostgreSQL (embedded, or TEST_DATABASE_URL), one schema per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from customer_pipeline.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """TEST_DATABASE_URL, or an embedded PostgreSQL started for this test session."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+
+        server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    return server.get_uri()
+
+
+@pytest.fixture
+def schema(database_url: str) -> Iterator[str]:
+    """A fresh, empty schema, dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield name
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def settings(database_url: str, schema: str, tmp_path: Path) -> Settings:
+    """Settings on the test database and schema, files under tmp_path, defaults otherwise."""
+    return Settings(
+        database_url=database_url,
+        db_schema=schema,
+        work_dir=tmp_path / "work",
+        outbox_dir=tmp_path / "outbox",
+    ).validate()
+
+
+@pytest.fixture
+def db(database_url: str, schema: str) -> Iterator[psycopg.Connection]:
+    """An autocommit connection to the test schema, for independent checks."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        yield conn
