@@ -55,3 +55,17 @@ def db(database_url: str, schema: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
         yield conn
+
+
+def generate_day(settings: Settings, folder: Path, day) -> list:
+    """Every file of a day, the way the pipeline makes them (dimensions, then chunks)."""
+    from customer_pipeline.generate.transactions import generate_transactions
+    from customer_pipeline.pipeline import DIMENSION_GENERATORS
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [generate(settings, folder, day) for generate in DIMENSION_GENERATORS.values()]
+    files += [
+        generate_transactions(settings, folder, day, chunk)
+        for chunk in range(len(settings.chunks()))
+    ]
+    return files

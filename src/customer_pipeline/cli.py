@@ -143,11 +143,12 @@ def print_summary(summary: Any) -> None:
         table.add_row(
             "top product", f"#{m['top_product']['product_id']} {m['top_product']['product_name']}"
         )
-    table.add_row("email", summary.delivered_to)
-    table.add_row("database", summary.database)
-    table.add_row("run id", summary.run_id)
     table.add_row("seconds", f"{sum(summary.timings.values()):.2f}")
     out.print(table)
+    out.print(f"Report: {summary.delivered_to}", soft_wrap=True, highlight=False)
+    out.print(
+        f"Database: {summary.database} (run {summary.run_id})", soft_wrap=True, highlight=False
+    )
 
 
 @app.command("create-tables")

@@ -70,7 +70,7 @@ def run_day(
     summary = RunSummary(run_id, day, describe(database_url(settings)))
     folder = run_folder(settings, day, run_id)
     chunks = settings.chunks()
-    total = 7 + len(chunks)
+    total = len(DIMENSION_GENERATORS) + len(chunks) + 5  # load, check, metrics, report, send
     done = 0
 
     @contextmanager

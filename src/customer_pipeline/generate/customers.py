@@ -52,7 +52,7 @@ def _block(settings: Settings, block: int) -> list[np.ndarray]:
 
     start = np.datetime64(settings.history_start, "D")
     age_years = np.clip(rng.normal(42, 15, n), 18, 85)
-    born = start - (age_years * 365.25).astype("timedelta64[D]")
+    born = start - np.ceil(age_years * 365.25).astype("timedelta64[D]")
     balance = np.clip(rng.lognormal(np.log(250_000), 1.4, n), 0, 100_000_000).astype(np.int64)
     signup_seconds = SIGNUP_YEARS * 365 * 86_400
     created = start.astype("datetime64[s]") - rng.integers(1, signup_seconds, n).astype(

@@ -1,0 +1,121 @@
+"""The CLI through Typer's runner: commands, JSON output, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from customer_pipeline.cli import app
+from customer_pipeline.settings import Settings
+
+
+@pytest.fixture
+def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A runner whose environment points the CLI at the test database and folders."""
+    for name in ("EMAIL_BACKEND", "EMAIL_TO", "EMAIL_FROM", "SENDGRID_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", settings.database_url or "")
+    monkeypatch.setenv("DATABASE_SCHEMA", settings.db_schema)
+    monkeypatch.setenv("PIPELINE_WORK_DIR", str(settings.work_dir))
+    monkeypatch.setenv("PIPELINE_OUTBOX_DIR", str(settings.outbox_dir))
+    return CliRunner()
+
+
+def test_every_command_and_option_has_help() -> None:
+    commands = get_command(app).commands  # type: ignore[attr-defined]
+    assert {"run", "metrics", "create-tables"} <= set(commands)
+    for name, command in commands.items():
+        assert command.help, f"{name} has no help text"
+        for param in command.params:
+            if param.param_type_name == "option" and param.name != "help":
+                assert param.help, f"{name} {param.opts} has no help text"
+        result = CliRunner().invoke(app, [name, "--help"])
+        assert result.exit_code == 0, result.output
+
+
+def test_run_then_metrics_json(cli: CliRunner, settings: Settings) -> None:
+    result = cli.invoke(
+        app,
+        [
+            "run",
+            "--date",
+            "2026-11-20",
+            "--transactions",
+            "500",
+            "--customers",
+            "40",
+            "--seed",
+            "3",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "transactions rows" in result.stdout and "500" in result.stdout
+    assert "2026-11-20-daily-report.eml" in result.stdout
+
+    result = cli.invoke(app, ["metrics", "--date", "2026-11-20", "--json"])
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["business_date"] == "2026-11-20"
+    assert document["transaction_count"] == 500
+    assert set(document["top_product"]) == {"product_id", "product_name", "sales"}
+    assert set(document["top_customer"]) == {"customer_id", "first_name", "last_name", "sales"}
+    assert set(document["top_store"]) == {"store_id", "store_name", "sales"}
+    assert sum(m["count"] for m in document["payment_methods"].values()) == 500
+
+    text = cli.invoke(app, ["metrics", "--date", "2026-11-20"])
+    assert text.exit_code == 0 and "Total sales" in text.stdout
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--date", "2026-02-30"], "invalid date '2026-02-30'"),
+        (["run", "--date", "next tuesday"], "expected YYYY-MM-DD"),
+        (["run", "--customers", "-5"], "--customers must be a non-negative integer"),
+        (["run", "--stores", "0"], "stores is 0"),
+        (["run", "--to", "not-an-address"], "invalid email address 'not-an-address'"),
+        (["run", "--email-backend", "carrier-pigeon"], "unknown email backend"),
+        (
+            ["run", "--email-backend", "sendgrid", "--to", "m@shop.test", "--from", "r@shop.test"],
+            "SENDGRID_API_KEY",
+        ),
+        (["metrics", "--date", "2026-1-1"], "expected YYYY-MM-DD"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(cli: CliRunner, args: list[str], message: str) -> None:
+    result = cli.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith("Error:")
+
+
+def test_unreachable_database(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://me@127.0.0.1:{closed_port()}/shop")
+    result = cli.invoke(app, ["run"])
+    assert result.exit_code == 1
+    assert "cannot connect to postgresql://me@127.0.0.1" in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+
+
+def test_metrics_of_a_day_never_run(cli: CliRunner) -> None:
+    assert cli.invoke(app, ["create-tables"]).exit_code == 0
+    result = cli.invoke(app, ["metrics", "--date", "2026-11-01", "--json"])
+    assert result.exit_code == 1
+    assert "no metrics stored for 2026-11-01" in result.stderr
+
+
+def test_create_tables_reset(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["create-tables", "--reset"])
+    assert result.exit_code == 0, result.stderr
+    assert "Reset: transactions" in result.stdout

@@ -1,0 +1,166 @@
+"""Loading a day: COPY, atomic replacement, locking. Real PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conftest import generate_day
+from customer_pipeline.load import load_day
+from customer_pipeline.schema import TABLES, create_tables
+from customer_pipeline.settings import Settings
+
+DAY = dt.date(2026, 11, 20)
+
+
+def day_totals(db: psycopg.Connection, day: dt.date = DAY) -> tuple:
+    return db.execute(
+        "SELECT count(*), sum(transaction_amount), sum(quantity), "
+        "count(DISTINCT customer_id) FROM transactions WHERE business_date = %s",
+        [day],
+    ).fetchone()
+
+
+def table_names(db: psycopg.Connection) -> set[str]:
+    return {
+        r[0]
+        for r in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+    }
+
+
+@pytest.fixture
+def loaded(settings: Settings, tmp_path: Path) -> list:
+    create_tables(settings)
+    files = generate_day(settings, tmp_path / "files", DAY)
+    load_day(settings, DAY, files)
+    return files
+
+
+def test_create_tables_is_idempotent(settings: Settings, db: psycopg.Connection) -> None:
+    create_tables(settings)
+    create_tables(settings)
+    assert set(TABLES) <= table_names(db)
+
+
+def test_reset_drops_and_recreates(
+    settings: Settings, loaded: list, db: psycopg.Connection
+) -> None:
+    assert day_totals(db)[0] == 1000
+    create_tables(settings, reset=True)
+    assert day_totals(db)[0] == 0
+    assert db.execute("SELECT count(*) FROM customers").fetchone()[0] == 0
+    assert "transactions_20261120" not in table_names(db)
+
+
+def test_load_puts_every_row_in(loaded: list, db: psycopg.Connection) -> None:
+    expected = {f.table: 0 for f in loaded}
+    for f in loaded:
+        expected[f.table] += f.rows
+    for table, rows in expected.items():
+        assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == rows
+    assert "transactions_20261120" in table_names(db)
+
+
+def test_rerun_replaces_the_day(settings: Settings, loaded: list, db: psycopg.Connection) -> None:
+    before = day_totals(db)
+    counts = load_day(settings, DAY, loaded)
+    assert counts["transactions"] == 1000
+    assert day_totals(db) == before
+    assert db.execute("SELECT count(*) FROM customers").fetchone()[0] == 100
+
+
+def test_serial_sequences_follow_explicit_ids(loaded: list, db: psycopg.Connection) -> None:
+    new_id = db.execute(
+        "INSERT INTO stores (store_name, location, store_type) "
+        "VALUES ('New', 'Here', 'Retail') RETURNING store_id"
+    ).fetchone()[0]
+    assert new_id == 21
+
+
+def test_failure_half_way_keeps_the_previous_day(
+    settings: Settings, tmp_path: Path, db: psycopg.Connection
+) -> None:
+    settings = settings.replace(transactions=25_000, chunk_size=10_000)
+    create_tables(settings)
+    files = generate_day(settings, tmp_path / "good", DAY)
+    load_day(settings, DAY, files)
+    before = day_totals(db)
+
+    other = generate_day(settings.replace(seed=99), tmp_path / "bad", DAY)
+    last = Path(other[-1].path)
+    last.write_text(last.read_text() + "not-a-uuid,2026-11-20,broken\n")
+    with pytest.raises(psycopg.Error):
+        load_day(settings, DAY, other)
+    assert day_totals(db) == before
+    assert not any(name.endswith("_stage") for name in table_names(db))
+    # the dimensions were not touched either: the swap never started
+    assert db.execute("SELECT count(*) FROM customers").fetchone()[0] == 100
+
+
+def test_rows_of_another_date_are_refused(
+    settings: Settings, tmp_path: Path, db: psycopg.Connection
+) -> None:
+    create_tables(settings)
+    files = generate_day(settings, tmp_path, DAY)
+    with pytest.raises(psycopg.Error):
+        load_day(settings, DAY + dt.timedelta(days=1), files)
+    assert day_totals(db, DAY + dt.timedelta(days=1))[0] == 0
+
+
+def test_missing_file_is_a_clear_error(settings: Settings, tmp_path: Path) -> None:
+    from customer_pipeline.errors import ConfigError
+
+    create_tables(settings)
+    files = generate_day(settings, tmp_path, DAY)
+    Path(files[0].path).unlink()
+    with pytest.raises(ConfigError, match="generated file missing"):
+        load_day(settings, DAY, files)
+
+
+def test_concurrent_loads_of_one_date_do_not_interleave(
+    settings: Settings, tmp_path: Path, db: psycopg.Connection
+) -> None:
+    settings = settings.replace(transactions=30_000, chunk_size=10_000)
+    create_tables(settings)
+    files = generate_day(settings, tmp_path / "f", DAY)
+    other_day = DAY + dt.timedelta(days=1)
+    other_files = generate_day(settings, tmp_path / "g", other_day)
+    errors: list[BaseException] = []
+
+    def load(day: dt.date, fs: list) -> None:
+        try:
+            load_day(settings, day, fs)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load, args=(DAY, files)) for _ in range(3)]
+    threads.append(threading.Thread(target=load, args=(other_day, other_files)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert day_totals(db)[0] == 30_000
+    assert day_totals(db, other_day)[0] == 30_000
+    assert db.execute("SELECT count(*) FROM transactions").fetchone()[0] == 60_000
+
+
+def test_failure_in_the_swap_rolls_back_dimensions_too(
+    settings: Settings, tmp_path: Path, db: psycopg.Connection
+) -> None:
+    create_tables(settings)
+    load_day(settings, DAY, generate_day(settings, tmp_path / "good", DAY))
+    before = day_totals(db)
+
+    other = generate_day(settings.replace(seed=99), tmp_path / "bad", DAY)
+    customers = Path(other[0].path)
+    lines = customers.read_text().splitlines(keepends=True)
+    customers.write_text("".join(lines[:51]))  # half the customers: orphans on attach
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        load_day(settings, DAY, other)
+    assert day_totals(db) == before
+    assert db.execute("SELECT count(*) FROM customers").fetchone()[0] == 100

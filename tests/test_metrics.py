@@ -1,0 +1,171 @@
+"""KPIs: every figure equals an independent recomputation from the generated files."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conftest import generate_day
+from customer_pipeline.load import load_day
+from customer_pipeline.metrics import calculate_metrics, stored_metrics
+from customer_pipeline.schema import create_tables
+from customer_pipeline.settings import Settings
+
+DAY = dt.date(2026, 11, 20)
+CENT = Decimal("0.01")
+
+
+def read(path: str) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def expected_metrics(files: list) -> dict:
+    """The KPI document computed in Python from the CSV files alone."""
+    rows: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for f in files:
+        rows[f.table] += read(f.path)
+    tx = rows["transactions"]
+    amounts = [Decimal(r["transaction_amount"]) for r in tx]
+
+    def top(key: str, cast) -> tuple:
+        sales: dict = defaultdict(Decimal)
+        for r in tx:
+            sales[cast(r[key])] += Decimal(r["transaction_amount"])
+        best = min(sales, key=lambda k: (-sales[k], k))
+        return best, float(sales[best])
+
+    product, product_sales = top("product_id", int)
+    customer, customer_sales = top("customer_id", str)
+    store, store_sales = top("store_id", int)
+    products = {int(r["product_id"]): r for r in rows["products"]}
+    customers = {r["customer_id"]: r for r in rows["customers"]}
+    stores = {int(r["store_id"]): r for r in rows["stores"]}
+    methods: dict = defaultdict(lambda: {"count": 0, "sales": Decimal(0)})
+    for r in tx:
+        methods[r["payment_method"]]["count"] += 1
+        methods[r["payment_method"]]["sales"] += Decimal(r["transaction_amount"])
+    return {
+        "business_date": DAY.isoformat(),
+        "transaction_count": len(tx),
+        "total_sales": float(sum(amounts)),
+        "total_quantity_sold": sum(int(r["quantity"]) for r in tx),
+        "average_transaction_amount": float((sum(amounts) / len(tx)).quantize(CENT)),
+        "min_transaction_amount": float(min(amounts)),
+        "max_transaction_amount": float(max(amounts)),
+        "unique_customers": len({r["customer_id"] for r in tx}),
+        "top_product": {
+            "product_id": product,
+            "product_name": products[product]["product_name"],
+            "sales": product_sales,
+        },
+        "top_customer": {
+            "customer_id": customer,
+            "first_name": customers[customer]["first_name"],
+            "last_name": customers[customer]["last_name"],
+            "sales": customer_sales,
+        },
+        "top_store": {
+            "store_id": store,
+            "store_name": stores[store]["store_name"],
+            "sales": store_sales,
+        },
+        "payment_methods": {
+            m: {"count": v["count"], "sales": float(v["sales"])} for m, v in sorted(methods.items())
+        },
+    }
+
+
+def test_every_kpi_equals_an_independent_recomputation(settings: Settings, tmp_path: Path) -> None:
+    settings = settings.replace(transactions=20_000, customers=2_000)
+    create_tables(settings)
+    files = generate_day(settings, tmp_path, DAY)
+    load_day(settings, DAY, files)
+    assert calculate_metrics(settings, DAY) == expected_metrics(files)
+
+
+def test_kpis_are_stored_once_per_date(
+    settings: Settings, tmp_path: Path, db: psycopg.Connection
+) -> None:
+    create_tables(settings)
+    load_day(settings, DAY, generate_day(settings, tmp_path, DAY))
+    first = calculate_metrics(settings, DAY)
+    calculate_metrics(settings, DAY)
+    assert db.execute("SELECT count(*) FROM daily_metrics").fetchone()[0] == 1
+    stored = stored_metrics(settings, DAY)
+    assert stored == json.loads(json.dumps(first))
+    row = db.execute(
+        "SELECT transaction_count, total_sales, top_product_id, top_store_id "
+        "FROM daily_metrics WHERE business_date = %s",
+        [DAY],
+    ).fetchone()
+    assert row == (
+        first["transaction_count"],
+        Decimal(str(first["total_sales"])),
+        first["top_product"]["product_id"],
+        first["top_store"]["store_id"],
+    )
+
+
+def test_a_day_without_transactions_gives_zeros_and_nulls(settings: Settings) -> None:
+    create_tables(settings)
+    metrics = calculate_metrics(settings, DAY)
+    assert metrics == {
+        "business_date": "2026-11-20",
+        "transaction_count": 0,
+        "total_sales": 0.0,
+        "total_quantity_sold": 0,
+        "average_transaction_amount": 0.0,
+        "min_transaction_amount": 0.0,
+        "max_transaction_amount": 0.0,
+        "unique_customers": 0,
+        "top_product": None,
+        "top_customer": None,
+        "top_store": None,
+        "payment_methods": {},
+    }
+    assert stored_metrics(settings, DAY) == metrics
+
+
+@pytest.fixture
+def tied_day(settings: Settings, db: psycopg.Connection) -> None:
+    """Two of everything, each with exactly the same sales."""
+    create_tables(settings)
+    db.execute(
+        "INSERT INTO customers VALUES "
+        "('00000000-0000-4000-8000-000000000002','Zoe','Z','z@shop.test','1 St','C','S','X',"
+        "'1','1990-01-01',0,'2019-01-01'),"
+        "('00000000-0000-4000-8000-000000000001','Al','A','a@shop.test','2 St','C','S','X',"
+        "'1','1990-01-01',0,'2019-01-01')"
+    )
+    db.execute("INSERT INTO products VALUES (2,'B','Books',5,1),(1,'A','Books',5,1)")
+    db.execute("INSERT INTO stores VALUES (2,'S2','L','Retail'),(1,'S1','L','Retail')")
+    db.execute(
+        "CREATE TABLE transactions_20261120 PARTITION OF transactions "
+        "FOR VALUES FROM ('2026-11-20') TO ('2026-11-21')"
+    )
+    db.execute(
+        "INSERT INTO transactions VALUES "
+        "(gen_random_uuid(),'2026-11-20','00000000-0000-4000-8000-000000000002',"
+        "'2026-11-20 10:00+00',10,2,2,2,5,'Cash'),"
+        "(gen_random_uuid(),'2026-11-20','00000000-0000-4000-8000-000000000001',"
+        "'2026-11-20 11:00+00',10,1,1,2,5,'PayPal')"
+    )
+
+
+def test_ties_go_to_the_smaller_id(settings: Settings, tied_day: None) -> None:
+    metrics = calculate_metrics(settings, DAY)
+    assert metrics["top_product"] == {"product_id": 1, "product_name": "A", "sales": 10.0}
+    assert metrics["top_store"] == {"store_id": 1, "store_name": "S1", "sales": 10.0}
+    assert metrics["top_customer"]["customer_id"] == "00000000-0000-4000-8000-000000000001"
+    assert metrics["payment_methods"] == {
+        "Cash": {"count": 1, "sales": 10.0},
+        "PayPal": {"count": 1, "sales": 10.0},
+    }

@@ -1,0 +1,146 @@
+"""The whole day end to end, its failures, and bad input. Real PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import socket
+
+import psycopg
+import pytest
+
+from customer_pipeline.errors import ConfigError, DatabaseUnavailable, DeliveryError
+from customer_pipeline.pipeline import run_day
+from customer_pipeline.settings import Settings
+
+DAY = dt.date(2026, 11, 20)
+
+
+def totals(db: psycopg.Connection) -> tuple:
+    return db.execute(
+        "SELECT (SELECT count(*) FROM customers), (SELECT count(*) FROM products), "
+        "(SELECT count(*) FROM stores), count(*), sum(transaction_amount) "
+        "FROM transactions WHERE business_date = %s",
+        [DAY],
+    ).fetchone()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_whole_day(settings: Settings, db: psycopg.Connection) -> None:
+    progress: list[tuple[str, int, int]] = []
+    summary = run_day(settings, DAY, progress=lambda *event: progress.append(event))
+
+    assert summary.row_counts == {
+        "customers": 100,
+        "products": 50,
+        "stores": 20,
+        "transactions": 1000,
+    }
+    assert totals(db)[:4] == (100, 50, 20, 1000)
+    assert summary.metrics["transaction_count"] == 1000
+    assert db.execute("SELECT transaction_count FROM daily_metrics").fetchone()[0] == 1000
+    assert progress[-1][1] == progress[-1][2]  # finished: completed == total
+
+    eml = settings.outbox_dir / "2026-11-20-daily-report.eml"
+    assert summary.delivered_to == str(eml)
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert message["Subject"] == "Daily Metrics Report 2026-11-20"
+    assert message.get_body(("plain",)).get_content().startswith("Daily Metrics Report")
+    assert "<html" in message.get_body(("html",)).get_content()
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_filename() == "Daily_Report.txt"
+    assert (settings.outbox_dir / "2026-11-20-daily-report.html").exists()
+
+    assert not settings.work_dir.exists()  # the working folder is gone
+    run = db.execute(
+        "SELECT status, seed, sizes, row_counts, versions, timings FROM pipeline_runs"
+    ).fetchone()
+    assert run[0] == "success" and run[1] == 42
+    assert run[2]["transactions"] == 1000 and run[3]["transactions"] == 1000
+    assert {"faker", "numpy", "psycopg", "postgresql", "customer-pipeline"} <= set(run[4])
+    assert "load_data" in run[5]
+
+
+def test_rerunning_a_day_changes_nothing(settings: Settings, db: psycopg.Connection) -> None:
+    run_day(settings, DAY)
+    first = totals(db)
+    run_day(settings, DAY)
+    assert totals(db) == first
+    assert (
+        db.execute("SELECT count(*) FROM pipeline_runs WHERE status = 'success'").fetchone()[0] == 2
+    )
+
+
+def test_reset_starts_over(settings: Settings, db: psycopg.Connection) -> None:
+    run_day(settings, DAY)
+    run_day(settings.replace(reset=True), DAY + dt.timedelta(days=1))
+    assert db.execute("SELECT count(DISTINCT business_date) FROM transactions").fetchone()[0] == 1
+    assert db.execute("SELECT count(*) FROM pipeline_runs").fetchone()[0] == 1
+
+
+def test_a_failing_step_still_cleans_up_and_keeps_the_data(
+    settings: Settings, db: psycopg.Connection
+) -> None:
+    broken = settings.replace(
+        email_backend="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=closed_port(),
+        email_from="reports@shop.test",
+        email_to=("manager@shop.test",),
+    )
+    with pytest.raises(DeliveryError, match=r"SMTP delivery via 127\.0\.0\.1"):
+        run_day(broken, DAY)
+    assert not settings.work_dir.exists()
+    assert totals(db)[3] == 1000  # loaded before the failure, and intact
+    status, error = db.execute("SELECT status, error FROM pipeline_runs").fetchone()
+    assert status == "failed" and "DeliveryError" in error
+
+
+@pytest.mark.parametrize(
+    ("changes", "day", "error"),
+    [
+        ({"customers": -1}, DAY, ConfigError),
+        ({"customers": 0}, DAY, ConfigError),
+        ({"email_to": ("nobody",)}, DAY, ConfigError),
+        ({"email_backend": "fax"}, DAY, ConfigError),
+        (
+            {
+                "email_backend": "sendgrid",
+                "email_from": "a@shop.test",
+                "email_to": ("b@shop.test",),
+            },
+            DAY,
+            ConfigError,
+        ),
+        ({}, dt.date(2019, 5, 1), ConfigError),
+    ],
+)
+def test_bad_input_writes_nothing(
+    settings: Settings, db: psycopg.Connection, changes: dict, day: dt.date, error: type
+) -> None:
+    with pytest.raises(error):
+        run_day(settings.replace(**changes), day)
+    assert (
+        db.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = %s", [settings.db_schema]
+        ).fetchone()[0]
+        == 0
+    )
+    assert not settings.work_dir.exists()
+    assert not settings.outbox_dir.exists()
+
+
+def test_unreachable_database_is_one_line(settings: Settings) -> None:
+    settings = settings.replace(database_url=f"postgresql://u@127.0.0.1:{closed_port()}/x")
+    with pytest.raises(
+        DatabaseUnavailable, match=r"cannot connect to postgresql://u@127\.0\.0\.1"
+    ) as info:
+        run_day(settings, DAY)
+    assert "\n" not in str(info.value)
+    assert not settings.work_dir.exists()

@@ -1,0 +1,114 @@
+"""Settings: the one place configuration is decided, and the first line of defence."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from customer_pipeline.errors import ConfigError
+from customer_pipeline.settings import BLOCK_ROWS, Settings, Sizes, parse_date
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("2026-02-30", "day is out of range"),
+        ("2026-13-01", "month must be in 1..12"),
+        ("20261120", "expected YYYY-MM-DD"),
+        ("yesterday", "expected YYYY-MM-DD"),
+        ("", "expected YYYY-MM-DD"),
+    ],
+)
+def test_bad_dates_are_one_clear_line(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        parse_date(text)
+    assert "\n" not in str(info.value)
+
+
+def test_good_date() -> None:
+    assert parse_date("2026-11-20") == dt.date(2026, 11, 20)
+
+
+def test_defaults_are_the_originals_sizes() -> None:
+    assert Settings().sizes == Sizes(customers=100, products=50, stores=20, transactions=1000)
+    Settings().validate()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"customers": -1}, "--customers must be a non-negative integer"),
+        ({"transactions": -5}, "--transactions must be a non-negative integer"),
+        ({"customers": 0}, "transactions need at least one of each: customers is 0"),
+        ({"products": 0, "stores": 0}, "products, stores is 0"),
+        ({"seed": -1}, "--seed must be an integer"),
+        ({"chunk_size": BLOCK_ROWS + 1}, "multiple of 10,000"),
+        ({"locale": "xx_YY"}, "unknown locale"),
+        ({"email_backend": "pigeon"}, "unknown email backend 'pigeon'"),
+        ({"email_to": ["not-an-address"]}, "invalid email address 'not-an-address'"),
+        ({"email_from": "a@@b"}, "invalid email address"),
+        ({"db_schema": "Robert'); DROP"}, "invalid database schema name"),
+        (
+            {"email_backend": "sendgrid", "email_from": "a@shop.test", "email_to": ["b@shop.test"]},
+            "needs an API key",
+        ),
+        ({"email_backend": "smtp"}, "needs real addresses"),
+    ],
+)
+def test_bad_settings_are_refused(changes: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        Settings().replace(**changes).validate()
+    assert "\n" not in str(info.value)
+
+
+def test_zero_transactions_need_no_dimensions() -> None:
+    Settings().replace(customers=0, products=0, stores=0, transactions=0).validate()
+
+
+def test_environment_is_read_once_here() -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql://u@127.0.0.1/db",
+            "PIPELINE_CUSTOMERS": "7",
+            "PIPELINE_SEED": "9",
+            "EMAIL_TO": "a@shop.test, b@shop.test",
+            "EMAIL_BACKEND": "smtp",
+            "SMTP_PORT": "2525",
+            "SMTP_STARTTLS": "true",
+        }
+    )
+    assert settings.database_url == "postgresql://u@127.0.0.1/db"
+    assert settings.sizes.customers == 7
+    assert settings.sizes.products == 50
+    assert settings.seed == 9
+    assert settings.email_to == ("a@shop.test", "b@shop.test")
+    assert (settings.email_backend, settings.smtp_port, settings.smtp_starttls) == (
+        "smtp",
+        2525,
+        True,
+    )
+
+
+def test_environment_numbers_are_checked() -> None:
+    with pytest.raises(ConfigError, match="PIPELINE_TRANSACTIONS must be an integer"):
+        Settings.from_env({"PIPELINE_TRANSACTIONS": "lots"})
+
+
+def test_replace_ignores_none_and_rejects_unknown() -> None:
+    base = Settings()
+    assert base.replace(seed=None, customers=None) == base
+    assert base.replace(transactions=5).sizes.transactions == 5
+    with pytest.raises(ConfigError, match="unknown setting"):
+        base.replace(colour="blue")
+
+
+def test_chunks_cover_the_day_exactly() -> None:
+    settings = Settings(chunk_size=2 * BLOCK_ROWS).replace(transactions=45_000)
+    assert settings.chunks() == [(0, 20_000), (20_000, 40_000), (40_000, 45_000)]
+    assert Settings().replace(transactions=0).chunks() == []
+
+
+def test_dates_before_history_start_are_refused() -> None:
+    with pytest.raises(ConfigError, match="before the history start"):
+        Settings().check_business_date(dt.date(2019, 12, 31))
