@@ -30,16 +30,56 @@ class Report:
         return {"text": str(folder / TEXT_NAME), "html": str(folder / HTML_NAME)}
 
 
+#: The headline KPIs, in report order: (label, key in the metrics document, kind).
+KPIS: tuple[tuple[str, str, str], ...] = (
+    ("Transactions", "transaction_count", "count"),
+    ("Total sales", "total_sales", "money"),
+    ("Total quantity sold", "total_quantity_sold", "count"),
+    ("Average transaction", "average_transaction_amount", "money"),
+    ("Smallest transaction", "min_transaction_amount", "money"),
+    ("Largest transaction", "max_transaction_amount", "money"),
+    ("Unique customers", "unique_customers", "count"),
+)
+
+
+def money(value: Any) -> str:
+    return f"{value:,.2f}"
+
+
+def count_fmt(value: Any) -> str:
+    return f"{int(value):,}"
+
+
+_FORMATS = {"money": money, "count": count_fmt}
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("customer_pipeline", "templates"),
-        autoescape=select_autoescape(["html"]),
+        # the templates are named *.html.j2: select_autoescape(["html"]) alone would
+        # match only *.html and leave the HTML report unescaped
+        autoescape=select_autoescape(("html", "html.j2")),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
-    env.filters["money"] = lambda value: f"{value:,.2f}"
-    env.filters["count_fmt"] = lambda value: f"{value:,}"
+    env.filters["money"] = money
+    env.filters["count_fmt"] = count_fmt
     return env
+
+
+def _layout(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The KPI rows, formatted once for both renderings, and text column widths that fit."""
+    kpis = [(label, _FORMATS[kind](metrics[key])) for label, key, kind in KPIS]
+    methods = metrics["payment_methods"] or {}
+    counts = [count_fmt(row["count"]) for row in methods.values()]
+    sales = [money(row["sales"]) for row in methods.values()]
+    return {
+        "kpis": kpis,
+        "value_width": max([16, *(len(value) for _, value in kpis)]),
+        "method_width": max([22, *(len(str(method)) + 2 for method in methods)]),
+        "count_width": max([8, *(len(value) + 2 for value in counts)]),
+        "sales_width": max([16, *(len(value) + 2 for value in sales)]),
+    }
 
 
 def build_report(
@@ -48,6 +88,7 @@ def build_report(
     """Render the day's report from its KPI document and data-quality results."""
     env = _environment()
     context = {
+        **_layout(metrics),
         "metrics": metrics,
         "checks": list(checks),
         "version": __version__,
