@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -16,17 +17,25 @@ from customer_pipeline.settings import Settings
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """TEST_DATABASE_URL, or an embedded PostgreSQL started for this test session."""
+def database_url() -> Iterator[str]:
+    """TEST_DATABASE_URL, or an embedded PostgreSQL started (and deleted) for this session.
+
+    Its data lives in a folder of its own, not under pytest's rotating tmp folders, which
+    concurrent pytest sessions prune.
+    """
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
-        return url
+        yield url
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pgserver
 
-        server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
-    return server.get_uri()
+        server = pgserver.get_server(
+            Path(tempfile.mkdtemp(prefix="customer-pipeline-pg-")), cleanup_mode="delete"
+        )
+    yield server.get_uri()
+    server.cleanup()
 
 
 @pytest.fixture
