@@ -54,6 +54,8 @@ def test_defaults_are_the_originals_sizes() -> None:
             "needs an API key",
         ),
         ({"email_backend": "smtp"}, "needs real addresses"),
+        ({"smtp_ssl": True, "smtp_starttls": True}, "not both"),
+        ({"sendgrid_host": "api.sendgrid.com"}, "invalid SENDGRID_HOST"),
     ],
 )
 def test_bad_settings_are_refused(changes: dict, message: str) -> None:

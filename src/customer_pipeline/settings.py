@@ -238,6 +238,12 @@ class Settings:
             raise ConfigError("the sendgrid backend needs an API key: set SENDGRID_API_KEY")
         if self.email_backend == "smtp" and not 0 < self.smtp_port < 65536:
             raise ConfigError(f"invalid SMTP port {self.smtp_port}")
+        if self.smtp_ssl and self.smtp_starttls:
+            raise ConfigError("choose one of SMTP_SSL (implicit TLS) and SMTP_STARTTLS, not both")
+        if self.sendgrid_host and not re.match(r"^https?://[^/\s]+", self.sendgrid_host):
+            raise ConfigError(
+                f"invalid SENDGRID_HOST {self.sendgrid_host!r}: expected http(s)://host[:port]"
+            )
 
     def check_business_date(self, day: dt.date) -> dt.date:
         if day < self.history_start:
