@@ -33,7 +33,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 DateOpt = Annotated[
     str | None, typer.Option("--date", help="Business date, YYYY-MM-DD (default: today, UTC).")
 ]
-SeedOpt = Annotated[int | None, typer.Option(help="Random seed [env: PIPELINE_SEED; default 42].")]
+SeedOpt = Annotated[int | None, typer.Option(help="Random seed (env: PIPELINE_SEED; default 42).")]
 ResetOpt = Annotated[
     bool, typer.Option("--reset", help="Drop and recreate every pipeline table first.")
 ]
@@ -69,30 +69,30 @@ def settings_from(**overrides: Any) -> Settings:
 @one_line_errors
 def run(
     date: DateOpt = None,
-    customers: Annotated[int | None, typer.Option(help="Customers [default 100].")] = None,
-    products: Annotated[int | None, typer.Option(help="Products [default 50].")] = None,
-    stores: Annotated[int | None, typer.Option(help="Stores [default 20].")] = None,
+    customers: Annotated[int | None, typer.Option(help="Customers (default 100).")] = None,
+    products: Annotated[int | None, typer.Option(help="Products (default 50).")] = None,
+    stores: Annotated[int | None, typer.Option(help="Stores (default 20).")] = None,
     transactions: Annotated[
-        int | None, typer.Option(help="Transactions of the day [default 1000].")
+        int | None, typer.Option(help="Transactions of the day (default 1000).")
     ] = None,
     seed: SeedOpt = None,
     reset: ResetOpt = False,
     email_backend: Annotated[
         str | None,
         typer.Option(
-            help=f"One of {', '.join(EMAIL_BACKENDS)} [env: EMAIL_BACKEND; default outbox]."
+            help=f"One of {', '.join(EMAIL_BACKENDS)} (env: EMAIL_BACKEND; default outbox)."
         ),
     ] = None,
     to: Annotated[
         list[str] | None,
-        typer.Option("--to", help="Recipient; repeat for several [env: EMAIL_TO]."),
+        typer.Option("--to", help="Recipient; repeat for several (env: EMAIL_TO)."),
     ] = None,
-    sender: Annotated[str | None, typer.Option("--from", help="Sender [env: EMAIL_FROM].")] = None,
-    locale: Annotated[str | None, typer.Option(help="Faker locale [default en_US].")] = None,
+    sender: Annotated[str | None, typer.Option("--from", help="Sender (env: EMAIL_FROM).")] = None,
+    locale: Annotated[str | None, typer.Option(help="Faker locale (default en_US).")] = None,
     chunk_size: Annotated[
         int | None, typer.Option(help="Transactions per generated file (multiple of 10,000).")
     ] = None,
-    outbox: Annotated[Path | None, typer.Option(help="Outbox folder [default ./outbox].")] = None,
+    outbox: Annotated[Path | None, typer.Option(help="Outbox folder (default ./outbox).")] = None,
 ) -> None:
     """Run the whole pipeline for one business date and print a summary."""
     from customer_pipeline.pipeline import run_day
