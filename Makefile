@@ -30,6 +30,9 @@ test: install
 lint: install
 	$(RUN) ruff check .
 
+bench: install
+	$(RUN) python bench/bench.py $(BENCH_ARGS)
+
 format: install
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
