@@ -68,13 +68,32 @@ def db(database_url: str, schema: str) -> Iterator[psycopg.Connection]:
 
 def generate_day(settings: Settings, folder: Path, day) -> list:
     """Every file of a day, the way the pipeline makes them (dimensions, then chunks)."""
-    from customer_pipeline.generate.transactions import generate_transactions
+    from customer_pipeline.generate.transactions import generate_transactions, transaction_chunks
     from customer_pipeline.pipeline import DIMENSION_GENERATORS
 
     folder.mkdir(parents=True, exist_ok=True)
     files = [generate(settings, folder, day) for generate in DIMENSION_GENERATORS.values()]
     files += [
         generate_transactions(settings, folder, day, chunk)
-        for chunk in range(len(settings.chunks()))
+        for chunk in range(len(transaction_chunks(settings, day)))
     ]
     return files
+
+
+def expected_rows(settings: Settings, day) -> dict[str, int]:
+    """Rows of each table that a run of `day` generates (the calendar decides two of them)."""
+    from customer_pipeline.generate.calendar import customers_through, transaction_count
+
+    return {
+        "customers": customers_through(settings, day),
+        "products": settings.sizes.products,
+        "stores": settings.sizes.stores,
+        "transactions": transaction_count(settings, day),
+    }
+
+
+def read_csv(path) -> list[dict[str, str]]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))

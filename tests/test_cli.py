@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 
@@ -9,8 +10,11 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
+from conftest import expected_rows
 from customer_pipeline.cli import app
 from customer_pipeline.settings import Settings
+
+DAY = dt.date(2026, 11, 20)
 
 
 @pytest.fixture
@@ -53,18 +57,20 @@ def test_run_then_metrics_json(cli: CliRunner, settings: Settings) -> None:
         ],
     )
     assert result.exit_code == 0, result.stderr
-    assert "transactions rows" in result.stdout and "500" in result.stdout
+    expected = expected_rows(settings.replace(transactions=500, customers=40, seed=3), DAY)
+    assert "transactions rows" in result.stdout
+    assert f"{expected['transactions']:,}" in result.stdout
     assert "2026-11-20-daily-report.eml" in result.stdout
 
     result = cli.invoke(app, ["metrics", "--date", "2026-11-20", "--json"])
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["business_date"] == "2026-11-20"
-    assert document["transaction_count"] == 500
+    assert document["transaction_count"] == expected["transactions"]
     assert set(document["top_product"]) == {"product_id", "product_name", "sales"}
     assert set(document["top_customer"]) == {"customer_id", "first_name", "last_name", "sales"}
     assert set(document["top_store"]) == {"store_id", "store_name", "sales"}
-    assert sum(m["count"] for m in document["payment_methods"].values()) == 500
+    assert sum(m["count"] for m in document["payment_methods"].values()) == expected["transactions"]
 
     text = cli.invoke(app, ["metrics", "--date", "2026-11-20"])
     assert text.exit_code == 0 and "Total sales" in text.stdout

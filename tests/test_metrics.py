@@ -146,7 +146,7 @@ def tied_day(settings: Settings, db: psycopg.Connection) -> None:
         "'1','1990-01-01',0,'2019-01-01')"
     )
     db.execute("INSERT INTO products VALUES (2,'B','Books',5,1),(1,'A','Books',5,1)")
-    db.execute("INSERT INTO stores VALUES (2,'S2','L','Retail'),(1,'S1','L','Retail')")
+    db.execute("INSERT INTO stores VALUES (2,'S2','L','Retail',9,18),(1,'S1','L','Retail',9,18)")
     db.execute(
         "CREATE TABLE transactions_20261120 PARTITION OF transactions "
         "FOR VALUES FROM ('2026-11-20') TO ('2026-11-21')"

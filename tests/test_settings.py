@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 
@@ -106,9 +107,18 @@ def test_replace_ignores_none_and_rejects_unknown() -> None:
 
 
 def test_chunks_cover_the_day_exactly() -> None:
+    from customer_pipeline.generate.calendar import transaction_count
+    from customer_pipeline.generate.transactions import transaction_chunks
+
+    day = dt.date(2026, 11, 20)
     settings = Settings(chunk_size=2 * BLOCK_ROWS).replace(transactions=45_000)
-    assert settings.chunks() == [(0, 20_000), (20_000, 40_000), (40_000, 45_000)]
-    assert Settings().replace(transactions=0).chunks() == []
+    chunks = transaction_chunks(settings, day)
+    total = transaction_count(settings, day)
+    assert chunks[0] == (0, 20_000)
+    assert all(stop - start == 20_000 for start, stop in chunks[:-1])
+    assert chunks[-1][1] == total
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(chunks))
+    assert transaction_chunks(Settings().replace(transactions=0), day) == []
 
 
 def test_dates_before_history_start_are_refused() -> None:

@@ -20,7 +20,7 @@ from customer_pipeline.generate.csvfile import GeneratedFile
 from customer_pipeline.generate.customers import generate_customers
 from customer_pipeline.generate.products import generate_products
 from customer_pipeline.generate.stores import generate_stores
-from customer_pipeline.generate.transactions import generate_transactions
+from customer_pipeline.generate.transactions import generate_transactions, transaction_chunks
 from customer_pipeline.load import load_day
 from customer_pipeline.mail import send_report
 from customer_pipeline.metrics import calculate_metrics
@@ -69,7 +69,7 @@ def run_day(
     run_id = start_run(settings, day, run_id)
     summary = RunSummary(run_id, day, describe(database_url(settings)))
     folder = run_folder(settings, day, run_id)
-    chunks = settings.chunks()
+    chunks = transaction_chunks(settings, day)
     total = len(DIMENSION_GENERATORS) + len(chunks) + 5  # load, check, metrics, report, send
     done = 0
 

@@ -251,12 +251,3 @@ class Settings:
                 f"business date {day} is before the history start {self.history_start}"
             )
         return day
-
-    # -- derived ----------------------------------------------------------------------
-    def chunks(self) -> list[tuple[int, int]]:
-        """The day's transactions as [start, stop) row ranges of at most chunk_size rows."""
-        total = self.sizes.transactions
-        return [
-            (start, min(start + self.chunk_size, total))
-            for start in range(0, total, self.chunk_size)
-        ]

@@ -1,15 +1,24 @@
-"""customers: a stable population; customer i is the same row on every date and run."""
+"""customers: an initial population that grows by daily sign-ups.
+
+Customer i is the same row on every date and in every run: its id, name, address and
+activity come from its block's streams; its created_at is either before the history
+start (the initial population) or on its sign-up day (see :mod:`.calendar`). The file of
+a day holds every customer that exists by the end of that day, so a day can be loaded
+alone into an empty database.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from customer_pipeline.generate import csvfile
+from customer_pipeline.generate.calendar import customers_through, signup_days
 from customer_pipeline.generate.pools import pools
-from customer_pipeline.generate.streams import Table, gather, stream, uuid4
+from customer_pipeline.generate.streams import Table, gather, stream, ticket_counts, uuid4
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 
 COLUMNS = (
@@ -27,58 +36,87 @@ COLUMNS = (
     "created_at",
 )
 FILE_NAME = "customers.csv"
-SIGNUP_YEARS = 3  # the population signed up in the years before the history start
+SIGNUP_YEARS = 3  # the initial population signed up in the years before the history start
+ACTIVITY_SIGMA = 1.3  # lognormal spread of how often customers buy: a few buy a lot
+TICKETS_PER_ACTIVITY = 2.0  # sampling resolution (see streams.tickets)
 
 
-def customer_ids(seed: int, start: int, stop: int) -> np.ndarray:
-    """The ids (S36 UUID text) of customers [start, stop), computed without Faker."""
-    return gather(start, stop, lambda b: uuid4(stream(seed, Table.CUSTOMER_IDS, 0, b), BLOCK_ROWS))
+@dataclass(frozen=True)
+class Facts:
+    """What other tables need of customers [0, count): computed without Faker."""
+
+    ids: np.ndarray  # (count, 36) uint8: UUID text
+    tickets: np.ndarray  # relative purchase frequency, in sampling tickets
+    created: np.ndarray  # created_at, seconds since 1970 (UTC)
 
 
-def _block(settings: Settings, block: int) -> list[np.ndarray]:
+def _facts_block(settings: Settings, block: int, through: dt.date) -> Facts:
+    rng = stream(settings.seed, Table.CUSTOMER_IDS, 0, block)
+    n = BLOCK_ROWS
+    ids = uuid4(rng, n)
+    activity = ticket_counts(rng, rng.lognormal(0.0, ACTIVITY_SIGMA, n), TICKETS_PER_ACTIVITY)
+    time_of_day = rng.integers(0, 86_400, n)
+    before_start = rng.integers(1, SIGNUP_YEARS * 365 * 86_400, n)
+    start = block * n
+    day = signup_days(settings, start, start + n, through)
+    origin = np.datetime64(settings.history_start, "s").astype(np.int64)
+    created = np.where(day >= 0, day * 86_400 + time_of_day, origin - before_start)
+    return Facts(ids, activity, created)
+
+
+def customer_facts(settings: Settings, count: int, through: dt.date) -> Facts:
+    """Ids, activity and created_at of customers [0, count) (all existing by `through`)."""
+    parts = [_facts_block(settings, block, through) for block in range(-(-count // BLOCK_ROWS))]
+    return Facts(
+        *(
+            gather(0, count, lambda b, name=name: getattr(parts[b], name))
+            for name in ("ids", "tickets", "created")
+        )
+    )
+
+
+def _block(settings: Settings, block: int, through: dt.date) -> list[np.ndarray]:
     pool = pools(settings.seed, settings.locale)
+    facts = _facts_block(settings, block, through)
     rng = stream(settings.seed, Table.CUSTOMERS, 0, block)
     n = BLOCK_ROWS
 
     def pick(values: np.ndarray) -> np.ndarray:
         return values[rng.integers(0, len(values), n)]
 
-    first_i = rng.integers(0, len(pool.first_names), n)
-    last_i = rng.integers(0, len(pool.last_names), n)
-    number = csvfile.integers(np.arange(block * n + 1, block * n + n + 1))  # makes emails unique
-    email = np.strings.add(pool.first_name_slugs[first_i], b".")
-    email = np.strings.add(np.strings.add(email, pool.last_name_slugs[last_i]), number)
-    email = np.strings.add(np.strings.add(email, b"@"), pick(pool.email_domains))
-
-    start = np.datetime64(settings.history_start, "D")
-    age_years = np.clip(rng.normal(42, 15, n), 18, 85)
-    born = start - np.ceil(age_years * 365.25).astype("timedelta64[D]")
+    first = rng.integers(0, len(pool.first_names), n)
+    last = rng.integers(0, len(pool.last_names), n)
+    email = [
+        csvfile.matrix(pool.first_name_slugs[first]),
+        csvfile.constant(b".", n),
+        csvfile.matrix(pool.last_name_slugs[last]),
+        csvfile.integers(np.arange(block * n + 1, block * n + n + 1)),  # unique
+        csvfile.constant(b"@", n),
+        csvfile.matrix(pick(pool.email_domains)),
+    ]
+    origin = np.datetime64(settings.history_start, "D").astype(np.int64)
+    age_days = np.ceil(np.clip(rng.normal(42, 15, n), 18, 85) * 365.25).astype(np.int64)
+    born = np.minimum(origin, facts.created // 86_400) - age_days
     balance = np.clip(rng.lognormal(np.log(250_000), 1.4, n), 0, 100_000_000).astype(np.int64)
-    signup_seconds = SIGNUP_YEARS * 365 * 86_400
-    created = start.astype("datetime64[s]") - rng.integers(1, signup_seconds, n).astype(
-        "timedelta64[s]"
-    )
     return [
-        customer_ids(settings.seed, block * n, block * n + n),
-        pool.first_names[first_i],
-        pool.last_names[last_i],
-        email,
+        facts.ids,
+        pool.first_names[first],
+        pool.last_names[last],
+        np.concatenate(email, axis=1),
         pick(pool.streets),
         pick(pool.cities),
         pick(pool.states),
-        np.full(n, pool.country),
+        csvfile.constant(pool.country, n),
         pick(pool.postcodes),
         csvfile.dates(born),
         csvfile.money(balance),
-        csvfile.timestamps_utc(created),
+        csvfile.timestamps_utc(facts.created),
     ]
 
 
 def generate_customers(settings: Settings, out_dir: Path, day: dt.date) -> csvfile.GeneratedFile:
-    """Write the customers file for `day` (the whole population, date independent for now)."""
-    del day  # the population does not change by date yet; the signature is the steps' one
+    """Write every customer that exists by the end of `day`."""
+    count = customers_through(settings, day)
     path = out_dir / FILE_NAME
-    rows = csvfile.write_blocks(
-        path, COLUMNS, 0, settings.sizes.customers, lambda block: _block(settings, block)
-    )
+    rows = csvfile.write_blocks(path, COLUMNS, 0, count, lambda block: _block(settings, block, day))
     return csvfile.GeneratedFile("customers", str(path), rows)

@@ -1,8 +1,9 @@
-"""products: a catalog of four categories with prices that fit each category."""
+"""products: a catalog of four categories, prices that fit each category, a few best sellers."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,37 +11,61 @@ import numpy as np
 from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.catalog import CATEGORIES
 from customer_pipeline.generate.pools import pools
-from customer_pipeline.generate.streams import Table, gather, stream
+from customer_pipeline.generate.streams import Table, gather, stream, ticket_counts
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 
 COLUMNS = ("product_id", "product_name", "category", "price", "quantity")
 FILE_NAME = "products.csv"
+POPULARITY_SIGMA = 1.6  # lognormal spread of popularity: a few best sellers, a long tail
+TICKETS_PER_POPULARITY = 4.0  # sampling resolution (see streams.tickets)
 _NAMES = np.array([c.name for c in CATEGORIES], dtype=np.bytes_)
-_MIN = np.array([c.min_price for c in CATEGORIES])
-_MAX = np.array([c.max_price for c in CATEGORIES])
+_LOG_MIN = np.log([c.min_price for c in CATEGORIES])
+_LOG_MAX = np.log([c.max_price for c in CATEGORIES])
 
 
-def _numbers(seed: int, block: int) -> tuple[np.ndarray, np.ndarray]:
-    """(category index, price in cents) of every product of a block; no Faker needed."""
+@dataclass(frozen=True)
+class Facts:
+    """What transactions need of products 1..count (index 0 is product 1)."""
+
+    price_cents: np.ndarray
+    tickets: np.ndarray  # popularity, in sampling tickets
+
+
+def _facts_block(seed: int, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(category index, price in cents, popularity tickets) of a block; no Faker needed."""
     rng = stream(seed, Table.PRODUCTS, 0, block, part=0)
     category = rng.integers(0, len(CATEGORIES), BLOCK_ROWS)
-    whole = rng.integers(_MIN[category], _MAX[category])  # [min, max): the price ends in .99
-    return category, whole * 100 + 99
+    # log-uniform within the category's range: more cheap items than dear ones; ends in .99
+    span = _LOG_MAX[category] - _LOG_MIN[category]
+    whole = np.floor(np.exp(_LOG_MIN[category] + rng.random(BLOCK_ROWS) * span)).astype(np.int64)
+    price = np.maximum(whole, 10) * 100 - 1
+    popularity = rng.lognormal(0.0, POPULARITY_SIGMA, BLOCK_ROWS)
+    return category, price, ticket_counts(rng, popularity, TICKETS_PER_POPULARITY)
 
 
-def product_prices(seed: int, count: int) -> np.ndarray:
-    """Price in cents of products 1..count (index 0 is product 1)."""
-    return gather(0, count, lambda block: _numbers(seed, block)[1])
+def product_facts(seed: int, count: int) -> Facts:
+    parts = {}
+
+    def part(block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if block not in parts:
+            parts[block] = _facts_block(seed, block)
+        return parts[block]
+
+    return Facts(gather(0, count, lambda b: part(b)[1]), gather(0, count, lambda b: part(b)[2]))
 
 
-def _names(rng: np.random.Generator, category: np.ndarray, brands: tuple[str, ...]) -> list[str]:
-    """'<brand> <adjective> <noun>', the words fitting each product's category."""
-    n = len(category)
-    brand = rng.integers(0, len(brands), n).tolist()
-    adjective = rng.integers(0, 1 << 30, n).tolist()
-    noun = rng.integers(0, 1 << 30, n).tolist()
+def _names(
+    rng: np.random.Generator, category: np.ndarray, brands: tuple[str, ...], rows: int
+) -> list[str]:
+    """'<brand> <adjective> <noun>' for the first `rows` products of a block.
+
+    The draws are a whole block's, so a product's name never depends on the catalog size.
+    """
+    brand = rng.integers(0, len(brands), BLOCK_ROWS).tolist()
+    adjective = rng.integers(0, 1 << 30, BLOCK_ROWS).tolist()
+    noun = rng.integers(0, 1 << 30, BLOCK_ROWS).tolist()
     names = []
-    for i, cat in enumerate(category.tolist()):
+    for i, cat in enumerate(category[:rows].tolist()):
         entry = CATEGORIES[cat]
         names.append(
             f"{brands[brand[i]]} {entry.adjectives[adjective[i] % len(entry.adjectives)]} "
@@ -49,14 +74,15 @@ def _names(rng: np.random.Generator, category: np.ndarray, brands: tuple[str, ..
     return names
 
 
-def _block(settings: Settings, block: int) -> list[np.ndarray]:
-    category, cents = _numbers(settings.seed, block)
+def _block(settings: Settings, block: int, rows: int) -> list[np.ndarray]:
+    category, cents, _ = _facts_block(settings.seed, block)
     rng = stream(settings.seed, Table.PRODUCTS, 0, block, part=1)
-    brands = pools(settings.seed, settings.locale).surnames
     first = block * BLOCK_ROWS + 1
+    names = _names(rng, category, pools(settings.seed, settings.locale).surnames, rows)
+    names += [""] * (BLOCK_ROWS - rows)  # rows past the table's end are cut anyway
     return [
         csvfile.integers(np.arange(first, first + BLOCK_ROWS)),
-        csvfile.quote(_names(rng, category, brands)),
+        csvfile.quote(names),
         _NAMES[category],
         csvfile.money(cents),
         csvfile.integers(rng.integers(1, 201, BLOCK_ROWS)),
@@ -66,8 +92,13 @@ def _block(settings: Settings, block: int) -> list[np.ndarray]:
 def generate_products(settings: Settings, out_dir: Path, day: dt.date) -> csvfile.GeneratedFile:
     """Write the products file (the catalog: the same on every date)."""
     del day  # the catalog does not change by date
+    count = settings.sizes.products
     path = out_dir / FILE_NAME
     rows = csvfile.write_blocks(
-        path, COLUMNS, 0, settings.sizes.products, lambda block: _block(settings, block)
+        path,
+        COLUMNS,
+        0,
+        count,
+        lambda block: _block(settings, block, min(BLOCK_ROWS, count - block * BLOCK_ROWS)),
     )
     return csvfile.GeneratedFile("products", str(path), rows)

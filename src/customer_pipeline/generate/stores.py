@@ -1,43 +1,74 @@
-"""stores: retail stores in the locale's cities and online shops."""
+"""stores: retail stores in the locale's cities, with opening hours, and online shops."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from customer_pipeline.generate import csvfile
-from customer_pipeline.generate.catalog import ONLINE_SHARE, STORE_TYPES
+from customer_pipeline.generate.catalog import (
+    ONLINE_SHARE,
+    RETAIL_CLOSING,
+    RETAIL_OPENING,
+    STORE_TYPES,
+)
 from customer_pipeline.generate.pools import pools
-from customer_pipeline.generate.streams import Table, gather, stream
+from customer_pipeline.generate.streams import Table, gather, stream, ticket_counts
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 
-COLUMNS = ("store_id", "store_name", "location", "store_type")
+COLUMNS = ("store_id", "store_name", "location", "store_type", "open_hour", "close_hour")
 FILE_NAME = "stores.csv"
+POPULARITY_SIGMA = 0.6
+TICKETS_PER_POPULARITY = 50.0  # sampling resolution (see streams.tickets)
 _TYPES = np.array(STORE_TYPES, dtype=np.bytes_)
 
 
-def _is_online(seed: int, block: int) -> np.ndarray:
-    return stream(seed, Table.STORES, 0, block, part=0).random(BLOCK_ROWS) < ONLINE_SHARE
+@dataclass(frozen=True)
+class Facts:
+    """What transactions need of stores 1..count (index 0 is store 1)."""
+
+    online: np.ndarray  # bool
+    open_hour: np.ndarray  # first hour open (0 online)
+    close_hour: np.ndarray  # first hour closed (24 online)
+    tickets: np.ndarray  # popularity, in sampling tickets
 
 
-def store_is_online(seed: int, count: int) -> np.ndarray:
-    """Whether stores 1..count are online shops (index 0 is store 1); no Faker needed."""
-    return gather(0, count, lambda block: _is_online(seed, block))
+def _facts_block(seed: int, block: int) -> Facts:
+    rng = stream(seed, Table.STORES, 0, block, part=0)
+    online = rng.random(BLOCK_ROWS) < ONLINE_SHARE
+    opens = np.where(online, 0, rng.integers(*RETAIL_OPENING, BLOCK_ROWS))
+    closes = np.where(online, 24, rng.integers(*RETAIL_CLOSING, BLOCK_ROWS))
+    popularity = rng.lognormal(0.0, POPULARITY_SIGMA, BLOCK_ROWS) * np.where(online, 2.0, 1.0)
+    return Facts(online, opens, closes, ticket_counts(rng, popularity, TICKETS_PER_POPULARITY))
+
+
+def store_facts(seed: int, count: int) -> Facts:
+    parts = [_facts_block(seed, block) for block in range(-(-count // BLOCK_ROWS))]
+    return Facts(
+        *(
+            gather(0, count, lambda b, name=name: getattr(parts[b], name))
+            for name in ("online", "open_hour", "close_hour", "tickets")
+        )
+    )
 
 
 def _block(settings: Settings, block: int) -> list[np.ndarray]:
     pool = pools(settings.seed, settings.locale)
-    online = _is_online(settings.seed, block)
+    facts = _facts_block(settings.seed, block)
     rng = stream(settings.seed, Table.STORES, 0, block, part=1)
     first = block * BLOCK_ROWS + 1
+    name = pool.companies[rng.integers(0, len(pool.companies), BLOCK_ROWS)]
     city = pool.cities[rng.integers(0, len(pool.cities), BLOCK_ROWS)]
     return [
         csvfile.integers(np.arange(first, first + BLOCK_ROWS)),
-        pool.companies[rng.integers(0, len(pool.companies), BLOCK_ROWS)],
-        np.where(online, pool.country, city),
-        _TYPES[online.astype(np.intp)],
+        name,
+        np.where(facts.online, pool.country, city),  # online shops: the country
+        _TYPES[facts.online.astype(np.intp)],
+        csvfile.integers(facts.open_hour),
+        csvfile.integers(facts.close_hour),
     ]
 
 

@@ -25,6 +25,8 @@ class Table(enum.IntEnum):
     TRANSACTIONS = 4
     CUSTOMER_IDS = 5
     POOLS = 6
+    CALENDAR = 7
+    SIGNUPS = 8
 
 
 def stream(
@@ -47,21 +49,31 @@ def blocks(start: int, stop: int) -> Iterator[tuple[int, slice, slice]]:
         yield block, keep, out
 
 
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_DASHES = (8, 13, 18, 23)
-_HEX_POSITIONS = np.array([i for i in range(36) if i not in _DASHES], dtype=np.intp)
+#: the two hex digits of each byte value, as one uint16 (so a look-up is a plain take)
+_HEX_PAIRS = np.frombuffer(b"".join(f"{i:02x}".encode() for i in range(256)), dtype=np.uint16)
 
 
 def uuid4(rng: np.random.Generator, n: int) -> np.ndarray:
     """n random version-4 UUIDs as 36-byte strings (``S36``), from the generator's bits."""
-    raw = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
+    raw = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy()
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
-    digits = np.empty((n, 32), dtype=np.uint8)
-    digits[:, 0::2] = _HEX[raw >> 4]
-    digits[:, 1::2] = _HEX[raw & 0x0F]
-    text = np.full((n, 36), ord("-"), dtype=np.uint8)
-    text[:, _HEX_POSITIONS] = digits
+    digits = _HEX_PAIRS[raw].view(np.uint8)  # (n, 32)
+    dash = np.full((n, 1), ord("-"), dtype=np.uint8)
+    text = np.concatenate(
+        [
+            digits[:, 0:8],
+            dash,
+            digits[:, 8:12],
+            dash,
+            digits[:, 12:16],
+            dash,
+            digits[:, 16:20],
+            dash,
+            digits[:, 20:32],
+        ],
+        axis=1,
+    )
     return text.view("S36").ravel()
 
 
@@ -69,3 +81,20 @@ def gather(start: int, stop: int, block_values: Callable[[int], np.ndarray]) -> 
     """Rows [start, stop) of a per-block array (block_values(b) gives all rows of block b)."""
     parts = [block_values(block)[keep] for block, keep, _ in blocks(start, stop)]
     return np.concatenate(parts) if parts else np.empty(0)
+
+
+def ticket_counts(rng: np.random.Generator, weights: np.ndarray, per_unit: float) -> np.ndarray:
+    """How many sampling tickets each row gets: weight x per_unit, randomly rounded."""
+    return np.floor(weights * per_unit + rng.random(len(weights))).astype(np.int64)
+
+
+def tickets(counts: np.ndarray) -> np.ndarray:
+    """A lookup table for weighted sampling in O(1): index i appears counts[i] times.
+
+    ``table[rng.integers(0, len(table), n)]`` draws n indexes with probability
+    proportional to their tickets: one random gather instead of a binary search.
+    (Rows without tickets are never drawn, unless no row has any.)
+    """
+    if counts.sum() == 0:
+        counts = np.ones_like(counts)
+    return np.repeat(np.arange(len(counts), dtype=np.int32), counts)

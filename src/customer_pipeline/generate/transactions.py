@@ -3,23 +3,30 @@
 Keys are computed, never looked up: a foreign key is a sampled parent index mapped to
 that parent's key, so an orphan is impossible by construction. Money is integer cents:
 transaction_amount = unit_price x quantity, exactly.
+
+Who buys, what and where is skewed (lognormal activity and popularity, sampled through
+ticket tables in O(1), see :func:`.streams.tickets`); when follows each store's opening hours and an
+hour-of-day profile that differs between weekdays and weekends. A share of the day's
+sign-ups buy online on their first day, after signing up; everyone else is a returning
+customer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from customer_pipeline.generate import csvfile
-from customer_pipeline.generate.catalog import PAYMENT_METHODS, PAYMENT_MIX
-from customer_pipeline.generate.customers import customer_ids
-from customer_pipeline.generate.products import product_prices
-from customer_pipeline.generate.stores import store_is_online
-from customer_pipeline.generate.streams import Table, stream, uuid4
+from customer_pipeline.generate.calendar import customers_through, transaction_count
+from customer_pipeline.generate.catalog import HOURLY, PAYMENT_METHODS, PAYMENT_MIX
+from customer_pipeline.generate.customers import customer_facts
+from customer_pipeline.generate.products import product_facts
+from customer_pipeline.generate.stores import store_facts
+from customer_pipeline.generate.streams import Table, stream, tickets, uuid4
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 
 COLUMNS = (
@@ -35,47 +42,124 @@ COLUMNS = (
     "payment_method",
 )
 MAX_QUANTITY = 50
+QUANTITY_P = 0.55  # geometric: 1 item 55%, 2 items 25%, 3 items 11%, ... up to 50
+FIRST_DAY_BUYERS = 0.6  # share of a day's sign-ups who buy that day (online)
+RESOLUTION = 200  # rows of a quantile table: hour and payment method in 0.5% steps
 _METHODS = np.array(PAYMENT_METHODS, dtype=np.bytes_)
-_MIX_CDF = np.cumsum(np.array(PAYMENT_MIX), axis=1)
+
+
+def quantile_table(weights: np.ndarray) -> np.ndarray:
+    """(rows, RESOLUTION) table: row r, column k is the outcome at quantile (k + 0.5) / R
+    of the distribution `weights[r]`; a uniform column then draws from that row."""
+    cdf = np.cumsum(weights, axis=1)
+    cdf = cdf / cdf[:, -1:]
+    quantiles = (np.arange(RESOLUTION) + 0.5) / RESOLUTION
+    return np.stack([np.searchsorted(row, quantiles, side="right") for row in cdf]).astype(np.int8)
+
+
+_METHOD_TABLE = quantile_table(np.array(PAYMENT_MIX))  # rows: Retail, Online
 
 
 @dataclass(frozen=True)
-class Parents:
-    """What a transaction needs to know of the dimension tables."""
+class DayPlan:
+    """Everything a block of the day needs of the dimension tables and the calendar."""
 
+    count: int
+    returning: int  # customers [0, returning) existed before the day
+    new: int  # customers [returning, returning + new) signed up on the day
     customer_ids: np.ndarray
+    customer_tickets: np.ndarray  # returning customers, by activity
+    new_signup_second: np.ndarray  # second of the day each new customer signed up
     price_cents: np.ndarray
+    product_tickets: np.ndarray  # by popularity
+    store_tickets: np.ndarray  # by popularity
+    online_stores: np.ndarray  # indexes of online stores
     store_online: np.ndarray
+    store_hours: np.ndarray  # (stores, RESOLUTION) quantile table of the hour of a sale
+    new_share: float  # probability that a row is a new customer's first purchase
 
 
-@cache
-def _parents(seed: int, customers: int, products: int, stores: int) -> Parents:
-    return Parents(
-        customer_ids(seed, 0, customers),
-        product_prices(seed, products),
-        store_is_online(seed, stores),
+def transaction_chunks(settings: Settings, day: dt.date) -> list[tuple[int, int]]:
+    """The day's transactions as [start, stop) row ranges of at most chunk_size rows."""
+    total = transaction_count(settings, day)
+    size = settings.chunk_size
+    return [(start, min(start + size, total)) for start in range(0, total, size)]
+
+
+def _store_hours(stores, weekend: bool) -> np.ndarray:
+    """Per store, the hour-of-day profile of its type, within its opening hours."""
+    kind = "weekend" if weekend else "weekday"
+    profile = np.where(stores.online[:, None], HOURLY[("Online", kind)], HOURLY[("Retail", kind)])
+    hours = np.arange(24)
+    open_ = (hours >= stores.open_hour[:, None]) & (hours < stores.close_hour[:, None])
+    return quantile_table(profile * open_)
+
+
+@lru_cache(maxsize=4)
+def day_plan(settings: Settings, day: dt.date) -> DayPlan:
+    sizes = settings.sizes
+    returning = customers_through(settings, day - dt.timedelta(days=1))
+    everyone = customers_through(settings, day)
+    customers = customer_facts(settings, everyone, day)
+    products = product_facts(settings.seed, sizes.products)
+    stores = store_facts(settings.seed, sizes.stores)
+    count = transaction_count(settings, day)
+    online = np.flatnonzero(stores.online)
+    new = everyone - returning
+    new_share = min(0.5, FIRST_DAY_BUYERS * new / count) if count and new and len(online) else 0.0
+    midnight = np.datetime64(day, "s").astype(np.int64)
+    return DayPlan(
+        count=count,
+        returning=returning,
+        new=new,
+        customer_ids=customers.ids,
+        customer_tickets=tickets(customers.tickets[:returning]),
+        new_signup_second=customers.created[returning:] - midnight,
+        price_cents=products.price_cents,
+        product_tickets=tickets(products.tickets),
+        store_tickets=tickets(stores.tickets),
+        online_stores=online,
+        store_online=stores.online,
+        store_hours=_store_hours(stores, weekend=day.weekday() >= 5),
+        new_share=new_share,
     )
 
 
+def _draw(rng: np.random.Generator, table: np.ndarray, n: int) -> np.ndarray:
+    """n indexes from a ticket table."""
+    return table[rng.integers(0, len(table), n)]
+
+
 def _block(settings: Settings, day: dt.date, block: int) -> list[np.ndarray]:
-    sizes = settings.sizes
-    parents = _parents(settings.seed, sizes.customers, sizes.products, sizes.stores)
+    plan = day_plan(settings, day)
     rng = stream(settings.seed, Table.TRANSACTIONS, day.toordinal(), block)
     n = BLOCK_ROWS
     ids = uuid4(rng, n)
-    customer = rng.integers(0, sizes.customers, n)
-    product = rng.integers(0, sizes.products, n)
-    store = rng.integers(0, sizes.stores, n)
-    quantity = np.minimum(rng.geometric(0.5, n), MAX_QUANTITY)
-    online = parents.store_online[store].astype(np.intp)
-    method = (rng.random(n)[:, None] >= _MIX_CDF[online][:, :-1]).sum(axis=1)
-    seconds = rng.integers(0, 86_400, n).astype("timedelta64[s]")
-    price = parents.price_cents[product]
+    first_purchase = rng.random(n) < plan.new_share
+    newcomer = rng.integers(0, max(plan.new, 1), n)
+    customer = np.where(
+        first_purchase, plan.returning + newcomer, _draw(rng, plan.customer_tickets, n)
+    )
+    product = _draw(rng, plan.product_tickets, n)
+    store = _draw(rng, plan.store_tickets, n)
+    if len(plan.online_stores):
+        shop = plan.online_stores[rng.integers(0, len(plan.online_stores), n)]
+        store = np.where(first_purchase, shop, store)
+    quantity = np.minimum(rng.geometric(QUANTITY_P, n), MAX_QUANTITY)
+    method = _METHOD_TABLE[plan.store_online[store].astype(np.intp), rng.integers(0, RESOLUTION, n)]
+    hour = plan.store_hours[store, rng.integers(0, RESOLUTION, n)].astype(np.int64)
+    second = hour * 3600 + rng.integers(0, 3600, n)
+    if plan.new:  # a first purchase comes after the sign-up, the same day
+        signed_up = plan.new_signup_second[newcomer]
+        after = signed_up + (rng.random(n) * (86_400 - signed_up)).astype(np.int64)
+        second = np.where(first_purchase, after, second)
+    price = plan.price_cents[product]
+    midnight = np.datetime64(day, "s").astype(np.int64)
     return [
         ids,
-        np.full(n, str(day).encode()),
-        parents.customer_ids[customer],
-        csvfile.timestamps_utc(np.datetime64(day, "s") + seconds),
+        csvfile.constant(str(day).encode(), n),
+        plan.customer_ids[customer],
+        csvfile.timestamps_utc(midnight + second),
         csvfile.money(price * quantity),
         csvfile.integers(store + 1),
         csvfile.integers(product + 1),
@@ -92,8 +176,9 @@ def chunk_file_name(chunk: int) -> str:
 def generate_transactions(
     settings: Settings, out_dir: Path, day: dt.date, chunk: int = 0
 ) -> csvfile.GeneratedFile:
-    """Write chunk `chunk` of the day's transactions (see Settings.chunks)."""
-    start, stop = settings.chunks()[chunk] if settings.sizes.transactions else (0, 0)
+    """Write chunk `chunk` of the day's transactions (see transaction_chunks)."""
+    chunks = transaction_chunks(settings, day)
+    start, stop = chunks[chunk] if chunks else (0, 0)
     path = out_dir / chunk_file_name(chunk)
     rows = csvfile.write_blocks(
         path, COLUMNS, start, stop, lambda block: _block(settings, day, block)

@@ -28,7 +28,10 @@ CREATE TABLE IF NOT EXISTS stores (
     store_id   serial PRIMARY KEY,
     store_name varchar(50) NOT NULL,
     location   varchar(50) NOT NULL,
-    store_type varchar(50) NOT NULL CHECK (store_type IN ('Retail', 'Online'))
+    store_type varchar(50) NOT NULL CHECK (store_type IN ('Retail', 'Online')),
+    open_hour  smallint    NOT NULL CHECK (open_hour BETWEEN 0 AND 23),  -- first hour open
+    close_hour smallint    NOT NULL CHECK (close_hour BETWEEN 1 AND 24), -- first hour closed
+    CHECK (open_hour < close_hour)
 );
 
 -- One partition per business date (transactions_YYYYMMDD), swapped in atomically by the load.

@@ -1,0 +1,90 @@
+"""The calendar: how busy a day is, and how the customer base grows.
+
+A day's demand is weekday x season x growth: Saturdays are busier than Tuesdays, December
+is the peak of the year, and business grows gently year on year. ``--transactions N`` is
+a typical day's volume (in 2026, GROWTH_REFERENCE); a day's actual count is
+N x demand x a little noise. ``--customers N`` is the initial population; sign-ups follow the same
+demand, about SIGNUPS_PER_YEAR x N a year.
+
+Everything here is a pure function of (seed, sizes, history start, day): any day can be
+computed alone, in any order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+
+import numpy as np
+
+from customer_pipeline.generate.streams import Table, stream
+from customer_pipeline.settings import Settings
+
+#: Monday .. Sunday, normalised to a mean of 1
+WEEKDAY = np.array([0.92, 0.88, 0.92, 0.97, 1.08, 1.25, 0.98])
+WEEKDAY = WEEKDAY / WEEKDAY.mean()
+#: January .. December, normalised to a mean of 1 (Black Friday, Christmas)
+MONTH = np.array([0.86, 0.84, 0.93, 0.95, 0.98, 0.97, 0.99, 1.00, 0.95, 0.98, 1.12, 1.43])
+MONTH = MONTH / MONTH.mean()
+GROWTH_PER_YEAR = 0.03
+#: The year whose typical day has exactly `--transactions` expected sales (growth is 1 there).
+GROWTH_REFERENCE = dt.date(2026, 1, 1)
+DAILY_NOISE = 0.05  # lognormal sigma of a day's volume around its expectation
+SIGNUPS_PER_YEAR = 0.25  # new customers a year, as a share of the initial population
+
+
+def demand(days: np.ndarray) -> np.ndarray:
+    """Expected volume of each day (datetime64[D]) relative to a typical day."""
+    days = days.astype("datetime64[D]")
+    weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
+    month = days.astype("datetime64[M]").astype(np.int64) % 12
+    years = (days - np.datetime64(GROWTH_REFERENCE, "D")).astype(np.int64) / 365.25
+    return WEEKDAY[weekday] * MONTH[month] * (1 + GROWTH_PER_YEAR) ** years
+
+
+def transaction_count(settings: Settings, day: dt.date) -> int:
+    """The number of transactions on `day`."""
+    typical = settings.sizes.transactions
+    if typical == 0:
+        return 0
+    expected = typical * demand(np.array([day], "datetime64[D]"))[0]
+    noise = stream(settings.seed, Table.CALENDAR, day.toordinal()).lognormal(0, DAILY_NOISE)
+    return max(1, round(expected * noise))
+
+
+@cache
+def _cumulative_signups(seed: int, initial: int, history_start: dt.date, days: int) -> np.ndarray:
+    """Sign-ups summed over the first `days` days from the history start."""
+    dates = np.datetime64(history_start, "D") + np.arange(days)
+    expected = initial * SIGNUPS_PER_YEAR / 365.25 * demand(dates)
+    # one stream for the whole history: day i always gets the i-th draw, whatever `days` is
+    dither = stream(seed, Table.SIGNUPS).random(days)
+    return np.cumsum(np.floor(expected + dither).astype(np.int64))
+
+
+def customers_through(settings: Settings, day: dt.date) -> int:
+    """Customers that exist at the end of `day`: the initial population plus sign-ups."""
+    initial = settings.sizes.customers
+    days = (day - settings.history_start).days + 1
+    if days <= 0 or initial == 0:
+        return initial
+    return initial + int(
+        _cumulative_signups(settings.seed, initial, settings.history_start, days)[-1]
+    )
+
+
+def signup_days(settings: Settings, start: int, stop: int, through: dt.date) -> np.ndarray:
+    """Days since 1970 on which customers [start, stop) signed up; -1 for the initial ones.
+
+    Only valid for customers that exist by `through`.
+    """
+    initial = settings.sizes.customers
+    index = np.arange(start, stop) - initial
+    out = np.full(stop - start, -1, dtype=np.int64)
+    days = (through - settings.history_start).days + 1
+    if days > 0 and initial:
+        cumulative = _cumulative_signups(settings.seed, initial, settings.history_start, days)
+        late = index >= 0
+        offset = np.searchsorted(cumulative, index[late], side="right")
+        out[late] = np.datetime64(settings.history_start, "D").astype(np.int64) + offset
+    return out

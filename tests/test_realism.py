@@ -1,0 +1,189 @@
+"""Realism: each statistical effect of the generator, tested so that removing it fails."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import generate_day, read_csv
+from customer_pipeline.generate.calendar import customers_through, transaction_count
+from customer_pipeline.generate.catalog import CATEGORIES
+from customer_pipeline.settings import Settings
+
+MONDAY = dt.date(2026, 11, 16)
+WEEK = [MONDAY + dt.timedelta(days=i) for i in range(7)]
+
+
+@pytest.fixture(scope="module")
+def week(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A week of data at a moderate scale: dimensions of the last day, every transaction."""
+    settings = Settings().replace(customers=3_000, products=600, stores=40, transactions=15_000)
+    folder = tmp_path_factory.mktemp("week")
+    days: dict[dt.date, list[dict[str, str]]] = {}
+    for day in WEEK:
+        files = generate_day(settings, folder / day.isoformat(), day)
+        days[day] = [row for f in files if f.table == "transactions" for row in read_csv(f.path)]
+    dims = {f.table: read_csv(f.path) for f in files if f.table != "transactions"}
+    return {"settings": settings, "days": days, **dims}
+
+
+def all_transactions(week: dict) -> list[dict[str, str]]:
+    return [row for rows in week["days"].values() for row in rows]
+
+
+def test_customers_accumulate_and_never_buy_before_signing_up(week: dict) -> None:
+    settings = week["settings"]
+    counts = [customers_through(settings, day) for day in WEEK]
+    assert counts == sorted(counts) and counts[-1] > counts[0] > settings.sizes.customers
+    created = {
+        c["customer_id"]: dt.datetime.fromisoformat(c["created_at"]) for c in week["customers"]
+    }
+    first_day_buyers = 0
+    for day, rows in week["days"].items():
+        midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+        returning = 0
+        for row in rows:
+            signed_up = created[row["customer_id"]]
+            assert signed_up <= dt.datetime.fromisoformat(row["transaction_date"])
+            returning += signed_up < midnight
+        first_day_buyers += len(rows) - returning
+        assert returning / len(rows) > 0.9  # most of a day's sales come from returning customers
+    assert first_day_buyers > 0  # ... and some from people who signed up that day
+
+
+def test_top_tenth_of_customers_make_40_percent_of_sales(week: dict) -> None:
+    sales: dict[str, Decimal] = defaultdict(Decimal)
+    for row in all_transactions(week):
+        sales[row["customer_id"]] += Decimal(row["transaction_amount"])
+    ranked = sorted(sales.values(), reverse=True)
+    top = ranked[: len(week["customers"]) // 10]
+    assert sum(top) / sum(ranked) >= Decimal("0.40")
+
+
+def test_a_few_best_sellers_and_a_long_tail(week: dict) -> None:
+    units = Counter()
+    for row in all_transactions(week):
+        units[row["product_id"]] += int(row["quantity"])
+    ranked = [units.get(p["product_id"], 0) for p in week["products"]]
+    ranked.sort(reverse=True)
+    total = sum(ranked)
+    assert sum(ranked[: len(ranked) // 10]) / total >= 0.35
+    assert sum(ranked[len(ranked) // 2 :]) / total <= 0.15
+    assert np.median(ranked) < np.mean(ranked) / 2
+
+
+def test_sales_follow_opening_hours_and_the_hour_of_day(week: dict) -> None:
+    stores = {s["store_id"]: s for s in week["stores"]}
+    assert {s["store_type"] for s in stores.values()} == {"Retail", "Online"}
+    online_hours = Counter()
+    retail_hours = {"weekday": Counter(), "weekend": Counter()}
+    for day, rows in week["days"].items():
+        kind = "weekend" if day.weekday() >= 5 else "weekday"
+        for row in rows:
+            store = stores[row["store_id"]]
+            hour = dt.datetime.fromisoformat(row["transaction_date"]).hour
+            if store["store_type"] == "Online":
+                assert (store["open_hour"], store["close_hour"]) == ("0", "24")
+                online_hours[hour] += 1
+            else:
+                assert int(store["open_hour"]) <= hour < int(store["close_hour"])
+                retail_hours[kind][hour] += 1
+    assert all(online_hours[h] > 0 for h in range(24))  # online sells around the clock
+    night = sum(online_hours[h] for h in (2, 3, 4))
+    evening = sum(online_hours[h] for h in (19, 20, 21))
+    assert night < evening / 4  # ... with a night dip
+    assert not any(retail_hours["weekday"][h] for h in range(0, 7))
+
+    def midday_share(counts: Counter) -> float:
+        return sum(counts[h] for h in range(11, 16)) / sum(counts.values())
+
+    assert midday_share(retail_hours["weekend"]) > midday_share(retail_hours["weekday"]) + 0.05
+
+
+def test_the_calendar_shapes_daily_volume() -> None:
+    settings = Settings().replace(transactions=1_000_000)
+
+    def mean_count(days: list[dt.date]) -> float:
+        return float(np.mean([transaction_count(settings, d) for d in days]))
+
+    def weekdays(start: dt.date, weekday: int, n: int = 8) -> list[dt.date]:
+        first = start + dt.timedelta(days=(weekday - start.weekday()) % 7)
+        return [first + dt.timedelta(weeks=i) for i in range(n)]
+
+    # weekends differ from weekdays
+    assert mean_count(weekdays(dt.date(2025, 3, 1), 5)) > 1.25 * mean_count(
+        weekdays(dt.date(2025, 3, 1), 1)
+    )
+    # December peaks: a December Wednesday beats a February one
+    assert transaction_count(settings, dt.date(2025, 12, 17)) > 1.4 * transaction_count(
+        settings, dt.date(2025, 2, 19)
+    )
+    # gentle growth over the years: the same season five years apart
+    late = mean_count(weekdays(dt.date(2025, 9, 1), 2))
+    early = mean_count(weekdays(dt.date(2020, 9, 1), 2))
+    assert 1.08 < late / early < 1.25
+    # a typical day (in the reference year) is about --transactions
+    year = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(0, 365, 3)]
+    assert 0.95 < mean_count(year) / 1_000_000 < 1.05
+
+
+def test_quantities_are_mostly_small_with_a_tail(week: dict) -> None:
+    quantities = Counter(int(row["quantity"]) for row in all_transactions(week))
+    total = sum(quantities.values())
+    assert sum(quantities[q] for q in (1, 2, 3)) / total >= 0.85
+    assert quantities[1] > quantities[2] > quantities[3]
+    assert max(quantities) >= 7
+
+
+def test_prices_fit_their_category(week: dict) -> None:
+    ranges = {c.name: (c.min_price, c.max_price) for c in CATEGORIES}
+    by_category = defaultdict(list)
+    for product in week["products"]:
+        price = Decimal(product["price"])
+        low, high = ranges[product["category"]]
+        assert Decimal(low) - 1 < price < high
+        by_category[product["category"]].append(price)
+    assert np.median(by_category["Electronics"]) > 3 * np.median(by_category["Food"])
+
+
+def test_payment_mix_depends_on_the_channel(week: dict) -> None:
+    types = {s["store_id"]: s["store_type"] for s in week["stores"]}
+    mix = {"Retail": Counter(), "Online": Counter()}
+    for row in all_transactions(week):
+        mix[types[row["store_id"]]][row["payment_method"]] += 1
+    assert mix["Online"]["Cash"] == 0
+    assert mix["Retail"]["Cash"] / sum(mix["Retail"].values()) > 0.2
+    paypal = {k: v["PayPal"] / sum(v.values()) for k, v in mix.items()}
+    assert paypal["Online"] > paypal["Retail"] + 0.1
+
+
+def test_people_look_like_people(week: dict) -> None:
+    customers = week["customers"]
+    emails = [c["email"] for c in customers]
+    assert len(set(emails)) == len(emails)
+    for c in customers[:500]:
+        local = c["email"].split("@")[0]
+        first, _, rest = local.partition(".")
+        assert first == "".join(ch for ch in c["first_name"].lower() if ch.isalnum())
+        assert rest.startswith("".join(ch for ch in c["last_name"].lower() if ch.isalnum()))
+        age = (dt.date(2020, 1, 1) - dt.date.fromisoformat(c["date_of_birth"])).days / 365.25
+        assert 17 < age < 86
+    assert Counter(c["country"] for c in customers) == Counter({"United States": len(customers)})
+    assert len({c["city"] for c in customers}) > 500
+    assert len({(c["first_name"], c["last_name"]) for c in customers}) > 0.85 * len(
+        customers
+    )  # common names repeat
+
+
+@pytest.mark.parametrize(("locale", "country"), [("de_DE", "Germany"), ("fr_FR", "France")])
+def test_other_locales(locale: str, country: str, tmp_path: Path) -> None:
+    settings = Settings().replace(locale=locale, customers=200, transactions=100)
+    files = {f.table: read_csv(f.path) for f in generate_day(settings, tmp_path, WEEK[0])}
+    assert {c["country"] for c in files["customers"]} == {country}
+    assert all(c["email"].isascii() for c in files["customers"])
+    assert len({c["state"] for c in files["customers"]}) > 5
