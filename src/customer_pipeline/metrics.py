@@ -19,52 +19,57 @@ from customer_pipeline.database import connect
 from customer_pipeline.settings import Settings
 
 TOTALS_SQL = """
-SELECT count(*)                                    AS transaction_count,
-       COALESCE(sum(transaction_amount), 0)        AS total_sales,
-       COALESCE(sum(quantity), 0)                  AS total_quantity_sold,
-       COALESCE(round(avg(transaction_amount), 2), 0) AS average_transaction_amount,
-       COALESCE(min(transaction_amount), 0)        AS min_transaction_amount,
-       COALESCE(max(transaction_amount), 0)        AS max_transaction_amount,
-       count(DISTINCT customer_id)                 AS unique_customers
+SELECT count(*) AS transactions, sum(transaction_amount) AS sales, sum(quantity) AS quantity,
+       round(avg(transaction_amount), 2) AS average,
+       min(transaction_amount) AS smallest, max(transaction_amount) AS largest
 FROM transactions
 WHERE business_date = %(day)s
 """
 
-TOP_PRODUCT_SQL = """
-SELECT t.product_id, p.product_name, sum(t.transaction_amount) AS sales
-FROM transactions t JOIN products p USING (product_id)
-WHERE t.business_date = %(day)s
-GROUP BY t.product_id, p.product_name
-ORDER BY sales DESC, t.product_id
+#: Sales per product, per store and per payment method in one pass (small hash tables);
+#: the top product and store (ties to the smaller id) and every payment method.
+BY_PRODUCT_STORE_METHOD_SQL = """
+WITH grouped AS (
+    SELECT GROUPING(product_id, store_id, payment_method) AS grouping_set,
+           product_id, store_id, payment_method,
+           count(*) AS transactions, sum(transaction_amount) AS sales
+    FROM transactions
+    WHERE business_date = %(day)s
+    GROUP BY GROUPING SETS ((product_id), (store_id), (payment_method))
+)
+SELECT * FROM (
+    SELECT grouped.*, row_number() OVER (
+        PARTITION BY grouping_set ORDER BY sales DESC, product_id, store_id) AS rank
+    FROM grouped
+) ranked
+WHERE rank = 1 OR payment_method IS NOT NULL
+ORDER BY grouping_set, payment_method
+"""
+
+#: The number of distinct customers and the top one (ties to the smaller id). Summed in
+#: integer cents: the per-customer hash table is the largest, and bigint adds are cheap.
+BY_CUSTOMER_SQL = """
+WITH per_customer AS MATERIALIZED (
+    SELECT customer_id, sum((transaction_amount * 100)::bigint) AS cents
+    FROM transactions
+    WHERE business_date = %(day)s
+    GROUP BY customer_id
+)
+SELECT (SELECT count(*) FROM per_customer) AS customers,
+       customer_id::text AS customer_id, cents / 100.0 AS sales
+FROM per_customer
+ORDER BY cents DESC, customer_id
 LIMIT 1
 """
 
-TOP_CUSTOMER_SQL = """
-SELECT t.customer_id::text AS customer_id, c.first_name, c.last_name,
-       sum(t.transaction_amount) AS sales
-FROM transactions t JOIN customers c USING (customer_id)
-WHERE t.business_date = %(day)s
-GROUP BY t.customer_id, c.first_name, c.last_name
-ORDER BY sales DESC, t.customer_id
-LIMIT 1
-"""
+#: GROUPING() of BY_PRODUCT_STORE_METHOD_SQL's sets: the bit of each column not grouped.
+_BY_PRODUCT, _BY_STORE, _BY_METHOD = 3, 5, 6
 
-TOP_STORE_SQL = """
-SELECT t.store_id, s.store_name, sum(t.transaction_amount) AS sales
-FROM transactions t JOIN stores s USING (store_id)
-WHERE t.business_date = %(day)s
-GROUP BY t.store_id, s.store_name
-ORDER BY sales DESC, t.store_id
-LIMIT 1
-"""
-
-PAYMENT_METHODS_SQL = """
-SELECT payment_method, count(*) AS count, sum(transaction_amount) AS sales
-FROM transactions
-WHERE business_date = %(day)s
-GROUP BY payment_method
-ORDER BY payment_method
-"""
+NAMES_SQL = {
+    "product": "SELECT product_name FROM products WHERE product_id = %s",
+    "customer": "SELECT first_name, last_name FROM customers WHERE customer_id = %s",
+    "store": "SELECT store_name FROM stores WHERE store_id = %s",
+}
 
 UPSERT_SQL = """
 INSERT INTO daily_metrics (
@@ -91,46 +96,46 @@ ON CONFLICT (business_date) DO UPDATE SET
     calculated_at = now()
 """
 
-MONEY_KEYS = (
-    "total_sales",
-    "average_transaction_amount",
-    "min_transaction_amount",
-    "max_transaction_amount",
-    "sales",
-)
 
-
-def _plain(row: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Decimals to numbers rounded to cents, counts to ints: JSON-ready."""
-    if row is None:
-        return None
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, Decimal):
-            value = float(round(value, 2)) if key in MONEY_KEYS else int(value)
-        out[key] = value
-    return out
+def _money(value: Decimal | None) -> float:
+    return float(round(value or Decimal(0), 2))
 
 
 def compute_metrics(conn: psycopg.Connection, day: dt.date) -> dict[str, Any]:
     """The KPI document of one business date, from the loaded rows."""
     params = {"day": day}
     with conn.cursor(row_factory=dict_row) as cur:
-        totals = _plain(cur.execute(TOTALS_SQL, params).fetchone())
-        top_product = _plain(cur.execute(TOP_PRODUCT_SQL, params).fetchone())
-        top_customer = _plain(cur.execute(TOP_CUSTOMER_SQL, params).fetchone())
-        top_store = _plain(cur.execute(TOP_STORE_SQL, params).fetchone())
-        methods = cur.execute(PAYMENT_METHODS_SQL, params).fetchall()
-    assert totals is not None
+        cur.execute("SET LOCAL work_mem = '256MB'")  # the per-customer hash stays in memory
+        totals = cur.execute(TOTALS_SQL, params).fetchone() or {}
+        grouped = cur.execute(BY_PRODUCT_STORE_METHOD_SQL, params).fetchall()
+        customers = cur.execute(BY_CUSTOMER_SQL, params).fetchone()
+    sets = {row["grouping_set"]: row for row in grouped}
+
+    def top(row: dict[str, Any] | None, kind: str, key: str) -> dict[str, Any] | None:
+        if row is None:
+            return None
+        names = conn.cursor(row_factory=dict_row).execute(NAMES_SQL[kind], [row[key]]).fetchone()
+        return {key: row[key], **(names or {}), "sales": _money(row["sales"])}
+
     return {
         "business_date": day.isoformat(),
-        **totals,
-        "top_product": top_product,
-        "top_customer": top_customer,
-        "top_store": top_store,
+        "transaction_count": int(totals.get("transactions") or 0),
+        "total_sales": _money(totals.get("sales")),
+        "total_quantity_sold": int(totals.get("quantity") or 0),
+        "average_transaction_amount": _money(totals.get("average")),
+        "min_transaction_amount": _money(totals.get("smallest")),
+        "max_transaction_amount": _money(totals.get("largest")),
+        "unique_customers": int(customers["customers"]) if customers else 0,
+        "top_product": top(sets.get(_BY_PRODUCT), "product", "product_id"),
+        "top_customer": top(customers, "customer", "customer_id"),
+        "top_store": top(sets.get(_BY_STORE), "store", "store_id"),
         "payment_methods": {
-            row["payment_method"]: {"count": row["count"], "sales": float(round(row["sales"], 2))}
-            for row in methods
+            row["payment_method"]: {
+                "count": int(row["transactions"]),
+                "sales": _money(row["sales"]),
+            }
+            for row in grouped
+            if row["grouping_set"] == _BY_METHOD
         },
     }
 
