@@ -65,31 +65,29 @@ def copy_file(conn: psycopg.Connection, table: str, columns: Sequence[str], path
         return cur.rowcount
 
 
-def _copy_into_stage(settings: Settings, stage: str, path: str) -> int:
+def _stage_name(table: str, day: dt.date) -> str:
+    return f"{table}_{day:%Y%m%d}_stage"
+
+
+def _copy_into(settings: Settings, stage: str, columns: Sequence[str], path: str) -> int:
     with connect(settings) as conn:
-        return copy_file(conn, stage, transactions.COLUMNS, path)
+        return copy_file(conn, stage, columns, path)
 
 
 def _upsert_dimension(
-    conn: psycopg.Connection, table: str, key: str, columns: Sequence[str], serial: bool, path: str
+    conn: psycopg.Connection, table: str, key: str, columns: Sequence[str], serial: bool, stage: str
 ) -> None:
-    incoming = f"incoming_{table}"
-    conn.execute(
-        sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(
-            sql.Identifier(incoming), sql.Identifier(table)
-        )
-    )
-    copy_file(conn, incoming, columns, path)
+    """Insert new rows from `stage`, update changed ones, leave identical ones alone."""
     others = [c for c in columns if c != key]
     conn.execute(
         sql.SQL(
-            "INSERT INTO {table} ({cols}) SELECT {cols} FROM {incoming} ORDER BY {key} "
+            "INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ORDER BY {key} "
             "ON CONFLICT ({key}) DO UPDATE SET ({others}) = ROW({excluded}) "
             "WHERE ({table_others}) IS DISTINCT FROM ({excluded})"
         ).format(
             table=sql.Identifier(table),
             cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
-            incoming=sql.Identifier(incoming),
+            stage=sql.Identifier(stage),
             key=sql.Identifier(key),
             others=sql.SQL(", ").join(map(sql.Identifier, others)),
             excluded=sql.SQL(", ").join(sql.Identifier("excluded", c) for c in others),
@@ -111,40 +109,52 @@ def load_day(
 ) -> dict[str, int]:
     """Load a day's generated files; replace that day's transactions; return rows per table."""
     generated = _as_files(files)
-    by_table = {name: [f for f in generated if f.table == name] for name, *_ in DIMENSIONS}
-    tx_files = [f for f in generated if f.table == "transactions"]
-    stage = f"{partition_name(day)}_stage"
+    columns = {"transactions": transactions.COLUMNS, **{d[0]: d[2] for d in DIMENSIONS}}
+    stages = {table: _stage_name(table, day) for table in columns}
     lock_key = f"customer_pipeline:{settings.db_schema}:load:{day}"
+    # the largest files first, over COPY_CONNECTIONS connections: both cores parse CSV
+    copies = sorted(generated, key=lambda f: Path(f.path).stat().st_size, reverse=True)
 
     with connect(settings, autocommit=True) as session:
         session.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [lock_key])
         try:
-            _prepare_stage(session, stage)
-            workers = max(1, min(COPY_CONNECTIONS, len(tx_files)))
-            with ThreadPoolExecutor(workers) as pool:
-                loaded = sum(
-                    pool.map(lambda f: _copy_into_stage(settings, stage, f.path), tx_files)
+            _prepare_stages(session, stages)
+            with ThreadPoolExecutor(COPY_CONNECTIONS) as pool:
+                rows = list(
+                    pool.map(
+                        lambda f: _copy_into(settings, stages[f.table], columns[f.table], f.path),
+                        copies,
+                    )
                 )
-            _key_stage(session, stage, day)
+            _key_stage(session, stages["transactions"], day)
             with session.transaction():
-                _swap(session, settings, day, stage, by_table)
+                _swap(session, settings, day, stages)
             session.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(partition_name(day))))
         finally:
-            session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stage)))
+            for stage in stages.values():
+                session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stage)))
             session.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [lock_key])
-    counts = {name: sum(f.rows for f in fs) for name, fs in by_table.items()}
-    counts["transactions"] = loaded
+    counts = dict.fromkeys(columns, 0)
+    for generated_file, copied in zip(copies, rows, strict=True):
+        counts[generated_file.table] += copied
+    counts = {table: counts[table] for table in (*(d[0] for d in DIMENSIONS), "transactions")}
     log.info("loaded %s for %s", counts, day)
     return counts
 
 
-def _prepare_stage(session: psycopg.Connection, stage: str) -> None:
-    session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stage)))
-    session.execute(
-        sql.SQL(
-            "CREATE TABLE {} (LIKE transactions INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
-        ).format(sql.Identifier(stage))
-    )
+def _prepare_stages(session: psycopg.Connection, stages: Mapping[str, str]) -> None:
+    """Fresh staging tables: the day's transactions (keyed later), unlogged dimensions."""
+    for table, stage in stages.items():
+        session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stage)))
+        kind = sql.SQL("TABLE" if table == "transactions" else "UNLOGGED TABLE")
+        including = sql.SQL(
+            "INCLUDING DEFAULTS INCLUDING CONSTRAINTS" if table == "transactions" else ""
+        )
+        session.execute(
+            sql.SQL("CREATE {} {} (LIKE {} {})").format(
+                kind, sql.Identifier(stage), sql.Identifier(table), including
+            )
+        )
 
 
 def _key_stage(session: psycopg.Connection, stage: str, day: dt.date) -> None:
@@ -163,17 +173,13 @@ def _key_stage(session: psycopg.Connection, stage: str, day: dt.date) -> None:
 
 
 def _swap(
-    session: psycopg.Connection,
-    settings: Settings,
-    day: dt.date,
-    stage: str,
-    dimension_files: Mapping[str, list[GeneratedFile]],
+    session: psycopg.Connection, settings: Settings, day: dt.date, stages: Mapping[str, str]
 ) -> None:
     """In the caller's transaction: upsert dimensions, replace the day's partition."""
     schema_lock(session, settings, "swap")  # one swap at a time: no lock-order deadlocks
     for table, key, columns, serial in DIMENSIONS:
-        for generated in dimension_files[table]:
-            _upsert_dimension(session, table, key, columns, serial, generated.path)
+        _upsert_dimension(session, table, key, columns, serial, stages[table])
+    stage = stages["transactions"]
     partition = sql.Identifier(partition_name(day))
     session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(partition))
     session.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(stage), partition))
