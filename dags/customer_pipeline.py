@@ -274,7 +274,9 @@ def _files(
 @dag(
     dag_id="customer_pipeline",
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
-    start_date=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+    # the library's history start: no task instance exists for a logical date before it,
+    # so any business date can be backfilled; catchup stays off
+    start_date=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     doc_md=__doc__,
     params=PARAMS,
@@ -304,8 +306,10 @@ def customer_pipeline() -> None:
         from airflow.sdk import conf
 
         from customer_pipeline.errors import ConfigError
+        from customer_pipeline.generate.transactions import transaction_chunks
 
-        chunks = max(1, len(Run.current().settings.chunks()))
+        run = Run.current()
+        chunks = max(1, len(transaction_chunks(run.settings, run.day)))
         limit = conf.getint("core", "max_map_length")
         if chunks > limit:
             raise ConfigError(

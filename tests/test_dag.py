@@ -1,0 +1,346 @@
+"""The Airflow DAG (dags/customer_pipeline.py): it parses cleanly, has the designed shape,
+and runs whole business days in-process with dag.test() on a real PostgreSQL.
+
+Airflow is configured by environment variables set before it is first imported (a
+throwaway AIRFLOW_HOME with a SQLite metadata database). Tasks retry once, after a second.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+pytestmark = [
+    pytest.mark.airflow,
+    pytest.mark.skipif(importlib.util.find_spec("airflow") is None, reason="needs apache-airflow"),
+    # Airflow's in-process execution API (dag.test) uses starlette's TestClient
+    pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`"),
+]
+
+DAGS = Path(__file__).resolve().parents[1] / "dags"
+DAG_FILE = DAGS / "customer_pipeline.py"
+DIMENSIONS = {"generate_customers_data", "generate_product_data", "generate_stores_data"}
+DATABASE_TASKS = {"create_tables", "load_data", "check_data_quality", "calculate_metrics"}
+SMALL_DAY = {"customers": 60, "products": 30, "stores": 8, "transactions": 25_000}
+SMALL_CHUNKS = {"chunk_size": 10_000}  # three mapped chunks: 10,000 + 10,000 + 5,000
+RECIPIENT = "analytics@example.org"
+
+
+def utc(day: str, hour: int = 0) -> dt.datetime:
+    return dt.datetime.fromisoformat(day).replace(hour=hour, tzinfo=dt.UTC)
+
+
+# -- Airflow, configured for the session ---------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Iterator[Path]:
+    """AIRFLOW_HOME in a folder of its own with a migrated metadata DB (`airflow db migrate`)."""
+    assert "airflow.configuration" not in sys.modules, "airflow was imported before its setup"
+    home = Path(tempfile.mkdtemp(prefix="customer-pipeline-airflow-"))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AIRFLOW_HOME", str(home))
+        env.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS))
+        env.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        env.setenv("PIPELINE_TASK_RETRIES", "1")
+        env.setenv("PIPELINE_RETRY_DELAY_SECONDS", "1")
+        migrate = subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+        yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def parse_dag_folder() -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(str(DAGS))
+
+
+@pytest.fixture
+def dag(airflow_home: Path) -> Any:
+    """Parsed for each test: an in-process dag.test() writes a run's conf into dag.params."""
+    return parse_dag_folder().get_dag("customer_pipeline")
+
+
+@pytest.fixture
+def pipeline_env(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, schema: str, tmp_path: Path
+) -> Path:
+    """customers_db on the test database and schema; work and outbox folders in tmp_path."""
+    info = psycopg.conninfo.conninfo_to_dict(database_url)
+    connection = {
+        "conn_type": "postgres",
+        "host": info.get("host"),
+        "port": int(info["port"]) if info.get("port") else None,
+        "login": info.get("user"),
+        "password": info.get("password"),
+        "schema": info.get("dbname"),
+        "extra": {"search_path": schema},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_CUSTOMERS_DB", json.dumps(connection))
+    monkeypatch.setenv("PIPELINE_WORK_DIR", str(tmp_path / "work"))
+    monkeypatch.setenv("PIPELINE_OUTBOX_DIR", str(tmp_path / "outbox"))
+    for name in ("DATABASE_URL", "DATABASE_SCHEMA", "EMAIL_BACKEND", "EMAIL_TO", "EMAIL_FROM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_SMTP_DEFAULT", raising=False)
+    return tmp_path
+
+
+def task_states(run: Any) -> dict[str, tuple[str, int]]:
+    """task_id (with [map index] when mapped) -> (state, try number)."""
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {
+            ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else ""): (
+                ti.state,
+                ti.try_number,
+            )
+            for ti in run.get_task_instances(session=session)
+        }
+
+
+def fingerprint(db: psycopg.Connection, day: str) -> tuple:
+    """Counts, sums and a digest of every row of the day's data."""
+    return db.execute(
+        "SELECT (SELECT count(*) FROM customers), (SELECT count(*) FROM products),"
+        " (SELECT count(*) FROM stores), count(*), sum(transaction_amount), sum(quantity),"
+        " md5(string_agg(t::text, ',' ORDER BY transaction_id)),"
+        " (SELECT metrics FROM daily_metrics WHERE business_date = %(day)s)"
+        " FROM transactions t WHERE business_date = %(day)s",
+        {"day": day},
+    ).fetchone()
+
+
+# -- parsing and shape ------------------------------------------------------------------------
+
+
+def test_dag_folder_imports_without_errors_or_deprecation_warnings(airflow_home: Path) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bag = parse_dag_folder()
+    assert bag.import_errors == {}
+    assert bag.captured_warnings == {}
+    assert [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)] == []
+    assert bag.dag_ids == ["customer_pipeline"]
+
+
+def test_parsing_imports_nothing_heavy(airflow_home: Path) -> None:
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('dag_file', {str(DAG_FILE)!r})\n"
+        "module = sys.modules['dag_file'] = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "heavy = ('numpy', 'faker', 'psycopg', 'pgserver', 'customer_pipeline.settings')\n"
+        "print([name for name in heavy if name in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_daily_schedule_from_a_fixed_date_without_catchup(dag: Any) -> None:
+    from airflow.sdk import CronDataIntervalTimetable
+
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert dag.timetable.expression == "0 0 * * *"  # @daily: the logical date is the day
+    assert dag.start_date == utc("2020-01-01")  # = Settings.history_start: all can be backfilled
+    assert dag.catchup is False
+    assert dag.doc_md.strip().startswith("# customer_pipeline")
+
+
+def test_param_defaults_are_the_library_defaults(dag: Any) -> None:
+    from customer_pipeline.settings import Settings
+
+    defaults = Settings()
+    params = {name: dag.params.get_param(name).value for name in dag.params}
+    assert params == {
+        **defaults.sizes.as_dict(),
+        "seed": defaults.seed,
+        "chunk_size": defaults.chunk_size,
+        "reset": defaults.reset,
+        "business_date": None,
+        "email_backend": None,  # from the environment
+        "email_to": None,
+    }
+
+
+def test_task_ids_keep_the_original_names(dag: Any) -> None:
+    original = {
+        "create_tables",
+        *DIMENSIONS,
+        "generate_transaction_data",
+        "calculate_metrics",
+        "send_email",
+        "delete_files",
+    }
+    added = {"plan_transaction_chunks", "load_data", "check_data_quality"}
+    assert set(dag.task_ids) == original | added
+
+
+def test_edges(dag: Any) -> None:
+    def upstream(task_id: str) -> set[str]:
+        return set(dag.get_task(task_id).upstream_task_ids)
+
+    for dimension in DIMENSIONS:
+        assert upstream(dimension) == {"create_tables"}
+    assert upstream("plan_transaction_chunks") == DIMENSIONS  # no race with the dimensions
+    assert upstream("generate_transaction_data") == {"plan_transaction_chunks"}
+    assert upstream("load_data") == DIMENSIONS | {"generate_transaction_data"}
+    assert "load_data" in upstream("check_data_quality")
+    assert upstream("calculate_metrics") == {"check_data_quality"}
+    assert upstream("send_email") == {"calculate_metrics", "check_data_quality"}
+    assert dag.get_task("generate_transaction_data").is_mapped
+
+
+def test_delete_files_is_the_teardown_of_the_generators(dag: Any) -> None:
+    generators = DIMENSIONS | {"generate_transaction_data"}
+    cleanup = dag.get_task("delete_files")
+    assert cleanup.is_teardown
+    assert cleanup.trigger_rule == "all_done_setup_success"
+    assert {t.task_id for t in dag.tasks if t.is_setup} == generators
+    assert set(cleanup.upstream_task_ids) == generators | {"send_email"}
+    # clearing a task that reads the files re-runs the generators, so the files exist again
+    cleared = dag.partial_subset(["load_data"], include_downstream=True, include_upstream=False)
+    assert generators | {"load_data", "send_email", "delete_files"} <= set(cleared.task_ids)
+    assert "create_tables" not in cleared.task_ids  # a reset is never repeated by a clear
+
+
+def test_retries_with_backoff_only_where_the_database_or_mail_is_used(dag: Any) -> None:
+    for task in dag.tasks:
+        retried = task.task_id in DATABASE_TASKS | {"send_email", "delete_files"}
+        assert (task.retries > 0) is retried, task.task_id
+        if retried:
+            assert task.retry_exponential_backoff == 2.0
+            assert task.retry_policy is not None
+
+
+# -- whole runs --------------------------------------------------------------------------------
+
+
+def test_a_whole_day(dag: Any, pipeline_env: Path, db: psycopg.Connection) -> None:
+    run = dag.test(logical_date=utc("2024-03-01"), run_conf={**SMALL_DAY, **SMALL_CHUNKS})
+
+    states = task_states(run)
+    assert run.state == "success", states
+    assert {state for state, _ in states.values()} == {"success"}
+    status, loaded = db.execute("SELECT status, row_counts FROM pipeline_runs").fetchone()
+    assert status == "success"
+    customers, products, stores, transactions, *_ = fingerprint(db, "2024-03-01")
+    assert loaded == {
+        "customers": customers,
+        "products": products,
+        "stores": stores,
+        "transactions": transactions,
+    }
+    assert min(loaded.values()) > 0
+    chunks = -(-transactions // SMALL_CHUNKS["chunk_size"])
+    assert chunks > 1
+    assert sorted(key for key in states if key.startswith("generate_transaction_data")) == [
+        f"generate_transaction_data[{chunk}]" for chunk in range(chunks)
+    ]
+    kpis = db.execute(
+        "SELECT transaction_count, total_sales FROM daily_metrics WHERE business_date = %s",
+        ["2024-03-01"],
+    ).fetchone()
+    assert kpis[0] == transactions and kpis[1] > 0
+    email = (pipeline_env / "outbox" / "2024-03-01-daily-report.eml").read_text()
+    assert "Subject: Daily Metrics Report 2024-03-01" in email
+    assert not (pipeline_env / "work").exists()
+
+
+def test_a_failed_email_still_deletes_the_files_and_keeps_the_day(
+    dag: Any, pipeline_env: Path, db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    smtp = {
+        "conn_type": "smtp",
+        "host": "127.0.0.1",
+        "port": closed_port,
+        "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "pipeline@example.org"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(smtp))
+
+    run = dag.test(
+        logical_date=utc("2024-03-02"),
+        run_conf={**SMALL_DAY, "email_backend": "smtp", "email_to": [RECIPIENT]},
+    )
+
+    states = task_states(run)
+    assert run.state == "failed"
+    assert states["send_email"] == ("failed", 2)  # a delivery error is retried
+    assert states["delete_files"][0] == "success"
+    assert not (pipeline_env / "work").exists()
+    status, error, loaded = db.execute(
+        "SELECT status, error, row_counts FROM pipeline_runs"
+    ).fetchone()
+    assert status == "failed" and "send_email" in error
+    assert fingerprint(db, "2024-03-02")[3] == loaded["transactions"] > 0
+    assert db.execute("SELECT count(*) FROM daily_metrics").fetchone()[0] == 1
+
+
+def test_the_same_date_twice_gives_the_same_data(
+    dag: Any, pipeline_env: Path, db: psycopg.Connection
+) -> None:
+    # a manual run without a logical date: the business date is its run_after date
+    first = dag.test(logical_date=None, run_after=utc("2024-03-03", 15), run_conf=SMALL_DAY)
+    assert first.state == "success", task_states(first)
+    once = fingerprint(db, "2024-03-03")
+    assert once[3] > 0
+
+    # another logical date, but the business_date param overrides it
+    conf = {**SMALL_DAY, "business_date": "2024-03-03"}
+    second = dag.test(logical_date=utc("2024-03-09"), run_conf=conf)
+    assert second.state == "success", task_states(second)
+    assert fingerprint(db, "2024-03-03") == once
+    assert db.execute("SELECT count(*) FROM transactions").fetchone()[0] == once[3]
+
+
+def test_a_configuration_error_fails_at_once_without_retrying(dag: Any, pipeline_env: Path) -> None:
+    run = dag.test(logical_date=utc("2024-03-04"), run_conf={"business_date": "2019-12-31"})
+
+    states = task_states(run)
+    assert run.state == "failed"
+    assert states["create_tables"] == ("failed", 1)  # retries=1, but a ConfigError is final
+    assert states["send_email"][0] == "upstream_failed"
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"customers": -1},
+        {"transactions": 2_000_000_000},
+        {"business_date": "2024-02-30"},
+        {"business_date": "03/01/2024"},
+        {"chunk_size": 12_345},
+        {"email_backend": "fax"},
+        {"email_to": []},
+        {"reset": "yes"},
+    ],
+)
+def test_bad_params_are_rejected_when_the_run_is_created(
+    dag: Any, pipeline_env: Path, conf: dict
+) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError):
+        dag.test(logical_date=utc("2024-03-05"), run_conf=conf)
