@@ -1,17 +1,21 @@
 """Email delivery: the outbox, a real SMTP server (aiosmtpd) and a local SendGrid API.
 
 Everything runs on 127.0.0.1; the messages are checked as received, parsed back with
-the standard ``email`` package.
+the standard ``email`` package. Retries are checked with the waits recorded (not slept):
+see the `delays` fixture.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
+import datetime as dt
 import email
 import email.policy
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -23,10 +27,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 
+from customer_pipeline import mail
 from customer_pipeline.errors import ConfigError, DeliveryError
-from customer_pipeline.mail import outbox_paths, send_report
-from customer_pipeline.report import TEXT_NAME, Report, build_report
+from customer_pipeline.insights import Ranked
+from customer_pipeline.mail import DeliveryRefused, outbox_paths, retry_after_seconds, send_report
+from customer_pipeline.report import CSV_NAME, TEXT_NAME, Report, RunFacts, build_report
 from customer_pipeline.settings import Settings, parse_date
+from test_report import insights_doc
 
 DAY = parse_date("2024-03-15")
 SENDER = "reports@shop.test"
@@ -64,7 +71,30 @@ def metrics_doc() -> dict[str, Any]:
 
 @pytest.fixture
 def report() -> Report:
-    return build_report(Settings(), metrics_doc())
+    """The whole report: charts, history, breakdowns, top 5s, run facts."""
+    insights = dataclasses.replace(
+        insights_doc(),
+        top_customers=(Ranked(1, "c1", "Jürgen Müller", "j***@exemple.de", 2, 3, 400.0),),
+        top_products=(Ranked(1, "7", "Crème brûlée set", "Food", 5, 9, 500.0),),
+    )
+    return build_report(
+        Settings(),
+        metrics_doc(),
+        insights=insights,
+        run=RunFacts({"transactions": 1234}, 42, 3.5, "run-1"),
+    )
+
+
+@pytest.fixture
+def delays(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The waits between attempts, recorded instead of slept."""
+    waited: list[float] = []
+    monkeypatch.setattr(mail, "sleep", waited.append)
+    return waited
+
+
+#: Retries as configured in these tests: 4 attempts, 0.5 s doubling, at most 5 s.
+RETRIES = {"email_attempts": 4, "email_retry_delay": 0.5, "email_retry_max_delay": 5.0}
 
 
 def lf(text: str) -> str:
@@ -72,40 +102,55 @@ def lf(text: str) -> str:
 
 
 def check_message(message: EmailMessage, report: Report) -> None:
-    """The received message: headers, both alternatives and the attachment, as sent."""
+    """The received message: headers, both alternatives, the inline charts, the files."""
     assert message["Subject"] == report.subject
     assert message["From"] == SENDER
     assert [a.addr_spec for a in message["To"].addresses] == list(RECIPIENTS)
     assert message["Date"] is not None
     assert message["Message-ID"].endswith("@shop.test>")
+    assert message.get_all("MIME-Version") == ["1.0"]
     assert message.get_content_type() == "multipart/mixed"
+    assert [p.get_content_type() for p in message.walk()] == [
+        "multipart/mixed",
+        "multipart/related",
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+        "image/png",
+        "image/png",
+        "text/plain",
+        "text/csv",
+    ]
 
-    alternative = message.get_body(preferencelist=("related", "html", "plain"))
-    assert alternative is not None
     plain = message.get_body(preferencelist=("plain",))
     html = message.get_body(preferencelist=("html",))
     assert plain is not None
     assert html is not None
-    assert [p.get_content_type() for p in message.walk()] == [
-        "multipart/mixed",
-        "multipart/alternative",
-        "text/plain",
-        "text/html",
-        "text/plain",
-    ]
     assert lf(plain.get_content()) == report.text
     assert lf(html.get_content()) == report.html
     assert "Jürgen Müller" in plain.get_content()
     assert "O&#39;Brien &amp; &lt;Sons&gt;" in html.get_content()
 
+    # the charts: inline, by Content-ID, each referenced from the HTML
+    related = next(p for p in message.walk() if p.get_content_type() == "multipart/related")
+    root, *images = related.iter_parts()
+    assert root.get_content_type() == "multipart/alternative"
+    assert len(images) == len(report.images) == 2
+    for part, image in zip(images, report.images, strict=True):
+        assert part["Content-ID"] == f"<{image.cid}>"
+        assert part.get_content_disposition() == "inline"
+        assert part.get_filename() == image.filename
+        assert part.get_content() == image.data
+        assert f'src="cid:{image.cid}"' in html.get_content()
+
     attachments = list(message.iter_attachments())
-    assert len(attachments) == 1
-    (attachment,) = attachments
-    assert attachment.get_filename() == TEXT_NAME
-    assert attachment.get_content_disposition() == "attachment"
-    assert attachment.get_content_type() == "text/plain"
-    assert attachment.get_content_charset() == "utf-8"
-    assert lf(attachment.get_content()) == report.text
+    assert [a.get_filename() for a in attachments] == [TEXT_NAME, CSV_NAME]
+    for attachment, file in zip(attachments, report.files(), strict=True):
+        assert attachment.get_content_disposition() == "attachment"
+        assert attachment.get_content_type() == f"text/{file.subtype}"
+        assert attachment.get_content_charset() == "utf-8"
+        assert lf(attachment.get_content()) == lf(file.content)
+    assert lf(attachments[0].get_content()) == report.text
 
 
 def parse(raw: bytes) -> EmailMessage:
@@ -133,7 +178,9 @@ def test_outbox_writes_the_message_and_the_html(tmp_path: Path, report: Report) 
     assert outbox_paths(settings, DAY) == (eml, html)
     assert where == str(eml)
     assert sorted(p.name for p in (tmp_path / "outbox").iterdir()) == [eml.name, html.name]
-    assert html.read_text(encoding="utf-8") == report.html
+    # the HTML beside it opens in a browser: the charts are in it
+    assert html.read_text(encoding="utf-8") == report.browser_html()
+    assert "cid:" not in html.read_text(encoding="utf-8")
     raw = eml.read_bytes()
     raw.decode("ascii")  # 7-bit clean: any transport and any reader take it
     check_message(parse(raw), report)
@@ -144,7 +191,7 @@ def test_outbox_is_the_default_backend(tmp_path: Path, report: Report) -> None:
     send_report(settings, DAY, report)
     message = parse((tmp_path / "2024-03-15-daily-report.eml").read_bytes())
     assert message["To"] == "data-team@example.com"
-    assert message["Subject"] == "Daily Metrics Report 2024-03-15"
+    assert message["Subject"] == "Daily sales 2024-03-15: $98,765.43 (-91.7% vs previous day)"
 
 
 def test_outbox_replaces_an_earlier_message(tmp_path: Path, report: Report) -> None:
@@ -158,24 +205,61 @@ def test_outbox_replaces_an_earlier_message(tmp_path: Path, report: Report) -> N
     ]
 
 
+# -- delivery failures: retries, and the outbox as the last resort ---------------------------
+@pytest.fixture
+def outbox(tmp_path: Path) -> Path:
+    return tmp_path / "outbox"
+
+
+def check_saved(error: DeliveryError, settings: Settings, report: Report) -> None:
+    """The undelivered message is in the outbox, and the error names the file."""
+    eml, html = outbox_paths(settings, DAY)
+    assert f"the report was saved to {eml.resolve()}" in str(error)
+    assert "\n" not in str(error)
+    check_message(parse(eml.read_bytes()), report)
+    assert html.read_text(encoding="utf-8") == report.browser_html()
+
+
+def test_retry_after_header() -> None:
+    now = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+    assert retry_after_seconds("3") == 3.0
+    assert retry_after_seconds(" 0 ") == 0.0
+    assert retry_after_seconds("-5") == 0.0
+    assert retry_after_seconds("Fri, 20 Nov 2026 12:00:30 GMT", now) == 30.0
+    assert retry_after_seconds("Fri, 20 Nov 2026 11:00:00 GMT", now) == 0.0
+    assert retry_after_seconds("soon") is None
+    assert retry_after_seconds(None) is None
+
+
 # -- SMTP ------------------------------------------------------------------------------------
 @dataclass
 class Mailbox:
-    """An aiosmtpd handler keeping every envelope it accepts."""
+    """An aiosmtpd handler keeping every envelope it accepts.
+
+    `data_replies`: answers to the next DATA commands (then 250), e.g. a 451 to see a retry.
+    """
 
     envelopes: list[Envelope] = field(default_factory=list)
     logins: list[tuple[bytes, bytes]] = field(default_factory=list)
     unknown_users: set[str] = field(default_factory=set)
+    busy_users: set[str] = field(default_factory=set)
+    data_replies: list[str] = field(default_factory=list)
+    attempts: int = 0
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         if address in self.unknown_users:
             return "550 5.1.1 No such user here"
+        if address in self.busy_users:
+            return "452 4.2.2 Mailbox full, try later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
+        self.attempts += 1
+        if self.data_replies:
+            return self.data_replies.pop(0)
         self.envelopes.append(envelope)
         return "250 Message accepted for delivery"
 
@@ -218,7 +302,7 @@ def auth_smtp_server() -> Iterator[tuple[Controller, Mailbox]]:
     controller.stop()
 
 
-def smtp_settings(port: int, **changes: Any) -> Settings:
+def smtp_settings(port: int, outbox: Path, **changes: Any) -> Settings:
     return Settings(
         email_backend="smtp",
         smtp_host="127.0.0.1",
@@ -226,15 +310,16 @@ def smtp_settings(port: int, **changes: Any) -> Settings:
         smtp_timeout=5,
         email_from=SENDER,
         email_to=RECIPIENTS,
-        **changes,
+        outbox_dir=outbox,
+        **{**RETRIES, **changes},
     ).validate()
 
 
 def test_smtp_delivers_to_a_real_server(
-    smtp_server: tuple[Controller, Mailbox], report: Report
+    smtp_server: tuple[Controller, Mailbox], report: Report, outbox: Path
 ) -> None:
     controller, mailbox = smtp_server
-    settings = smtp_settings(controller.port)
+    settings = smtp_settings(controller.port, outbox)
     where = send_report(settings, DAY, report)
 
     assert where == f"smtp://127.0.0.1:{controller.port} -> {', '.join(RECIPIENTS)}"
@@ -243,50 +328,128 @@ def test_smtp_delivers_to_a_real_server(
     assert envelope.mail_from == SENDER
     assert envelope.rcpt_tos == list(settings.email_to)
     assert isinstance(envelope.content, bytes)
+    envelope.content.decode("ascii")  # 7-bit clean, as sent
+    check_message(parse(envelope.content), report)
+    assert not outbox.exists()  # delivered: nothing saved
+
+
+def test_smtp_retries_a_temporary_failure(
+    smtp_server: tuple[Controller, Mailbox], report: Report, outbox: Path, delays: list[float]
+) -> None:
+    controller, mailbox = smtp_server
+    mailbox.data_replies = ["451 4.3.0 Temporary failure, try again", "421 4.3.2 Busy"]
+    send_report(smtp_settings(controller.port, outbox), DAY, report)
+    assert mailbox.attempts == 3
+    assert delays == [0.5, 1.0]  # exponential backoff from email_retry_delay
+    (envelope,) = mailbox.envelopes
     check_message(parse(envelope.content), report)
 
 
-def test_smtp_server_not_listening(report: Report) -> None:
-    port = free_port()
+def test_smtp_gives_up_after_the_last_attempt(
+    smtp_server: tuple[Controller, Mailbox], report: Report, outbox: Path, delays: list[float]
+) -> None:
+    controller, mailbox = smtp_server
+    mailbox.data_replies = ["451 4.3.0 Try again"] * 10
+    settings = smtp_settings(controller.port, outbox, email_retry_max_delay=0.75)
     with pytest.raises(DeliveryError) as caught:
-        send_report(smtp_settings(port), DAY, report)
+        send_report(settings, DAY, report)
+    assert not isinstance(caught.value, DeliveryRefused)  # worth another try later
+    assert mailbox.attempts == 4
+    assert delays == [0.5, 0.75, 0.75]  # capped
+    message = str(caught.value)
+    assert f"127.0.0.1:{controller.port}" in message
+    assert "451 4.3.0 Try again" in message
+    assert "gave up after 4 attempts" in message
+    check_saved(caught.value, settings, report)
+
+
+def test_smtp_permanent_failure_is_not_retried(
+    smtp_server: tuple[Controller, Mailbox], report: Report, outbox: Path, delays: list[float]
+) -> None:
+    controller, mailbox = smtp_server
+    mailbox.data_replies = ["554 5.7.1 Message rejected as spam"]
+    settings = smtp_settings(controller.port, outbox)
+    with pytest.raises(DeliveryRefused, match=r"554 5\.7\.1 Message rejected as spam") as caught:
+        send_report(settings, DAY, report)
+    assert mailbox.attempts == 1
+    assert delays == []
+    check_saved(caught.value, settings, report)
+
+
+def test_smtp_server_not_listening(report: Report, outbox: Path, delays: list[float]) -> None:
+    port = free_port()
+    settings = smtp_settings(port, outbox)
+    with pytest.raises(DeliveryError) as caught:
+        send_report(settings, DAY, report)
     message = str(caught.value)
     assert f"127.0.0.1:{port}" in message
-    assert "\n" not in message
+    assert "gave up after 4 attempts" in message
+    assert delays == [0.5, 1.0, 2.0]
+    check_saved(caught.value, settings, report)
+
+
+def test_smtp_retries_really_wait(report: Report, outbox: Path) -> None:
+    settings = smtp_settings(free_port(), outbox, email_attempts=3, email_retry_delay=0.05)
+    started = time.monotonic()
+    with pytest.raises(DeliveryError, match="gave up after 3 attempts"):
+        send_report(settings, DAY, report)
+    assert time.monotonic() - started >= 0.15  # 0.05 + 0.1
 
 
 def test_smtp_some_recipients_refused(
-    smtp_server: tuple[Controller, Mailbox], report: Report
+    smtp_server: tuple[Controller, Mailbox], report: Report, outbox: Path, delays: list[float]
 ) -> None:
     controller, mailbox = smtp_server
     mailbox.unknown_users = {"owner@shop.test"}
-    with pytest.raises(DeliveryError) as caught:
-        send_report(smtp_settings(controller.port), DAY, report)
+    settings = smtp_settings(controller.port, outbox)
+    with pytest.raises(DeliveryRefused) as caught:
+        send_report(settings, DAY, report)
     message = str(caught.value)
     assert f"127.0.0.1:{controller.port}" in message
-    assert "owner@shop.test" in message
-    assert "manager@shop.test" not in message
+    assert "owner@shop.test (550)" in message
+    assert "manager@shop.test" not in message.partition(";")[0]
+    # the others got it once: no retry, which would send it to them again
     assert [e.rcpt_tos for e in mailbox.envelopes] == [["manager@shop.test"]]
+    assert delays == []
+    check_saved(caught.value, settings, report)
 
 
 def test_smtp_every_recipient_refused(
-    smtp_server: tuple[Controller, Mailbox], report: Report
+    smtp_server: tuple[Controller, Mailbox], report: Report, outbox: Path, delays: list[float]
 ) -> None:
     controller, mailbox = smtp_server
     mailbox.unknown_users = set(RECIPIENTS)
-    with pytest.raises(DeliveryError) as caught:
-        send_report(smtp_settings(controller.port), DAY, report)
+    settings = smtp_settings(controller.port, outbox)
+    with pytest.raises(DeliveryRefused) as caught:
+        send_report(settings, DAY, report)
     message = str(caught.value)
     assert "refused every recipient" in message
     assert "manager@shop.test, owner@shop.test" in message
     assert "\n" not in message
     assert mailbox.envelopes == []
+    assert delays == []
+    check_saved(caught.value, settings, report)
+
+
+def test_smtp_recipients_temporarily_refused_are_retried(
+    smtp_server: tuple[Controller, Mailbox], report: Report, outbox: Path, delays: list[float]
+) -> None:
+    controller, mailbox = smtp_server
+    mailbox.busy_users = set(RECIPIENTS)
+    with pytest.raises(DeliveryError, match="gave up after 4 attempts") as caught:
+        send_report(smtp_settings(controller.port, outbox), DAY, report)
+    assert not isinstance(caught.value, DeliveryRefused)
+    assert len(delays) == 3
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-def test_smtp_login(auth_smtp_server: tuple[Controller, Mailbox], report: Report) -> None:
+def test_smtp_login(
+    auth_smtp_server: tuple[Controller, Mailbox], report: Report, outbox: Path
+) -> None:
     controller, mailbox = auth_smtp_server
-    settings = smtp_settings(controller.port, smtp_user=SMTP_USER, smtp_password=SMTP_PASSWORD)
+    settings = smtp_settings(
+        controller.port, outbox, smtp_user=SMTP_USER, smtp_password=SMTP_PASSWORD
+    )
     send_report(settings, DAY, report)
 
     assert mailbox.logins == [(SMTP_USER.encode(), SMTP_PASSWORD.encode())]
@@ -296,13 +459,16 @@ def test_smtp_login(auth_smtp_server: tuple[Controller, Mailbox], report: Report
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-def test_smtp_wrong_password(auth_smtp_server: tuple[Controller, Mailbox], report: Report) -> None:
+def test_smtp_wrong_password(
+    auth_smtp_server: tuple[Controller, Mailbox], report: Report, outbox: Path, delays: list[float]
+) -> None:
     controller, mailbox = auth_smtp_server
-    settings = smtp_settings(controller.port, smtp_user=SMTP_USER, smtp_password="wrong-pw")
-    with pytest.raises(DeliveryError) as caught:
+    settings = smtp_settings(controller.port, outbox, smtp_user=SMTP_USER, smtp_password="wrong-pw")
+    with pytest.raises(DeliveryRefused) as caught:
         send_report(settings, DAY, report)
     message = str(caught.value)
     assert f"127.0.0.1:{controller.port}" in message
+    assert f"refused the login of user '{SMTP_USER}'" in message
     assert "535" in message
     assert "wrong-pw" not in message
     assert "\n" not in message
@@ -310,25 +476,34 @@ def test_smtp_wrong_password(auth_smtp_server: tuple[Controller, Mailbox], repor
     assert mailbox.logins
     assert set(mailbox.logins) == {(SMTP_USER.encode(), b"wrong-pw")}
     assert mailbox.envelopes == []
+    assert delays == []  # a wrong password does not get better
+    check_saved(caught.value, settings, report)
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_smtp_without_login_where_required(
-    auth_smtp_server: tuple[Controller, Mailbox], report: Report
+    auth_smtp_server: tuple[Controller, Mailbox], report: Report, outbox: Path, delays: list[float]
 ) -> None:
     controller, mailbox = auth_smtp_server
-    with pytest.raises(DeliveryError, match=r"530") as caught:
-        send_report(smtp_settings(controller.port), DAY, report)
+    with pytest.raises(DeliveryRefused, match=r"530") as caught:
+        send_report(smtp_settings(controller.port, outbox), DAY, report)
     assert "\n" not in str(caught.value)
     assert mailbox.envelopes == []
+    assert delays == []
 
 
 # -- SendGrid --------------------------------------------------------------------------------
 @dataclass
 class FakeSendGrid:
-    """What a local stand-in for the SendGrid v3 API received, and what it answers."""
+    """A local stand-in for SendGrid's v3 API: what it received, and what it answers.
+
+    `statuses`: the answers to the next requests, in order (then `status`); a 429 comes
+    with the Retry-After header `retry_after`.
+    """
 
     status: int = 202
+    statuses: list[int] = field(default_factory=list)
+    retry_after: str | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     port: int = 0
 
@@ -338,22 +513,33 @@ def sendgrid_handler(api: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             api.requests.append({"path": self.path, "headers": self.headers, "body": body})
+            status = api.statuses.pop(0) if api.statuses else api.status
             if self.path != "/v3/mail/send":
                 self._answer(404, {"errors": [{"message": "not found"}]})
-            elif api.status == 401:
+            elif status in (401, 403):
                 # a careless server echoing the credential: it must not reach our message
                 auth = self.headers.get("Authorization", "")
-                self._answer(401, {"errors": [{"message": f"invalid credential {auth}"}]})
-            elif api.status >= 400:
-                self._answer(api.status, {"errors": [{"message": "internal error"}]})
+                self._answer(status, {"errors": [{"message": f"invalid credential {auth}"}]})
+            elif status == 429:
+                headers = {"Retry-After": api.retry_after} if api.retry_after else {}
+                self._answer(429, {"errors": [{"message": "too many requests"}]}, headers)
+            elif status >= 400:
+                self._answer(status, {"errors": [{"message": "internal error"}]})
             else:
-                self._answer(api.status, None)
+                self._answer(status, None)
 
-        def _answer(self, status: int, document: dict[str, Any] | None) -> None:
+        def _answer(
+            self,
+            status: int,
+            document: dict[str, Any] | None,
+            headers: dict[str, str] | None = None,
+        ) -> None:
             payload = b"" if document is None else json.dumps(document).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
 
@@ -379,23 +565,20 @@ def sendgrid_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSendGrid]:
     thread.join(timeout=5)
 
 
-def sendgrid_settings(port: int) -> Settings:
+def sendgrid_settings(port: int, outbox: Path, **changes: Any) -> Settings:
     return Settings(
         email_backend="sendgrid",
         sendgrid_host=f"http://127.0.0.1:{port}",
         sendgrid_api_key=API_KEY,
         email_from=SENDER,
         email_to=RECIPIENTS,
+        outbox_dir=outbox,
+        **{**RETRIES, **changes},
     ).validate()
 
 
-def test_sendgrid_posts_the_message(sendgrid_api: FakeSendGrid, report: Report) -> None:
-    where = send_report(sendgrid_settings(sendgrid_api.port), DAY, report)
-
-    assert "sendgrid" in where
-    assert "202" in where
-    assert len(sendgrid_api.requests) == 1
-    (request,) = sendgrid_api.requests
+def check_payload(request: dict[str, Any], report: Report) -> None:
+    """The v3 mail/send payload: who, what, and every part with its content id."""
     assert request["path"] == "/v3/mail/send"
     assert request["headers"]["Authorization"] == f"Bearer {API_KEY}"
     assert request["headers"]["Content-Type"].startswith("application/json")
@@ -405,49 +588,166 @@ def test_sendgrid_posts_the_message(sendgrid_api: FakeSendGrid, report: Report) 
     assert [to["email"] for to in payload["personalizations"][0]["to"]] == list(RECIPIENTS)
     assert payload["from"]["email"] == SENDER
     assert payload["subject"] == report.subject
+    # text/plain first, as the API requires
     assert [c["type"] for c in payload["content"]] == ["text/plain", "text/html"]
     assert payload["content"][0]["value"] == report.text
     assert payload["content"][1]["value"] == report.html
-    assert len(payload["attachments"]) == 1
-    (attachment,) = payload["attachments"]
-    assert attachment["filename"] == TEXT_NAME
-    assert attachment["type"] == "text/plain"
-    assert attachment["disposition"] == "attachment"
-    assert base64.b64decode(attachment["content"], validate=True).decode("utf-8") == report.text
+
+    attachments = payload["attachments"]
+    inline = [a for a in attachments if a["disposition"] == "inline"]
+    files = [a for a in attachments if a["disposition"] == "attachment"]
+    assert len(inline) + len(files) == len(attachments)
+    assert [a["content_id"] for a in inline] == [image.cid for image in report.images]
+    for attachment, image in zip(inline, report.images, strict=True):
+        assert attachment["type"] == "image/png"
+        assert attachment["filename"] == image.filename
+        assert base64.b64decode(attachment["content"], validate=True) == image.data
+        assert f'src="cid:{attachment["content_id"]}"' in report.html
+    assert [(a["filename"], a["type"]) for a in files] == [
+        (TEXT_NAME, "text/plain"),
+        (CSV_NAME, "text/csv"),
+    ]
+    assert all("content_id" not in a for a in files)
+    assert base64.b64decode(files[0]["content"], validate=True).decode("utf-8") == report.text
+    csv_text = base64.b64decode(files[1]["content"], validate=True).decode("utf-8")
+    assert csv_text == report.attachments[0].content
 
 
-def test_sendgrid_unauthorized(sendgrid_api: FakeSendGrid, report: Report) -> None:
-    sendgrid_api.status = 401
-    with pytest.raises(DeliveryError) as caught:
-        send_report(sendgrid_settings(sendgrid_api.port), DAY, report)
+def test_sendgrid_posts_the_message(
+    sendgrid_api: FakeSendGrid, report: Report, outbox: Path
+) -> None:
+    where = send_report(sendgrid_settings(sendgrid_api.port, outbox), DAY, report)
+
+    assert where == f"sendgrid (202) -> {', '.join(RECIPIENTS)}"
+    (request,) = sendgrid_api.requests
+    check_payload(request, report)
+    assert not outbox.exists()
+
+
+def test_sendgrid_retries_after_429_as_told(
+    sendgrid_api: FakeSendGrid, report: Report, outbox: Path, delays: list[float]
+) -> None:
+    sendgrid_api.statuses = [429]
+    sendgrid_api.retry_after = "3"
+    where = send_report(sendgrid_settings(sendgrid_api.port, outbox), DAY, report)
+    assert "202" in where
+    assert len(sendgrid_api.requests) == 2
+    assert delays == [3.0]  # the server's Retry-After, not the 0.5 s backoff
+    for request in sendgrid_api.requests:
+        check_payload(request, report)
+
+
+def test_sendgrid_retry_after_is_capped(
+    sendgrid_api: FakeSendGrid, report: Report, outbox: Path, delays: list[float]
+) -> None:
+    sendgrid_api.statuses = [429, 429]
+    sendgrid_api.retry_after = "3600"
+    send_report(sendgrid_settings(sendgrid_api.port, outbox), DAY, report)
+    assert delays == [5.0, 5.0]  # email_retry_max_delay
+
+
+def test_sendgrid_429_then_202_really_waits(
+    sendgrid_api: FakeSendGrid, report: Report, outbox: Path
+) -> None:
+    sendgrid_api.statuses = [429]
+    sendgrid_api.retry_after = "1"
+    settings = sendgrid_settings(sendgrid_api.port, outbox, email_retry_max_delay=0.2)
+    started = time.monotonic()
+    assert "202" in send_report(settings, DAY, report)
+    assert time.monotonic() - started >= 0.2
+    assert len(sendgrid_api.requests) == 2
+
+
+def test_sendgrid_server_error(
+    sendgrid_api: FakeSendGrid, report: Report, outbox: Path, delays: list[float]
+) -> None:
+    sendgrid_api.status = 500
+    settings = sendgrid_settings(sendgrid_api.port, outbox)
+    with pytest.raises(DeliveryError, match=r"HTTP 500") as caught:
+        send_report(settings, DAY, report)
+    assert not isinstance(caught.value, DeliveryRefused)
     message = str(caught.value)
-    assert "HTTP 401" in message
+    assert "gave up after 4 attempts" in message
+    assert API_KEY not in message
+    assert len(sendgrid_api.requests) == 4
+    assert delays == [0.5, 1.0, 2.0]
+    check_saved(caught.value, settings, report)
+
+
+def test_sendgrid_server_error_then_success(
+    sendgrid_api: FakeSendGrid, report: Report, outbox: Path, delays: list[float]
+) -> None:
+    sendgrid_api.statuses = [500, 503]
+    assert "202" in send_report(sendgrid_settings(sendgrid_api.port, outbox), DAY, report)
+    assert len(sendgrid_api.requests) == 3
+    assert delays == [0.5, 1.0]
+    assert not outbox.exists()
+
+
+@pytest.mark.parametrize(
+    ("status", "cause"),
+    [
+        (401, "the API key is invalid or revoked"),
+        (403, "the API key may not send mail, or the sender address is not a verified"),
+        (400, "the message was refused"),
+        (413, "the message is too large"),
+    ],
+)
+def test_sendgrid_refusals_fail_at_once(
+    sendgrid_api: FakeSendGrid,
+    report: Report,
+    outbox: Path,
+    delays: list[float],
+    status: int,
+    cause: str,
+) -> None:
+    sendgrid_api.status = status
+    settings = sendgrid_settings(sendgrid_api.port, outbox)
+    with pytest.raises(DeliveryRefused) as caught:
+        send_report(settings, DAY, report)
+    message = str(caught.value)
+    assert f"HTTP {status}" in message
+    assert cause in message
     assert API_KEY not in message
     assert "test-key" not in message
     assert "\n" not in message
-    assert caught.value.__cause__ is None
     assert len(sendgrid_api.requests) == 1
+    assert delays == []
+    check_saved(caught.value, settings, report)
+    # nothing in the chain of exceptions holds the key either
+    error: BaseException | None = caught.value
+    while error is not None:
+        assert API_KEY not in str(error)
+        error = error.__cause__
 
 
-def test_sendgrid_server_error(sendgrid_api: FakeSendGrid, report: Report) -> None:
-    sendgrid_api.status = 500
-    with pytest.raises(DeliveryError, match=r"HTTP 500") as caught:
-        send_report(sendgrid_settings(sendgrid_api.port), DAY, report)
-    assert "\n" not in str(caught.value)
-    assert API_KEY not in str(caught.value)
-    assert len(sendgrid_api.requests) == 1  # no retries (yet)
-
-
-def test_sendgrid_unreachable(report: Report, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sendgrid_unreachable(
+    report: Report, outbox: Path, monkeypatch: pytest.MonkeyPatch, delays: list[float]
+) -> None:
     for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
     port = free_port()
+    settings = sendgrid_settings(port, outbox)
     with pytest.raises(DeliveryError) as caught:
-        send_report(sendgrid_settings(port), DAY, report)
+        send_report(settings, DAY, report)
     message = str(caught.value)
     assert f"http://127.0.0.1:{port}" in message
+    assert "gave up after 4 attempts" in message
     assert API_KEY not in message
-    assert "\n" not in message
+    assert len(delays) == 3
+    check_saved(caught.value, settings, report)
+
+
+def test_outbox_unwritable_too(
+    report: Report, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, delays: list[float]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    settings = smtp_settings(free_port(), blocker / "outbox", email_attempts=1)
+    with pytest.raises(DeliveryError) as caught:
+        send_report(settings, DAY, report)
+    assert "saving the report to the outbox failed too" in str(caught.value)
+    assert "\n" not in str(caught.value)
 
 
 # -- settings --------------------------------------------------------------------------------

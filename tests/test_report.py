@@ -1,10 +1,15 @@
-"""The daily report: a readable Daily_Report.txt and its HTML twin, from a KPI document.
+"""The daily report: subject, HTML body, plain-text twin, charts and CSV, from a KPI document
+and the day's insights.
 
-The documents are built by hand in the shape of metrics.compute_metrics: no database.
+The documents are built by hand in the shape of metrics.compute_metrics and
+insights.compute_insights: no database.
 """
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
 import re
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -13,27 +18,38 @@ from typing import Any
 
 import pytest
 
+from customer_pipeline.insights import Group, Insights, Ranked, mask_email
 from customer_pipeline.quality import CheckResult
-from customer_pipeline.report import HTML_NAME, TEXT_NAME, build_report
+from customer_pipeline.report import (
+    CSV_NAME,
+    HTML_NAME,
+    TEXT_NAME,
+    Change,
+    RunFacts,
+    build_report,
+    change,
+    text_table,
+)
 from customer_pipeline.settings import Settings
 
+DAY = dt.date(2024, 3, 15)  # a Friday
 STORE = "O'Brien & <Sons>"
 KPI_LABELS = (
-    "Transactions",
     "Total sales",
+    "Transactions",
     "Total quantity sold",
     "Average transaction",
+    "Unique customers",
     "Smallest transaction",
     "Largest transaction",
-    "Unique customers",
 )
-REPRS = ("Decimal(", "{'", "['", "None", "datetime.", "<built-in", "object at 0x")
+REPRS = ("Decimal(", "{'", "['", "None", "datetime.", "<built-in", "object at 0x", "Undefined")
 
 
 def metrics_doc(**changes: Any) -> dict[str, Any]:
     """A KPI document shaped like compute_metrics' result."""
     doc: dict[str, Any] = {
-        "business_date": "2024-03-15",
+        "business_date": DAY.isoformat(),
         "transaction_count": 12345,
         "total_sales": 1234567.5,
         "total_quantity_sold": 40321,
@@ -74,6 +90,58 @@ def empty_day() -> dict[str, Any]:
     )
 
 
+def history_day(day: dt.date, sales: float, count: int = 10000) -> dict[str, Any]:
+    """A daily_metrics row as insights.compute_insights returns it."""
+    return {
+        "business_date": day,
+        "transaction_count": count,
+        "total_sales": sales,
+        "total_quantity_sold": 39000,
+        "average_transaction_amount": 95.0,
+        "min_transaction_amount": 1.5,
+        "max_transaction_amount": 8000.0,
+        "unique_customers": 950,
+    }
+
+
+def insights_doc(*, history: bool = True) -> Insights:
+    """Insights consistent with metrics_doc(): the figures add up to its totals."""
+    hours = [Group(f"{h:02d}", 0, 0, 0.0) for h in range(24)]
+    hours[9] = Group("09", 4000, 13000, 400000.0)
+    hours[14] = Group("14", 6000, 20000, 634567.5)
+    hours[20] = Group("20", 2345, 7321, 200000.0)
+    days = [
+        history_day(DAY - dt.timedelta(days=d), 1000000.0 + 10000 * d)
+        for d in (7, 6, 5, 3, 2, 1)  # no KPIs for DAY - 4
+    ]
+    days[-1] = history_day(DAY - dt.timedelta(days=1), 1184804.89, 11000)
+    return Insights(
+        business_date=DAY,
+        by_category=(
+            Group("Electronics", 5000, 9000, 734567.5),
+            Group("Food & Drink", 7345, 31321, 500000.0),
+        ),
+        by_store_type=(
+            Group("Retail", 8000, 30000, 800000.0),
+            Group("Online", 4345, 10321, 434567.5),
+        ),
+        by_hour=tuple(hours),
+        top_products=(
+            Ranked(1, "7", "Espresso Machine", "Electronics", 20, 25, 5000.0),
+            Ranked(2, "9", "Tea <Pot>", "Food & Drink", 30, 60, 2500.0),
+        ),
+        top_customers=(
+            Ranked(1, "c1", "Ann Lee", "a***@example.org", 3, 4, 4000.25),
+            Ranked(2, "c2", "Jo O'Hara", "j***@example.net", 1, 1, 3999.0),
+        ),
+        top_stores=(
+            Ranked(1, "3", STORE, "Dublin · Retail", 120, 300, 3000.0),
+            Ranked(2, "4", "Smith & Co", "Online · Online", 80, 100, 2000.0),
+        ),
+        history=tuple(days) if history else (),
+    )
+
+
 def line_of(text: str, label: str) -> str:
     """The one line of `text` that starts with `label` followed by padding."""
     found = [line for line in text.splitlines() if re.match(rf"{re.escape(label)}\s", line)]
@@ -82,41 +150,110 @@ def line_of(text: str, label: str) -> str:
 
 
 class Cells(HTMLParser):
-    """The text of every table row, as lists of unescaped cell strings."""
+    """The text of every table row, as lists of unescaped cell strings (whitespace collapsed).
+
+    A cell holding a nested table holds its text too; <br> reads as a space.
+    """
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.rows: list[list[str]] = []
-        self._cell: list[str] | None = None
+        self._open_rows: list[list[str]] = []
+        self._open_cells: list[list[str]] = []
+        self.text: list[str] = []
+        self._hidden = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "tr":
-            self.rows.append([])
+            self._open_rows.append([])
+            self.rows.append(self._open_rows[-1])
         elif tag == "td":
-            self._cell = []
+            self._open_cells.append([])
+        elif tag == "br":
+            self.handle_data(" ")
+        elif tag in ("title", "head"):
+            self._hidden += 1
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "td" and self._cell is not None:
-            self.rows[-1].append("".join(self._cell).strip())
-            self._cell = None
+        if tag == "td" and self._open_cells:
+            self._open_rows[-1].append(" ".join("".join(self._open_cells.pop()).split()))
+        elif tag == "tr" and self._open_rows:
+            self._open_rows.pop()
+        elif tag in ("title", "head"):
+            self._hidden -= 1
 
     def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
+        for cell in self._open_cells:
+            cell.append(data)
+        if not self._hidden:
+            self.text.append(data)
 
 
-def html_rows(html: str) -> list[list[str]]:
+def parse_html(html: str) -> Cells:
     parser = Cells()
     parser.feed(html)
     parser.close()
-    return [row for row in parser.rows if row]
+    return parser
 
 
-def test_subject_names_the_business_date() -> None:
-    report = build_report(Settings(), metrics_doc())
-    assert report.subject == "Daily Metrics Report 2024-03-15"
+def html_rows(html: str) -> list[list[str]]:
+    return [row for row in parse_html(html).rows if row]
 
 
+def visible_text(html: str) -> str:
+    return " ".join(" ".join(parse_html(html).text).split())
+
+
+def full_report(**changes: Any):
+    checks = [CheckResult("orphan stores", True, 0, "0"), CheckResult("row count", True, 5, "5")]
+    arguments: dict[str, Any] = {
+        "insights": insights_doc(),
+        "run": RunFacts({"customers": 1000, "transactions": 12345}, 7, 12.5, "run-1"),
+    }
+    arguments.update(changes)
+    return build_report(Settings(seed=7), metrics_doc(), checks, **arguments)
+
+
+# -- subject -------------------------------------------------------------------------------------
+def test_subject_has_the_date_the_headline_and_the_change() -> None:
+    # 1,234,567.50 against 1,184,804.89 the day before: +4.2%
+    assert full_report().subject == "Daily sales 2024-03-15: $1,234,567.50 (+4.2% vs previous day)"
+
+
+def test_subject_without_history_or_without_sales() -> None:
+    assert (
+        build_report(Settings(), metrics_doc()).subject == "Daily sales 2024-03-15: $1,234,567.50"
+    )
+    report = build_report(Settings(), metrics_doc(), insights=insights_doc(history=False))
+    assert report.subject == "Daily sales 2024-03-15: $1,234,567.50"
+    assert build_report(Settings(), empty_day()).subject == (
+        "Daily sales 2024-03-15: $0.00 (no transactions)"
+    )
+
+
+def test_subject_falls_and_currency_follows_the_locale() -> None:
+    insights = insights_doc()
+    history = list(insights.history)
+    history[-1] = history_day(DAY - dt.timedelta(days=1), 2469135.0)
+    fall = Insights(**{**insights.__dict__, "history": tuple(history)})
+    report = build_report(Settings(locale="de_DE"), metrics_doc(), insights=fall)
+    assert report.subject == "Daily sales 2024-03-15: €1,234,567.50 (-50.0% vs previous day)"
+    assert build_report(Settings(locale="en_GB"), metrics_doc()).subject.endswith("£1,234,567.50")
+
+
+def test_change_and_its_rendering() -> None:
+    assert change(110, 100) == Change(10.0)
+    assert change(1, 0) is None  # no base to compare with
+    assert change(1, None) is None
+    assert Change(-3.14).text == "-3.1%"
+    assert Change(4.25).text == "+4.2%"
+    assert Change(0.04).text == Change(-0.04).text == "0.0%"
+    assert (Change(5).tone, Change(-5).tone, Change(0).tone) == ("good", "bad", "neutral")
+    assert Change(5, polarity=0).tone == "neutral"
+    assert Change(-5).arrow == "\u25bc"
+
+
+# -- the plain-text twin ---------------------------------------------------------------------
 @pytest.mark.parametrize("numbers", [float, Decimal], ids=["floats", "decimals"])
 def test_text_report_is_readable(numbers: type) -> None:
     doc = metrics_doc()
@@ -130,41 +267,79 @@ def test_text_report_is_readable(numbers: type) -> None:
     text = build_report(Settings(seed=7), doc).text
 
     lines = text.splitlines()
-    assert lines[0] == "Daily Metrics Report: 2024-03-15"
+    assert lines[0] == "Daily sales report: Friday, 15 March 2024"
     assert lines[1] == "=" * len(lines[0])
     expected = {
+        "Total sales": "$1,234,567.50",
         "Transactions": "12,345",
-        "Total sales": "1,234,567.50",
         "Total quantity sold": "40,321",
-        "Average transaction": "100.01",
-        "Smallest transaction": "1.50",
-        "Largest transaction": "9,999.99",
+        "Average transaction": "$100.01",
         "Unique customers": "1,000",
+        "Smallest transaction": "$1.50",
+        "Largest transaction": "$9,999.99",
     }
     kpi_lines = [line_of(text, label) for label in KPI_LABELS]
     for line, (label, value) in zip(kpi_lines, expected.items(), strict=True):
         assert line.split() == [*label.split(), value]
-        assert line.endswith(value)
-    # values start in one column and end in one column
+    # values end in one column
     assert len({len(line) for line in kpi_lines}) == 1
-    value_starts = {len(line) - len(line.split()[-1]) for line in kpi_lines}
-    assert min(value_starts) > max(len(label) for label in KPI_LABELS)
 
-    assert "#7 Espresso Machine (5,000.00)" in line_of(text, "Top product")
-    assert "Ann Lee (4,000.25" in line_of(text, "Top customer")
-    assert f"#3 {STORE} (3,000.00)" in line_of(text, "Top store")
+    assert "#7 Espresso Machine" in line_of(text, "1  #7")
+    assert f"#3 {STORE}  $3,000.00" in text
+    assert "Ann Lee  $4,000.25" in text
 
-    header = line_of(text, "Method")
-    cash, card = line_of(text, "Cash"), line_of(text, "Credit Card")
-    assert header.split() == ["Method", "Count", "Sales"]
-    assert cash.split() == ["Cash", "2,345", "234,567.50"]
-    assert card.split() == ["Credit", "Card", "10,000", "1,000,000.00"]
-    assert len(header) == len(cash) == len(card)
-    assert header.index("Count") + len("Count") == cash.index("2,345") + len("2,345")
-    assert text.index("Cash") < text.index("Credit Card")  # sorted by method
-
-    assert "seed 7" in lines[-1]
+    header = line_of(text, "Credit Card").split()
+    assert header == ["Credit", "Card", "10,000", "$1,000,000.00", "81.0%"]
+    assert line_of(text, "Cash").split() == ["Cash", "2,345", "$234,567.50", "19.0%"]
+    assert text.index("Credit Card") < text.index("Cash  ")  # by sales, the largest first
+    assert "Seed          7" in text
     assert text.endswith("\n")
+    for marker in REPRS:
+        assert marker not in text
+
+
+def test_text_report_with_history_and_insights() -> None:
+    report = full_report()
+    text = report.text
+    assert "Total sales: $1,234,567.50" in text
+    assert "+4.2% vs previous day ($1,184,804.89)" in text
+    # the 6 stored days of the 7 before: mean of 1.07M, 1.06M, 1.05M, 1.03M, 1.02M, 1,184,804.89
+    assert "vs the average of the 6 days before ($1,069,134.15)" in text
+    assert line_of(text, "Total sales").split() == [
+        "Total",
+        "sales",
+        "$1,234,567.50",
+        "$1,184,804.89",
+        "+4.2%",
+    ]
+    assert line_of(text, "Transactions").split() == ["Transactions", "12,345", "11,000", "+12.2%"]
+    assert line_of(text, "Mon 2024-03-11").split() == ["Mon", "2024-03-11", "n/a", "n/a"]
+    assert line_of(text, "Fri 2024-03-15").split() == [
+        "Fri",
+        "2024-03-15",
+        "*",
+        "12,345",
+        "$1,234,567.50",
+    ]
+    assert "Peak: 14:00-15:00, $634,567.50 (51.4% of the day)" in text
+    assert line_of(text, "14:00").split() == ["14:00", "$634,567.50"]
+    assert line_of(text, "03:00").split() == ["03:00", "$0.00"]
+    assert line_of(text, "Food & Drink").split() == [
+        "Food",
+        "&",
+        "Drink",
+        "7,345",
+        "$500,000.00",
+        "40.5%",
+    ]
+    assert line_of(text, "Online").split()[-2:] == ["$434,567.50", "35.2%"]
+    assert "2  Tea <Pot>         Food & Drink  60 units  $2,500.00" in text
+    assert "a***@example.org" in text
+    assert "Dublin · Retail" in text
+    assert "All 2 checks passed" in text
+    assert "Rows loaded   customers 1,000, transactions 12,345" in text
+    assert "Duration      12.5 s" in text
+    assert "Run id        run-1" in text
     for marker in REPRS:
         assert marker not in text
 
@@ -181,63 +356,126 @@ def test_text_columns_stay_aligned_for_very_large_numbers() -> None:
     text = build_report(Settings(), doc).text
     kpi_lines = [line_of(text, label) for label in KPI_LABELS]
     assert len({len(line) for line in kpi_lines}) == 1
-    assert line_of(text, "Total sales").split() == ["Total", "sales", "123,456,789,012.34"]
-    header, cash = line_of(text, "Method"), line_of(text, "Cash")
-    assert cash.split() == ["Cash", "987,654,321", "123,456,789,012.34"]
-    assert len(header) == len(cash)
-    assert header.index("Count") + len("Count") == cash.index("987,654,321") + len("987,654,321")
-    later = line_of(text, "Buy Now Pay Later Instalments")
-    assert later.split()[-2:] == ["1", "0.50"]
-    assert len(later) == len(header)
+    assert line_of(text, "Total sales").split() == ["Total", "sales", "$123,456,789,012.34"]
+    cash, later = line_of(text, "Cash"), line_of(text, "Buy Now Pay Later Instalments")
+    assert cash.split() == ["Cash", "987,654,321", "$123,456,789,012.34", "100.0%"]
+    assert later.split()[-3:] == ["1", "$0.50", "0.0%"]
+    assert len(cash) == len(later)
 
 
-def test_html_twin_holds_the_same_figures() -> None:
+def test_text_table() -> None:
+    table = text_table(["", "Count", ""], [["a", 1, ""], ["bbb", "1,000", ""]], "lrl")
+    assert table.splitlines() == ["     Count", "a        1", "bbb  1,000"]
+
+
+# -- the HTML body ---------------------------------------------------------------------------------
+def test_html_holds_every_kpi() -> None:
     report = build_report(Settings(seed=7), metrics_doc())
     html = report.html
     assert html.lstrip().startswith("<!DOCTYPE html>")
-    assert "<title>Daily Metrics Report: 2024-03-15</title>" in html
+    assert "<title>Daily sales 2024-03-15: $1,234,567.50</title>" in html
     rows = html_rows(html)
-    assert ["Transactions", "12,345"] in rows
-    assert ["Total sales", "1,234,567.50"] in rows
-    assert ["Total quantity sold", "40,321"] in rows
-    assert ["Average transaction", "100.01"] in rows
-    assert ["Smallest transaction", "1.50"] in rows
-    assert ["Largest transaction", "9,999.99"] in rows
-    assert ["Unique customers", "1,000"] in rows
-    assert ["Top product", "#7 Espresso Machine", "5,000.00"] in rows
-    assert ["Top customer", "Ann Lee", "4,000.25"] in rows
-    assert ["Method", "Count", "Sales"] in rows
-    assert ["Cash", "2,345", "234,567.50"] in rows
-    assert ["Credit Card", "10,000", "1,000,000.00"] in rows
-    assert "seed 7" in html
+    for label, value in [
+        ("Transactions", "12,345"),
+        ("Total sales", "$1,234,567.50"),
+        ("Total quantity sold", "40,321"),
+        ("Average transaction", "$100.01"),
+        ("Smallest transaction", "$1.50"),
+        ("Largest transaction", "$9,999.99"),
+        ("Unique customers", "1,000"),
+    ]:
+        assert [label, value] in rows
+    assert ["1", "#7 Espresso Machine", "$5,000.00"] in rows
+    assert ["1", "Ann Lee", "$4,000.25"] in rows
+    assert ["1", f"#3 {STORE}", "$3,000.00"] in rows
+    assert ["Cash", "$234,567.50"] in rows
+    assert ["19.0% · 2,345 tx"] in [row[1:] for row in rows]
+    assert "seed 7" not in html  # in the run facts instead
+    assert ["Seed", "7"] in rows
     for marker in REPRS:
-        assert marker not in html
+        assert marker not in visible_text(html)
+
+
+def test_html_with_insights_holds_comparisons_breakdowns_and_tops() -> None:
+    html = full_report().html
+    rows = html_rows(html)
+    text = visible_text(html)
+    assert "vs previous day ($1,184,804.89)" in text
+    assert "vs 6-day average ($1,069,134.15)" in text
+    assert ["Total sales", "$1,234,567.50 ▲ +4.2% from $1,184,804.89"] in rows
+    assert ["Smallest transaction", "$1.50 ● 0.0% from $1.50"] in rows
+    assert ["Mon 2024-03-11", "n/a", "n/a"] in rows
+    assert ["Fri 2024-03-15", "12,345", "$1,234,567.50"] in rows
+    assert ["09:00", "$400,000.00", "21:00", "$0.00"] in rows
+    assert "Busiest hour 14:00\u201315:00" in text
+    assert ": $634,567.50 (51.4% of the day)" in text
+    assert ["Food & Drink", "$500,000.00"] in rows
+    assert ["1", "Espresso Machine Electronics · 25 units", "$5,000.00"] in rows
+    assert ["2", "Jo O'Hara j***@example.net · 1 purchase", "$3,999.00"] in rows
+    assert ["1", f"{STORE} Dublin · Retail · 120 transactions", "$3,000.00"] in rows
+    assert "All 2 checks passed" in text
+    assert ["Rows loaded", "customers 1,000, transactions 12,345"] in rows
+    assert ["Duration", "12.5 s"] in rows
+    # the inbox preview line
+    assert "Total sales $1,234,567.50 (+4.2% vs previous day), 12,345 transactions" in text
+
+
+def test_text_and_html_hold_the_same_numbers() -> None:
+    report = full_report()
+    figure = re.compile(r"[-+]?[$€£]?\d[\d,]*(?:\.\d+)?%?")
+
+    def figures(text: str) -> set[str]:
+        return {f for f in figure.findall(text) if "$" in f or "%" in f}
+
+    html_text = visible_text(report.html)
+    from_text, from_html = figures(report.text), figures(html_text)
+    assert from_text == from_html
+    assert len(from_text) > 40
+
+
+def test_html_is_for_mail_clients() -> None:
+    html = full_report().html
+    lowered = html.lower()
+    for banned in ("<script", "<link", "<style", "@import", "url(", "javascript:", "<iframe"):
+        assert banned not in lowered
+    # no external resources: every image comes with the message
+    sources = re.findall(r'src="([^"]*)"', html)
+    assert sources and all(src.startswith("cid:") for src in sources)
+    assert not re.search(r'(?:src|href|background)="(?:https?:)?//', lowered)
+    assert "<table" in lowered and 'role="presentation"' in html
+    assert 'name="viewport"' in html
+    assert len(html.encode()) < 60_000  # Gmail clips messages above ~100 KB
 
 
 def test_day_without_transactions() -> None:
-    report = build_report(Settings(), empty_day())
-    for rendering in (report.text, report.html):
+    report = build_report(Settings(), empty_day(), insights=Insights(business_date=DAY))
+    for rendering in (report.text, visible_text(report.html)):
         assert "No transactions" in rendering
         assert "Top product" not in rendering
         for marker in REPRS:
             assert marker not in rendering
     assert line_of(report.text, "Transactions").split() == ["Transactions", "0"]
-    assert line_of(report.text, "Total sales").split() == ["Total", "sales", "0.00"]
+    assert line_of(report.text, "Total sales").split() == ["Total", "sales", "$0.00"]
     assert "(none)" in report.text
     assert ["(none)"] in html_rows(report.html)
+    assert report.images == ()
 
 
+# -- escaping --------------------------------------------------------------------------------------
 def test_html_escapes_names_and_text_keeps_them_verbatim() -> None:
-    report = build_report(Settings(), metrics_doc())
-    assert "&amp;" in report.html
-    assert "&lt;Sons&gt;" in report.html
-    assert "<Sons>" not in report.html
-    assert "O&#39;Brien" in report.html
-    # the escaped HTML still reads as the real name
-    assert ["Top store", f"#3 {STORE}", "3,000.00"] in html_rows(report.html)
-    assert f"#3 {STORE} (3,000.00)" in report.text
-    assert "&amp;" not in report.text
-    assert "&lt;" not in report.text
+    for report in (build_report(Settings(), metrics_doc()), full_report()):
+        assert "O&#39;Brien &amp; &lt;Sons&gt;" in report.html
+        assert STORE not in report.html
+        assert "<Sons>" not in report.html
+        assert STORE in visible_text(report.html)  # the escaped HTML reads as the real name
+        assert STORE in report.text
+        assert "&amp;" not in report.text
+        assert "&lt;" not in report.text
+        assert "&#39;" not in report.text
+    html = full_report().html
+    assert "Food &amp; Drink" in html
+    assert "Tea &lt;Pot&gt;" in html
+    assert "Jo O&#39;Hara" in html
 
 
 def test_html_escapes_every_name() -> None:
@@ -251,14 +489,17 @@ def test_html_escapes_every_name() -> None:
         },
         payment_methods={"<img src=x>": {"count": 1, "sales": 1.0}},
     )
-    html = build_report(Settings(), doc).html
-    for raw in ("<b>", "<script>", "<img"):
+    checks = [CheckResult('"><svg onload=alert(1)>', False, 1, "<0>")]
+    html = build_report(Settings(), doc, checks).html
+    for raw in ("<b>", "<script>", "<img", "<svg", "<0>"):
         assert raw not in html
     assert "&lt;b&gt;Bold&lt;/b&gt;" in html
     assert "&lt;script&gt;" in html
     assert "&lt;img src=x&gt;" in html
+    assert "&#34;&gt;&lt;svg onload=alert(1)&gt;" in html
 
 
+# -- data quality and run facts -------------------------------------------------------------------
 @pytest.mark.parametrize("as_dicts", [True, False], ids=["dicts", "check-results"])
 def test_data_quality_section(as_dicts: bool) -> None:
     checks = [
@@ -268,10 +509,20 @@ def test_data_quality_section(as_dicts: bool) -> None:
     report = build_report(
         Settings(), metrics_doc(), [c.as_dict() for c in checks] if as_dicts else checks
     )
+    assert "1 of 2 checks FAILED" in report.text
     assert line_of(report.text, "orphan stores").split()[-1] == "passed"
-    assert line_of(report.text, "transactions row count").split()[-1] == "FAILED"
-    assert ["orphan stores", "passed"] in html_rows(report.html)
-    assert ["transactions row count", "FAILED"] in html_rows(report.html)
+    assert line_of(report.text, "transactions row count").split()[-5:] == [
+        "FAILED",
+        "got",
+        "999,",
+        "expected",
+        "1000",
+    ]
+    rows = html_rows(report.html)
+    assert ["orphan stores", "passed"] in rows
+    assert ["transactions row count got 999, expected 1000", "FAILED"] in rows
+    assert "1 of 2 checks failed" in visible_text(report.html)
+    assert "data-quality check(s) FAILED" in visible_text(report.html)  # in the preview line
 
 
 def test_no_quality_section_without_checks() -> None:
@@ -280,12 +531,111 @@ def test_no_quality_section_without_checks() -> None:
     assert "Data quality" not in report.html
 
 
-def test_write_puts_both_renderings_in_the_folder(tmp_path: Path) -> None:
-    report = build_report(Settings(), metrics_doc())
+def test_run_facts_as_a_mapping() -> None:
+    run = {"row_counts": {"transactions": 5}, "seed": 9, "duration_seconds": 125.2}
+    report = build_report(Settings(seed=1), metrics_doc(), run=run)
+    assert "Seed          9" in report.text
+    assert "Duration      2 min 05 s" in report.text
+    assert ["Rows loaded", "transactions 5"] in html_rows(report.html)
+
+
+# -- charts ----------------------------------------------------------------------------------------
+def test_charts_are_small_pngs_referenced_by_content_id() -> None:
+    report = full_report()
+    assert [image.filename for image in report.images] == ["hourly-sales.png", "sales-trend.png"]
+    for image in report.images:
+        assert image.data.startswith(b"\x89PNG\r\n\x1a\n")
+        assert 2_000 < len(image.data) < 60_000
+        assert b"Software" not in image.data[:200]  # no metadata that changes by version
+        assert re.fullmatch(r"[a-z-]+\.\d{8}@customer-pipeline", image.cid)
+        assert report.html.count(f'src="cid:{image.cid}"') == 1
+        assert image.alt and f'alt="{image.alt}"' in report.html
+    assert report.images[0].alt == "Sales by hour (UTC): peak 14:00-15:00, $634,567.50"
+    # deterministic: the same data gives the same bytes
+    assert [i.data for i in full_report().images] == [i.data for i in report.images]
+    # the browser version embeds them
+    browser = report.browser_html()
+    assert "cid:" not in browser
+    assert browser.count("data:image/png;base64,") == 2
+
+
+def test_charts_need_insights_and_the_trend_needs_history() -> None:
+    assert build_report(Settings(), metrics_doc()).images == ()
+    report = build_report(Settings(), metrics_doc(), insights=insights_doc(history=False))
+    assert [image.filename for image in report.images] == ["hourly-sales.png"]
+    assert "Last 7 days" not in report.text
+
+
+def test_matplotlib_is_not_imported_with_the_package() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, customer_pipeline.report, customer_pipeline.mail, "
+        "customer_pipeline.insights, customer_pipeline.charts; "
+        "print('matplotlib' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# -- the CSV and the files -------------------------------------------------------------------------
+def test_kpis_as_csv() -> None:
+    report = full_report()
+    (attachment,) = report.attachments
+    assert (attachment.filename, attachment.subtype) == (CSV_NAME, "csv")
+    rows = list(csv.DictReader(io.StringIO(attachment.content)))
+    by_metric = {(r["metric"], r["dimension"]): r for r in rows}
+    assert {r["business_date"] for r in rows} == {"2024-03-15"}
+    total = by_metric[("total_sales", "")]
+    assert (total["value"], total["previous_day"], total["change_percent"]) == (
+        "1234567.50",
+        "1184804.89",
+        "4.2",
+    )
+    assert by_metric[("transaction_count", "")]["value"] == "12345"
+    for _, key, *_ in [(0, "average_transaction_amount"), (0, "unique_customers")]:
+        assert (key, "") in by_metric
+    assert by_metric[("top_store_sales", f"#3 {STORE}")]["value"] == "3000.00"
+    assert by_metric[("payment_method_transactions", "Cash")]["value"] == "2345"
+    assert by_metric[("category_sales", "Food & Drink")]["value"] == "500000.00"
+    assert by_metric[("hour_sales", "14")]["value"] == "634567.50"
+    assert len([r for r in rows if r["metric"] == "hour_sales"]) == 24
+
+
+def test_csv_cells_never_start_a_formula() -> None:
+    doc = metrics_doc(payment_methods={"=HYPERLINK(1)": {"count": 1, "sales": 1.0}})
+    content = build_report(Settings(), doc).attachments[0].content
+    assert "'=HYPERLINK(1)" in content
+
+
+def test_files_and_write(tmp_path: Path) -> None:
+    report = full_report()
+    assert [f.filename for f in report.files()] == [TEXT_NAME, CSV_NAME]
+    assert report.files()[0].content == report.text
     paths = report.write(tmp_path / "day")
     assert paths == {
         "text": str(tmp_path / "day" / TEXT_NAME),
         "html": str(tmp_path / "day" / HTML_NAME),
+        CSV_NAME: str(tmp_path / "day" / CSV_NAME),
     }
     assert (tmp_path / "day" / "Daily_Report.txt").read_text(encoding="utf-8") == report.text
-    assert (tmp_path / "day" / "Daily_Report.html").read_text(encoding="utf-8") == report.html
+    assert (tmp_path / "day" / "Daily_Report.html").read_text(
+        encoding="utf-8"
+    ) == report.browser_html()
+
+
+# -- masking ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("address", "masked"),
+    [
+        ("jane.doe@gmail.com", "j***@gmail.com"),
+        ("j@x.org", "j***@x.org"),
+        ("Élodie@exemple.fr", "É***@exemple.fr"),
+        ("not-an-address", "***"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_mask_email(address: str | None, masked: str) -> None:
+    assert mask_email(address) == masked

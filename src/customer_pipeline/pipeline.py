@@ -103,7 +103,14 @@ def run_day(
         with step("calculate_metrics"):
             summary.metrics = calculate_metrics(settings, day)
         with step("build_report"):
-            report = build_report(settings, summary.metrics, checks)
+            from customer_pipeline.insights import collect_insights
+            from customer_pipeline.report import RunFacts
+
+            facts = RunFacts(
+                summary.row_counts, settings.seed, sum(summary.timings.values()), run_id
+            )
+            insights = collect_insights(settings, day)
+            report = build_report(settings, summary.metrics, checks, insights=insights, run=facts)
             report.write(folder)
         with step("send_email"):
             summary.delivered_to = send_report(settings, day, report)

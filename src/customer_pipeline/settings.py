@@ -71,6 +71,13 @@ def _parse_int(name: str, value: str) -> int:
         raise ConfigError(f"{name} must be an integer, got {value!r}") from None
 
 
+def _parse_float(name: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+
+
 def _addresses(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in re.split(r"[,;\s]+", value) if part.strip())
 
@@ -130,6 +137,11 @@ class Settings:
     smtp_starttls: bool = False
     smtp_ssl: bool = False
     smtp_timeout: float = 30.0
+    # email retries (smtp, sendgrid): attempts in all; the delay before a retry doubles
+    # from email_retry_delay; any delay (and a server's Retry-After) is capped at the max
+    email_attempts: int = 4
+    email_retry_delay: float = 2.0
+    email_retry_max_delay: float = 60.0
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -141,6 +153,10 @@ class Settings:
         def num(name: str, current: int) -> int:
             value = get(name)
             return current if value in (None, "") else _parse_int(name, value)
+
+        def seconds(name: str, current: float) -> float:
+            value = get(name)
+            return current if value in (None, "") else _parse_float(name, value)
 
         sizes = Sizes(
             customers=num("PIPELINE_CUSTOMERS", default.sizes.customers),
@@ -169,6 +185,9 @@ class Settings:
             smtp_password=get("SMTP_PASSWORD") or None,
             smtp_starttls=parse_bool(get("SMTP_STARTTLS") or "false"),
             smtp_ssl=parse_bool(get("SMTP_SSL") or "false"),
+            email_attempts=num("EMAIL_ATTEMPTS", default.email_attempts),
+            email_retry_delay=seconds("EMAIL_RETRY_DELAY", default.email_retry_delay),
+            email_retry_max_delay=seconds("EMAIL_RETRY_MAX_DELAY", default.email_retry_max_delay),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -240,6 +259,14 @@ class Settings:
             raise ConfigError(f"invalid SMTP port {self.smtp_port}")
         if self.smtp_ssl and self.smtp_starttls:
             raise ConfigError("choose one of SMTP_SSL (implicit TLS) and SMTP_STARTTLS, not both")
+        if not isinstance(self.email_attempts, int) or not 1 <= self.email_attempts <= 20:
+            raise ConfigError(
+                f"EMAIL_ATTEMPTS must be an integer in [1, 20], got {self.email_attempts!r}"
+            )
+        for name in ("email_retry_delay", "email_retry_max_delay"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0 <= value <= 3600:
+                raise ConfigError(f"{name.upper()} must be seconds in [0, 3600], got {value!r}")
         if self.sendgrid_host and not re.match(r"^https?://[^/\s]+", self.sendgrid_host):
             raise ConfigError(
                 f"invalid SENDGRID_HOST {self.sendgrid_host!r}: expected http(s)://host[:port]"

@@ -1,0 +1,214 @@
+"""The report's extra figures: every one equals an independent recomputation from the
+generated files; the history comes from daily_metrics. Real PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conftest import generate_day, read_csv
+from customer_pipeline.database import connect
+from customer_pipeline.insights import (
+    GROUPED_SQL,
+    HISTORY_DAYS,
+    TOP_CUSTOMERS_SQL,
+    Group,
+    collect_insights,
+    compute_insights,
+    mask_email,
+)
+from customer_pipeline.load import load_day
+from customer_pipeline.metrics import calculate_metrics
+from customer_pipeline.report import build_report
+from customer_pipeline.schema import create_tables
+from customer_pipeline.settings import Settings
+
+DAY = dt.date(2026, 11, 20)
+
+
+def rows_of(files: list) -> dict[str, list[dict[str, str]]]:
+    rows: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for f in files:
+        rows[f.table] += read_csv(f.path)
+    return rows
+
+
+def sums(transactions: list[dict[str, str]], key) -> dict:
+    """key(row) -> [transactions, quantity, sales]"""
+    out: dict = defaultdict(lambda: [0, 0, Decimal(0)])
+    for r in transactions:
+        entry = out[key(r)]
+        entry[0] += 1
+        entry[1] += int(r["quantity"])
+        entry[2] += Decimal(r["transaction_amount"])
+    return out
+
+
+def groups(found: dict) -> list[Group]:
+    """As the report orders them: by sales, the largest first, then by name."""
+    made = [Group(str(k), v[0], v[1], float(v[2])) for k, v in found.items()]
+    return sorted(made, key=lambda g: (-g.sales, g.name))
+
+
+def top(found: dict) -> list[tuple]:
+    """(id, transactions, quantity, sales) of the top 5, ties to the smaller id."""
+    best = sorted(found, key=lambda k: (-found[k][2], k))[:5]
+    return [(str(k), found[k][0], found[k][1], float(found[k][2])) for k in best]
+
+
+@pytest.fixture
+def loaded_day(settings: Settings, tmp_path: Path) -> tuple[Settings, dict]:
+    settings = settings.replace(transactions=20_000, customers=2_000, products=300, stores=30)
+    create_tables(settings)
+    files = generate_day(settings, tmp_path, DAY)
+    load_day(settings, DAY, files)
+    return settings, rows_of(files)
+
+
+def test_every_figure_equals_an_independent_recomputation(
+    loaded_day: tuple[Settings, dict],
+) -> None:
+    settings, rows = loaded_day
+    tx = rows["transactions"]
+    products = {r["product_id"]: r for r in rows["products"]}
+    stores = {r["store_id"]: r for r in rows["stores"]}
+    customers = {r["customer_id"]: r for r in rows["customers"]}
+    insights = collect_insights(settings, DAY)
+
+    assert insights.business_date == DAY
+    by_category = sums(tx, lambda r: products[r["product_id"]]["category"])
+    assert list(insights.by_category) == groups(by_category)
+    by_type = sums(tx, lambda r: stores[r["store_id"]]["store_type"])
+    assert list(insights.by_store_type) == groups(by_type)
+    assert {g.name for g in insights.by_store_type} == {"Retail", "Online"}
+
+    # hours of the timestamp in UTC, all 24 of them, in order
+    by_hour = sums(
+        tx, lambda r: dt.datetime.fromisoformat(r["transaction_date"]).astimezone(dt.UTC).hour
+    )
+    assert [g.name for g in insights.by_hour] == [f"{h:02d}" for h in range(24)]
+    for hour, group in enumerate(insights.by_hour):
+        n, q, s = by_hour.get(hour, [0, 0, Decimal(0)])
+        assert (group.transactions, group.quantity, group.sales) == (n, q, float(s))
+    assert sum(g.transactions for g in insights.by_hour) == len(tx)
+
+    expected_products = top(sums(tx, lambda r: int(r["product_id"])))
+    assert [(p.id, p.transactions, p.quantity, p.sales) for p in insights.top_products] == [
+        (str(k), n, q, s) for k, n, q, s in expected_products
+    ]
+    for rank, product in enumerate(insights.top_products, start=1):
+        assert product.rank == rank
+        assert product.name == products[product.id]["product_name"]
+        assert product.detail == products[product.id]["category"]
+
+    expected_stores = top(sums(tx, lambda r: int(r["store_id"])))
+    assert [(s.id, s.transactions, s.quantity, s.sales) for s in insights.top_stores] == [
+        (str(k), n, q, s) for k, n, q, s in expected_stores
+    ]
+    for store in insights.top_stores:
+        row = stores[store.id]
+        assert (store.name, store.detail) == (
+            row["store_name"],
+            f"{row['location']} · {row['store_type']}",
+        )
+
+    expected_customers = top(sums(tx, lambda r: r["customer_id"]))
+    assert [(c.id, c.transactions, c.quantity, c.sales) for c in insights.top_customers] == (
+        expected_customers
+    )
+    for rank, customer in enumerate(insights.top_customers, start=1):
+        row = customers[customer.id]
+        assert customer.rank == rank
+        assert customer.name == f"{row['first_name']} {row['last_name']}"
+        assert customer.detail == mask_email(row["email"])
+        assert row["email"] not in customer.detail
+        assert customer.detail.endswith("@" + row["email"].rpartition("@")[2])
+
+    assert insights.history == ()
+    assert insights.previous_day() is None
+
+
+def test_the_first_of_each_top_5_is_the_kpi(loaded_day: tuple[Settings, dict]) -> None:
+    settings, _ = loaded_day
+    metrics = calculate_metrics(settings, DAY)
+    insights = collect_insights(settings, DAY)
+    assert insights.top_products[0].id == str(metrics["top_product"]["product_id"])
+    assert insights.top_products[0].sales == metrics["top_product"]["sales"]
+    assert insights.top_customers[0].id == metrics["top_customer"]["customer_id"]
+    assert insights.top_stores[0].id == str(metrics["top_store"]["store_id"])
+    assert sum(g.sales for g in insights.by_category) == pytest.approx(metrics["total_sales"])
+
+
+def test_history_comes_from_daily_metrics(settings: Settings, tmp_path: Path) -> None:
+    create_tables(settings)
+    stored = {}
+    # KPIs of 9 dates before DAY, one missing, and one after it (a backfill): only the
+    # 7 dates before DAY count
+    for offset in (9, 8, 7, 6, 5, 3, 2, 1, -1):
+        day = DAY - dt.timedelta(days=offset)
+        load_day(settings, day, generate_day(settings, tmp_path / str(day), day))
+        stored[day] = calculate_metrics(settings, day)
+    load_day(settings, DAY, generate_day(settings, tmp_path / str(DAY), DAY))
+    metrics = calculate_metrics(settings, DAY)
+
+    insights = collect_insights(settings, DAY)
+    days = [row["business_date"] for row in insights.history]
+    assert days == [DAY - dt.timedelta(days=o) for o in (7, 6, 5, 3, 2, 1)]
+    assert len(days) < HISTORY_DAYS  # one date has no KPIs
+    for row in insights.history:
+        kpis = stored[row["business_date"]]
+        for key in ("transaction_count", "total_sales", "unique_customers"):
+            assert row[key] == kpis[key]
+        assert isinstance(row["total_sales"], float)
+    previous = insights.previous_day()
+    assert previous is not None
+    assert previous["total_sales"] == stored[DAY - dt.timedelta(days=1)]["total_sales"]
+
+    report = build_report(settings, metrics, insights=insights)
+    change = 100 * (metrics["total_sales"] / previous["total_sales"] - 1)
+    assert report.subject.endswith(f"({change:+.1f}% vs previous day)")
+    assert [i.filename for i in report.images] == ["hourly-sales.png", "sales-trend.png"]
+    assert "n/a" in report.text  # DAY - 4 in the 7-day trend
+
+
+def test_a_day_without_transactions(settings: Settings) -> None:
+    create_tables(settings)
+    insights = collect_insights(settings, DAY)
+    assert insights.by_category == insights.by_store_type == ()
+    assert insights.top_products == insights.top_customers == insights.top_stores == ()
+    assert [g.sales for g in insights.by_hour] == [0.0] * 24
+    report = build_report(settings, calculate_metrics(settings, DAY), insights=insights)
+    assert report.subject == "Daily sales 2026-11-20: $0.00 (no transactions)"
+
+
+def test_hours_are_utc_whatever_the_session_time_zone(
+    loaded_day: tuple[Settings, dict], database_url: str, schema: str
+) -> None:
+    settings, _ = loaded_day
+    utc = collect_insights(settings, DAY).by_hour
+    with psycopg.connect(database_url, options="-c timezone=Asia/Kolkata") as conn:
+        conn.execute(f"SET search_path TO {schema}")
+        assert compute_insights(conn, DAY).by_hour == utc
+
+
+def test_each_query_reads_the_day_once(loaded_day: tuple[Settings, dict]) -> None:
+    """One scan of the day's partition per query, and no other partition."""
+    settings, _ = loaded_day
+
+    def scanned(plan: dict) -> list[str]:
+        found = [plan["Relation Name"]] if plan.get("Relation Name", "").startswith("trans") else []
+        for child in plan.get("Plans", []):
+            found += scanned(child)
+        return found
+
+    with connect(settings) as conn:
+        for query in (GROUPED_SQL, TOP_CUSTOMERS_SQL):
+            (plan,) = conn.execute(
+                "EXPLAIN (FORMAT JSON) " + query, {"day": DAY, "top": 5, "days": 7}
+            ).fetchone()[0]
+            assert scanned(plan["Plan"]) == ["transactions_20261120"]
