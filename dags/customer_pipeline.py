@@ -116,10 +116,12 @@ PARAMS = {
         pattern=r"^\d{4}-\d{2}-\d{2}$",
         description="YYYY-MM-DD; empty: the run's logical date (or run_after date).",
     ),
-    "customers": _size(100, "Customers."),
+    "customers": _size(100, "Customers at the history start; sign-ups add more every day."),
     "products": _size(50, "Products."),
     "stores": _size(20, "Stores."),
-    "transactions": _size(1000, "Transactions of the business date."),
+    "transactions": _size(
+        1000, "A typical day's transactions (weekday, season and growth vary it)."
+    ),
     "seed": Param(42, type="integer", minimum=0, maximum=2**63 - 1, description="Random seed."),
     "chunk_size": Param(
         100_000,
