@@ -69,7 +69,7 @@ def metrics_doc() -> dict[str, Any]:
     }
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def report() -> Report:
     """The whole report: charts, history, breakdowns, top 5s, run facts."""
     insights = dataclasses.replace(
@@ -133,6 +133,7 @@ def check_message(message: EmailMessage, report: Report) -> None:
 
     # the charts: inline, by Content-ID, each referenced from the HTML
     related = next(p for p in message.walk() if p.get_content_type() == "multipart/related")
+    assert related.get_param("type") == "multipart/alternative"
     root, *images = related.iter_parts()
     assert root.get_content_type() == "multipart/alternative"
     assert len(images) == len(report.images) == 2
@@ -735,6 +736,22 @@ def test_sendgrid_unreachable(
     assert "gave up after 4 attempts" in message
     assert API_KEY not in message
     assert len(delays) == 3
+    check_saved(caught.value, settings, report)
+
+
+def test_an_unexpected_error_still_saves_the_report(
+    report: Report, outbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(settings: Settings, message: EmailMessage) -> str:
+        raise RuntimeError(f"bug near {API_KEY}")
+
+    monkeypatch.setattr(mail, "_smtp_once", broken)
+    settings = smtp_settings(free_port(), outbox, sendgrid_api_key=API_KEY)
+    with pytest.raises(
+        DeliveryError, match="smtp delivery failed: RuntimeError: bug near"
+    ) as caught:
+        send_report(settings, DAY, report)
+    assert API_KEY not in str(caught.value)
     check_saved(caught.value, settings, report)
 
 

@@ -639,3 +639,11 @@ def test_files_and_write(tmp_path: Path) -> None:
 )
 def test_mask_email(address: str | None, masked: str) -> None:
     assert mask_email(address) == masked
+
+
+def test_insights_must_be_of_the_same_date() -> None:
+    other = Insights(business_date=DAY - dt.timedelta(days=1))
+    with pytest.raises(
+        ValueError, match="insights of 2024-03-14 given for the report of 2024-03-15"
+    ):
+        build_report(Settings(), metrics_doc(), insights=other)

@@ -13,7 +13,7 @@ in :mod:`customer_pipeline.metrics`, so the first of each top 5 is the KPI's top
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -241,14 +241,3 @@ def collect_insights(settings: Settings, day: dt.date) -> Insights:
     """The report's extra figures for `day` (read only: nothing is stored)."""
     with connect(settings) as conn:
         return compute_insights(conn, day)
-
-
-def sales_by_day(insights: Insights, today_sales: float, days: int = HISTORY_DAYS) -> Sequence:
-    """(date, sales or None) of the `days` dates ending with the business date."""
-    stored = {row["business_date"]: float(row["total_sales"]) for row in insights.history}
-    first = insights.business_date - dt.timedelta(days=days - 1)
-    out = []
-    for offset in range(days):
-        day = first + dt.timedelta(days=offset)
-        out.append((day, today_sales if day == insights.business_date else stored.get(day)))
-    return out

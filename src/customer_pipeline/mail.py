@@ -87,6 +87,7 @@ def build_message(settings: Settings, report: Report) -> EmailMessage:
     if report.images:
         related = MIMEPart(policy=_POLICY)
         related.make_related()
+        related.set_param("type", "multipart/alternative")  # the root's type (RFC 2387)
         related.attach(alternative)
         for image in report.images:
             part = MIMEPart(policy=_POLICY)
@@ -367,10 +368,17 @@ def send_report(settings: Settings, day: dt.date, report: Report) -> str:
             return _by_smtp(settings, message)
         return _by_sendgrid(settings, report)
     except DeliveryError as exc:
-        try:
-            saved = _to_outbox(settings, day, message, report)
-        except OSError as write_error:
-            raise type(exc)(
-                _one_line(f"{exc}; saving the report to the outbox failed too: {write_error}", 600)
-            ) from exc
-        raise type(exc)(f"{exc}; the report was saved to {Path(saved).resolve()}") from exc
+        error: DeliveryError = exc
+    except Exception as exc:  # a surprise: the report is saved all the same
+        detail = f"{settings.email_backend} delivery failed: {type(exc).__name__}: {exc}"
+        if settings.sendgrid_api_key:
+            detail = detail.replace(settings.sendgrid_api_key, "***")
+        error = DeliveryError(_one_line(detail))
+        error.__cause__ = exc
+    try:
+        saved = _to_outbox(settings, day, message, report)
+    except OSError as write_error:
+        raise type(error)(
+            _one_line(f"{error}; saving the report to the outbox failed too: {write_error}", 600)
+        ) from error
+    raise type(error)(f"{error}; the report was saved to {Path(saved).resolve()}") from error

@@ -251,6 +251,10 @@ class _View:
         self.metrics = metrics
         self.insights = insights
         self.day = dt.date.fromisoformat(str(metrics["business_date"]))
+        if insights is not None and insights.business_date != self.day:
+            raise ValueError(
+                f"insights of {insights.business_date} given for the report of {self.day}"
+            )
         self.total = float(metrics["total_sales"] or 0)
         self.has_sales = int(metrics["transaction_count"] or 0) > 0
         self.previous = insights.previous_day() if insights else None
@@ -393,14 +397,14 @@ class _View:
             ins = self.insights
             return [
                 {
-                    "title": f"Top {len(ins.top_products)} products",
+                    "title": _top_title(len(ins.top_products), "product"),
                     "rows": [
                         _row(p.name, p.detail, f"{p.quantity:,} units", self.money(p.sales), p.rank)
                         for p in ins.top_products
                     ],
                 },
                 {
-                    "title": f"Top {len(ins.top_customers)} customers",
+                    "title": _top_title(len(ins.top_customers), "customer"),
                     "rows": [
                         _row(
                             c.name,
@@ -413,7 +417,7 @@ class _View:
                     ],
                 },
                 {
-                    "title": f"Top {len(ins.top_stores)} stores",
+                    "title": _top_title(len(ins.top_stores), "store"),
                     "rows": [
                         _row(
                             s.name,
@@ -471,11 +475,18 @@ class _View:
         return facts
 
 
+def _top_title(count: int, noun: str) -> str:
+    return f"Top {count} {noun}s" if count > 1 else f"Top {noun}"
+
+
 def _duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest:02d} s"
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
 
 
 def _text_tables(view: _View, checks: list[dict[str, Any]]) -> dict[str, Any]:
