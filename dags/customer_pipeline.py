@@ -37,8 +37,9 @@ Anything not set by a param or a connection comes from the environment (`EMAIL_F
 
 **Retries**: tasks that use the database or the mail service retry with exponential
 backoff (`PIPELINE_TASK_RETRIES`, default 3; first delay `PIPELINE_RETRY_DELAY_SECONDS`,
-default 30; read when the file is parsed); a configuration or data-quality error fails at
-once.
+default 30; read when the file is parsed); a configuration error, a failed data-quality
+check or a refused API key or message fails at once. Within one try, the mail backends
+also retry transient errors themselves (`EMAIL_ATTEMPTS`).
 """
 
 from __future__ import annotations
@@ -52,10 +53,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import (
     CronDataIntervalTimetable,
-    ExceptionRetryPolicy,
     Param,
-    RetryAction,
-    RetryRule,
+    RetryDecision,
+    RetryPolicy,
     chain,
     dag,
     get_current_context,
@@ -64,6 +64,8 @@ from airflow.sdk import (
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    from airflow.sdk import Context
 
     from customer_pipeline.settings import Settings
 
@@ -74,19 +76,32 @@ SMTP_CONN_ID = "smtp_default"
 #: The dimension generators, by the original's task names (see customer_pipeline.pipeline).
 DIMENSION_TASKS = ("generate_customers_data", "generate_product_data", "generate_stores_data")
 
-#: A bad setting or bad data does not get better by retrying.
-FAIL_AT_ONCE = ExceptionRetryPolicy(
-    rules=[
-        RetryRule(
-            exception=[
-                "customer_pipeline.errors.ConfigError",
-                "customer_pipeline.errors.QualityError",
-            ],
-            action=RetryAction.FAIL,
-            reason="invalid settings or data: retrying cannot help",
-        )
-    ]
-)
+
+class FailAtOnce(RetryPolicy):
+    """No retry for the library's errors that retrying cannot cure; the default otherwise."""
+
+    #: Bad settings, bad data, a mail service that refused the key or the message. Matched
+    #: by name, so that parsing this file imports none of the library.
+    ERRORS = frozenset(
+        {
+            "customer_pipeline.errors.ConfigError",
+            "customer_pipeline.errors.QualityError",
+            "customer_pipeline.mail.DeliveryRefused",
+        }
+    )
+
+    def evaluate(
+        self,
+        exception: BaseException,
+        try_number: int,
+        max_tries: int,
+        context: Context | None = None,
+    ) -> RetryDecision:
+        kinds = {f"{kind.__module__}.{kind.__qualname__}" for kind in type(exception).__mro__}
+        if kinds & self.ERRORS:
+            return RetryDecision.fail(f"{type(exception).__name__}: retrying cannot help")
+        return RetryDecision.default()
+
 
 #: For the tasks that use the database or the mail service.
 RETRIED = {
@@ -96,7 +111,7 @@ RETRIED = {
     ),
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": dt.timedelta(minutes=10),
-    "retry_policy": FAIL_AT_ONCE,
+    "retry_policy": FailAtOnce(),
 }
 
 MAX_ROWS = 1_000_000_000  # customer_pipeline.settings._MAX_SIZE
@@ -358,13 +373,19 @@ def customer_pipeline() -> None:
         return calculate_metrics(run.settings, run.day)
 
     @task(**RETRIED)
-    def send_email(metrics: dict[str, Any], checks: list[dict[str, Any]]) -> str:
-        """Render the report and deliver it; returns where it went."""
+    def send_email(
+        metrics: dict[str, Any], checks: list[dict[str, Any]], loaded: dict[str, int]
+    ) -> str:
+        """Render the report (with the day's insights and charts), deliver it; say where."""
+        from customer_pipeline.insights import collect_insights
         from customer_pipeline.mail import send_report
-        from customer_pipeline.report import build_report
+        from customer_pipeline.report import RunFacts, build_report
 
         run = Run.current()
-        return send_report(run.settings, run.day, build_report(run.settings, metrics, checks))
+        facts = RunFacts(row_counts=loaded, seed=run.settings.seed, run_id=run.run_id)
+        insights = collect_insights(run.settings, run.day)
+        report = build_report(run.settings, metrics, checks, insights=insights, run=facts)
+        return send_report(run.settings, run.day, report)
 
     @task(**RETRIED)
     def delete_files() -> bool:
@@ -390,12 +411,14 @@ def customer_pipeline() -> None:
     dimensions = [generate_dimension.override(task_id=name)(name) for name in DIMENSION_TASKS]
     chunks = plan_transaction_chunks()
     transactions = generate_transaction_data.expand(chunk=chunks)
+    loaded = load_data(dimensions, transactions)
     checks = check_data_quality(dimensions, transactions)
     metrics = calculate_metrics()
+    sent = send_email(metrics, checks, loaded)
 
     chain(create_tables(), dimensions, chunks)
-    chain(load_data(dimensions, transactions), checks, metrics)
-    send_email(metrics, checks) >> delete_files().as_teardown(setups=[*dimensions, transactions])
+    chain(loaded, checks, metrics)
+    sent >> delete_files().as_teardown(setups=[*dimensions, transactions])
 
 
 customer_pipeline()
