@@ -49,11 +49,11 @@ def test_a_whole_day(settings: Settings, db: psycopg.Connection) -> None:
     eml = settings.outbox_dir / "2026-11-20-daily-report.eml"
     assert summary.delivered_to == str(eml)
     message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
-    assert message["Subject"] == "Daily Metrics Report 2026-11-20"
-    assert message.get_body(("plain",)).get_content().startswith("Daily Metrics Report")
+    assert message["Subject"].startswith("Daily sales 2026-11-20: $")
+    assert message.get_body(("plain",)).get_content().startswith("Daily sales report")
     assert "<html" in message.get_body(("html",)).get_content()
-    [attachment] = list(message.iter_attachments())
-    assert attachment.get_filename() == "Daily_Report.txt"
+    attachments = {part.get_filename() for part in message.iter_attachments()}
+    assert {"Daily_Report.txt", "Daily_Metrics.csv"} <= attachments
     assert (settings.outbox_dir / "2026-11-20-daily-report.html").exists()
 
     assert not settings.work_dir.exists()  # the working folder is gone
@@ -93,6 +93,7 @@ def test_a_failing_step_still_cleans_up_and_keeps_the_data(
         smtp_port=closed_port(),
         email_from="reports@shop.test",
         email_to=("manager@shop.test",),
+        email_retry_delay=0.01,
     )
     with pytest.raises(DeliveryError, match=r"SMTP delivery via 127\.0\.0\.1"):
         run_day(broken, DAY)
