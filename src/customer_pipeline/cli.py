@@ -175,7 +175,8 @@ def metrics(
         bool, typer.Option(help="Compute from the loaded rows and store them again.")
     ] = False,
 ) -> None:
-    """Print the stored KPIs of a business date."""
+    """Print the stored KPIs of a business date (as JSON, or as the daily report's text)."""
+    from customer_pipeline.insights import collect_insights
     from customer_pipeline.metrics import calculate_metrics, stored_metrics
     from customer_pipeline.report import build_report
 
@@ -187,7 +188,8 @@ def metrics(
     if as_json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
-        sys.stdout.write(build_report(settings, document).text)
+        insights = collect_insights(settings, day)
+        sys.stdout.write(build_report(settings, document, insights=insights).text)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -21,11 +21,12 @@ from customer_pipeline.generate.customers import generate_customers
 from customer_pipeline.generate.products import generate_products
 from customer_pipeline.generate.stores import generate_stores
 from customer_pipeline.generate.transactions import generate_transactions, transaction_chunks
+from customer_pipeline.insights import collect_insights
 from customer_pipeline.load import load_day
 from customer_pipeline.mail import send_report
 from customer_pipeline.metrics import calculate_metrics
 from customer_pipeline.quality import check_data_quality
-from customer_pipeline.report import build_report
+from customer_pipeline.report import RunFacts, build_report
 from customer_pipeline.runs import finish_run, start_run
 from customer_pipeline.schema import create_tables
 from customer_pipeline.settings import Settings
@@ -103,9 +104,6 @@ def run_day(
         with step("calculate_metrics"):
             summary.metrics = calculate_metrics(settings, day)
         with step("build_report"):
-            from customer_pipeline.insights import collect_insights
-            from customer_pipeline.report import RunFacts
-
             facts = RunFacts(
                 summary.row_counts, settings.seed, sum(summary.timings.values()), run_id
             )
