@@ -12,10 +12,11 @@ create_tables ┬ generate_customers_data ┐
 → load_data → check_data_quality → calculate_metrics → send_email ⇢ delete_files (teardown)
 ```
 
-**Business date**: the `business_date` param; else the run's logical date (the day of
-its data interval); else, for a manual run without a logical date, its `run_after` date
-(UTC). Re-running a date, clearing any task, or a backfill gives the same data: the data
-is a function of (seed, date, sizes) and the load replaces the day's partition atomically.
+**Business date**: the `business_date` param; else the run's logical date (a scheduled
+run's is the start of the day it covers: it runs when that day is over); else, for a
+manual run without a logical date, its `run_after` date (UTC). Re-running a date, clearing
+any task, or a backfill gives the same data: the data is a function of (seed, date,
+sizes) and the load replaces the day's partition atomically.
 
 **Files**: the generators write into `<PIPELINE_WORK_DIR>/<date>/<run id>`, which every task
 of the run must see (shared storage when tasks run on several machines). The generators
