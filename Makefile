@@ -34,7 +34,7 @@ run airflow: export PIPELINE_WORK_DIR ?= $(CURDIR)/work
 run airflow: export PIPELINE_OUTBOX_DIR ?= $(CURDIR)/outbox
 run airflow: export PIPELINE_PGDATA ?= $(CURDIR)/.pgdata
 
-# The DAG once, for today (UTC), in-process through Airflow; then the day's KPIs.
+# The DAG once, for today (UTC), in-process through Airflow; then the run's summary.
 run: install
 	@mkdir -p $(AIRFLOW_HOME)
 	@test -f $(AIRFLOW_HOME)/airflow.db || { echo "Creating the Airflow metadata database in $(AIRFLOW_HOME)"; \
@@ -43,10 +43,7 @@ run: install
 	@echo "airflow dags test customer_pipeline $(TODAY)  (log: $(RUN_LOG))"
 	@$(RUN) airflow dags test customer_pipeline $(TODAY) > $(RUN_LOG) 2>&1 \
 		|| { tail -n 40 $(RUN_LOG); echo "The run failed: see $(RUN_LOG)"; exit 1; }
-	@$(RUN) customer-pipeline metrics --date $(TODAY)
-	@case "$${EMAIL_BACKEND:-outbox}" in \
-		outbox) echo "Email: $(PIPELINE_OUTBOX_DIR)/$(TODAY)-daily-report.eml";; \
-		*) echo "Email: sent with the $$EMAIL_BACKEND backend (see send_email in $(RUN_LOG))";; esac
+	@$(RUN) customer-pipeline summary --date $(TODAY)
 
 test: install
 	$(RUN) ruff check .

@@ -87,7 +87,7 @@ class FailAtOnce(RetryPolicy):
         {
             "customer_pipeline.errors.ConfigError",
             "customer_pipeline.errors.QualityError",
-            "customer_pipeline.mail.DeliveryRefused",
+            "customer_pipeline.errors.DeliveryRefused",
         }
     )
 
@@ -304,12 +304,10 @@ def customer_pipeline() -> None:
     @task(**RETRIED)
     def create_tables() -> None:
         """Create the tables when missing (reset: drop them first); record the run."""
-        from customer_pipeline.runs import start_run
-        from customer_pipeline.schema import create_tables
+        from customer_pipeline.pipeline import begin_day
 
         run = Run.current()
-        create_tables(run.settings)
-        start_run(run.settings, run.day, run.run_id)
+        begin_day(run.settings, run.day, run.run_id)
 
     @task(multiple_outputs=False)
     def generate_dimension(name: str) -> dict[str, object]:
@@ -378,14 +376,12 @@ def customer_pipeline() -> None:
         metrics: dict[str, Any], checks: list[dict[str, Any]], loaded: dict[str, int]
     ) -> str:
         """Render the report (with the day's insights and charts), deliver it; say where."""
-        from customer_pipeline.insights import collect_insights
         from customer_pipeline.mail import send_report
-        from customer_pipeline.report import RunFacts, build_report
+        from customer_pipeline.report import RunFacts, daily_report
 
         run = Run.current()
         facts = RunFacts(row_counts=loaded, seed=run.settings.seed, run_id=run.run_id)
-        insights = collect_insights(run.settings, run.day)
-        report = build_report(run.settings, metrics, checks, insights=insights, run=facts)
+        report = daily_report(run.settings, run.day, metrics, checks, run=facts)
         return send_report(run.settings, run.day, report)
 
     @task(**RETRIED)
@@ -407,6 +403,7 @@ def customer_pipeline() -> None:
                 status="failed" if failed else "success",
                 row_counts=ti.xcom_pull(task_ids="load_data") or {},
                 error=f"failed tasks: {', '.join(failed)}" if failed else None,
+                delivered_to=ti.xcom_pull(task_ids="send_email"),
             )
 
     dimensions = [generate_dimension.override(task_id=name)(name) for name in DIMENSION_TASKS]

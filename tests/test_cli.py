@@ -31,7 +31,7 @@ def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 def test_every_command_and_option_has_help() -> None:
     commands = get_command(app).commands  # type: ignore[attr-defined]
-    assert {"run", "metrics", "create-tables"} <= set(commands)
+    assert {"run", "metrics", "summary", "create-tables"} <= set(commands)
     for name, command in commands.items():
         assert command.help, f"{name} has no help text"
         for param in command.params:
@@ -71,6 +71,13 @@ def test_run_then_metrics_json(cli: CliRunner, settings: Settings) -> None:
     assert set(document["top_customer"]) == {"customer_id", "first_name", "last_name", "sales"}
     assert set(document["top_store"]) == {"store_id", "store_name", "sales"}
     assert sum(m["count"] for m in document["payment_methods"].values()) == expected["transactions"]
+
+    summary = cli.invoke(app, ["summary", "--date", "2026-11-20"])
+    assert summary.exit_code == 0, summary.stderr
+    assert "success" in summary.stdout
+    assert f"{expected['transactions']:,}" in summary.stdout
+    assert "Report: " in summary.stdout
+    assert "2026-11-20-daily-report.eml" in summary.stdout
 
     text = cli.invoke(app, ["metrics", "--date", "2026-11-20"])
     assert text.exit_code == 0 and "Total sales" in text.stdout
@@ -119,6 +126,13 @@ def test_metrics_of_a_day_never_run(cli: CliRunner) -> None:
     result = cli.invoke(app, ["metrics", "--date", "2026-11-01", "--json"])
     assert result.exit_code == 1
     assert "no metrics stored for 2026-11-01" in result.stderr
+
+
+def test_summary_of_a_day_never_run(cli: CliRunner) -> None:
+    assert cli.invoke(app, ["create-tables"]).exit_code == 0
+    result = cli.invoke(app, ["summary", "--date", "2026-11-01"])
+    assert result.exit_code == 1
+    assert "no run recorded for 2026-11-01" in result.stderr
 
 
 def test_create_tables_reset(cli: CliRunner) -> None:

@@ -236,8 +236,7 @@ def test_retries_with_backoff_only_where_the_database_or_mail_is_used(dag: Any) 
 def test_errors_that_no_retry_can_cure_fail_at_once(dag: Any) -> None:
     from airflow.sdk import RetryAction
 
-    from customer_pipeline.errors import ConfigError, DeliveryError, QualityError
-    from customer_pipeline.mail import DeliveryRefused
+    from customer_pipeline.errors import ConfigError, DeliveryError, DeliveryRefused, QualityError
 
     policy = dag.get_task("send_email").retry_policy
     for error in (ConfigError("bad"), QualityError("orphans"), DeliveryRefused("bad key")):
@@ -255,8 +254,11 @@ def test_a_whole_day(dag: Any, pipeline_env: Path, db: psycopg.Connection) -> No
     states = task_states(run)
     assert run.state == "success", states
     assert {state for state, _ in states.values()} == {"success"}
-    status, loaded = db.execute("SELECT status, row_counts FROM pipeline_runs").fetchone()
+    status, loaded, delivered_to = db.execute(
+        "SELECT status, row_counts, delivered_to FROM pipeline_runs"
+    ).fetchone()
     assert status == "success"
+    assert delivered_to.endswith("2024-03-01-daily-report.eml")
     customers, products, stores, transactions, *_ = fingerprint(db, "2024-03-01")
     assert loaded == {
         "customers": customers,

@@ -169,3 +169,16 @@ def test_failure_in_the_swap_rolls_back_dimensions_too(
     assert day_totals(db) == before
     customers = expected_rows(settings, DAY)["customers"]
     assert db.execute("SELECT count(*) FROM customers").fetchone()[0] == customers
+
+
+def test_tables_of_another_version_are_refused_until_reset(
+    settings: Settings, db: psycopg.Connection
+) -> None:
+    from customer_pipeline.errors import ConfigError
+
+    create_tables(settings)
+    db.execute("COMMENT ON TABLE transactions IS NULL")  # as the first version left them
+    with pytest.raises(ConfigError, match="run once with --reset"):
+        create_tables(settings)
+    create_tables(settings, reset=True)
+    create_tables(settings)

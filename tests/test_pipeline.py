@@ -58,8 +58,9 @@ def test_a_whole_day(settings: Settings, db: psycopg.Connection) -> None:
 
     assert not settings.work_dir.exists()  # the working folder is gone
     run = db.execute(
-        "SELECT status, seed, sizes, row_counts, versions, timings FROM pipeline_runs"
+        "SELECT status, seed, sizes, row_counts, versions, timings, delivered_to FROM pipeline_runs"
     ).fetchone()
+    assert run[6] == str(eml)
     assert run[0] == "success" and run[1] == 42
     assert run[2]["transactions"] == 1000  # the typical day asked for
     assert run[3] == expected  # what the day actually had

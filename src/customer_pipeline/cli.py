@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import psycopg
 import typer
@@ -19,6 +19,9 @@ from rich.table import Table
 
 from customer_pipeline.errors import ConfigError, PipelineError
 from customer_pipeline.settings import EMAIL_BACKENDS, Settings, parse_date
+
+if TYPE_CHECKING:  # the pipeline imports Faker and numpy: only when a command needs them
+    from customer_pipeline.pipeline import RunSummary
 
 app = typer.Typer(
     help="Synthetic retail data -> PostgreSQL -> KPIs -> emailed daily report.",
@@ -129,26 +132,56 @@ def run(
     print_summary(summary)
 
 
-def print_summary(summary: Any) -> None:
+def print_summary(summary: RunSummary, status: str = "success") -> None:
+    """Rows per table, the headline KPIs, where the report went."""
     m = summary.metrics
     table = Table(title=f"customer-pipeline {summary.business_date}", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
     for name, rows in summary.row_counts.items():
         table.add_row(f"{name} rows", f"{rows:,}")
-    table.add_row("total sales", f"{m['total_sales']:,.2f}")
-    table.add_row("average transaction", f"{m['average_transaction_amount']:,.2f}")
-    table.add_row("unique customers", f"{m['unique_customers']:,}")
-    if m["top_product"]:
-        table.add_row(
-            "top product", f"#{m['top_product']['product_id']} {m['top_product']['product_name']}"
-        )
+    if m:
+        table.add_row("total sales", f"{m['total_sales']:,.2f}")
+        table.add_row("average transaction", f"{m['average_transaction_amount']:,.2f}")
+        table.add_row("unique customers", f"{m['unique_customers']:,}")
+        if m["top_product"]:
+            top = m["top_product"]
+            table.add_row("top product", f"#{top['product_id']} {top['product_name']}")
     table.add_row("seconds", f"{sum(summary.timings.values()):.2f}")
+    table.add_row("status", status)
     out.print(table)
-    out.print(f"Report: {summary.delivered_to}", soft_wrap=True, highlight=False)
+    out.print(f"Report: {summary.delivered_to or '(not sent)'}", soft_wrap=True, highlight=False)
     out.print(
         f"Database: {summary.database} (run {summary.run_id})", soft_wrap=True, highlight=False
     )
+
+
+@app.command()
+@one_line_errors
+def summary(date: DateOpt = None) -> None:
+    """Print the summary of the latest run of a business date (from the runs table)."""
+    from customer_pipeline.database import database_url, describe
+    from customer_pipeline.metrics import stored_metrics
+    from customer_pipeline.pipeline import RunSummary
+    from customer_pipeline.runs import latest_run
+
+    day = business_date(date)
+    settings = settings_from()
+    run = latest_run(settings, day)
+    if run is None:
+        raise PipelineError(f"no run recorded for {day}: run the pipeline for that date first")
+    found = RunSummary(
+        run_id=str(run["run_id"]),
+        business_date=day,
+        database=describe(database_url(settings)),
+        row_counts=run["row_counts"],
+        metrics=stored_metrics(settings, day) or {},
+        delivered_to=run["delivered_to"] or "",
+        timings=run["timings"],
+    )
+    print_summary(found, status=run["status"])
+    if run["error"]:
+        err.print(f"[bold red]Error:[/] {run['error']}", highlight=False, soft_wrap=True)
 
 
 @app.command("create-tables")

@@ -19,3 +19,7 @@ class QualityError(PipelineError):
 
 class DeliveryError(PipelineError):
     """The report could not be delivered by the configured email backend."""
+
+
+class DeliveryRefused(DeliveryError):
+    """The mail service refused the credentials or the message: retrying cannot help."""

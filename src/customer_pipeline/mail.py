@@ -35,7 +35,7 @@ from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-from customer_pipeline.errors import DeliveryError
+from customer_pipeline.errors import DeliveryError, DeliveryRefused
 from customer_pipeline.report import Report
 from customer_pipeline.settings import Settings
 
@@ -50,10 +50,6 @@ _POLICY = policy.default.clone(cte_type="7bit")
 
 #: Waits between attempts; tests replace it to see the delays without waiting.
 sleep: Callable[[float], None] = time.sleep
-
-
-class DeliveryRefused(DeliveryError):
-    """The mail service refused the credentials or the message: retrying cannot help."""
 
 
 class _Transient(Exception):

@@ -21,12 +21,11 @@ from customer_pipeline.generate.customers import generate_customers
 from customer_pipeline.generate.products import generate_products
 from customer_pipeline.generate.stores import generate_stores
 from customer_pipeline.generate.transactions import generate_transactions, transaction_chunks
-from customer_pipeline.insights import collect_insights
 from customer_pipeline.load import load_day
 from customer_pipeline.mail import send_report
 from customer_pipeline.metrics import calculate_metrics
 from customer_pipeline.quality import check_data_quality
-from customer_pipeline.report import RunFacts, build_report
+from customer_pipeline.report import RunFacts, daily_report
 from customer_pipeline.runs import finish_run, start_run
 from customer_pipeline.schema import create_tables
 from customer_pipeline.settings import Settings
@@ -61,13 +60,18 @@ def prepare(settings: Settings, day: dt.date) -> Settings:
     return settings
 
 
+def begin_day(settings: Settings, day: dt.date, run_id: str | None = None) -> str:
+    """Step 1 with its bookkeeping: the tables (created or reset), then the run's record."""
+    create_tables(settings)
+    return start_run(settings, day, run_id)
+
+
 def run_day(
     settings: Settings, day: dt.date, *, run_id: str | None = None, progress: Progress | None = None
 ) -> RunSummary:
     """Run every step for one business date; the working folder is always deleted."""
     prepare(settings, day)
-    create_tables(settings)
-    run_id = start_run(settings, day, run_id)
+    run_id = begin_day(settings, day, run_id)
     summary = RunSummary(run_id, day, describe(database_url(settings)))
     folder = run_folder(settings, day, run_id)
     chunks = transaction_chunks(settings, day)
@@ -107,8 +111,7 @@ def run_day(
             facts = RunFacts(
                 summary.row_counts, settings.seed, sum(summary.timings.values()), run_id
             )
-            insights = collect_insights(settings, day)
-            report = build_report(settings, summary.metrics, checks, insights=insights, run=facts)
+            report = daily_report(settings, day, summary.metrics, checks, run=facts)
             report.write(folder)
         with step("send_email"):
             summary.delivered_to = send_report(settings, day, report)
@@ -126,6 +129,11 @@ def run_day(
     finally:
         delete_files(settings, folder)
     finish_run(
-        settings, run_id, status="success", row_counts=summary.row_counts, timings=summary.timings
+        settings,
+        run_id,
+        status="success",
+        row_counts=summary.row_counts,
+        timings=summary.timings,
+        delivered_to=summary.delivered_to,
     )
     return summary

@@ -719,3 +719,19 @@ def build_report(
         images=images,
         attachments=(Attachment(CSV_NAME, kpi_csv(view), "csv"),),
     )
+
+
+def daily_report(
+    settings: Settings,
+    day: dt.date,
+    metrics: Mapping[str, Any],
+    checks: Sequence[Any] = (),
+    *,
+    run: RunFacts | None = None,
+) -> Report:
+    """Step 5 in one call: the day's insights from the database, then the rendered report."""
+    from customer_pipeline.insights import collect_insights
+
+    return build_report(
+        settings, metrics, checks, insights=collect_insights(settings, day), run=run
+    )

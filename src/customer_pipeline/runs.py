@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from importlib.metadata import version
 from typing import Any
 
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from customer_pipeline import __version__
@@ -54,17 +55,28 @@ def finish_run(
     row_counts: Mapping[str, int] | None = None,
     timings: Mapping[str, float] | None = None,
     error: str | None = None,
+    delivered_to: str | None = None,
 ) -> None:
     with connect(settings) as conn:
         conn.execute(
             "UPDATE pipeline_runs SET status = %s, row_counts = row_counts || %s, "
-            "timings = timings || %s, error = %s, finished_at = now() WHERE run_id = %s",
-            [status, Jsonb(dict(row_counts or {})), Jsonb(dict(timings or {})), error, run_id],
+            "timings = timings || %s, error = %s, "
+            "delivered_to = COALESCE(%s, delivered_to), finished_at = now() WHERE run_id = %s",
+            [
+                status,
+                Jsonb(dict(row_counts or {})),
+                Jsonb(dict(timings or {})),
+                error,
+                delivered_to,
+                run_id,
+            ],
         )
 
 
-def get_run(settings: Settings, run_id: str) -> dict[str, Any] | None:
-    from psycopg.rows import dict_row
-
+def latest_run(settings: Settings, day: dt.date) -> dict[str, Any] | None:
+    """The most recently started run of a business date, as a dict, or None."""
     with connect(settings) as conn, conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute("SELECT * FROM pipeline_runs WHERE run_id = %s", [run_id]).fetchone()
+        return cur.execute(
+            "SELECT * FROM pipeline_runs WHERE business_date = %s ORDER BY started_at DESC LIMIT 1",
+            [day],
+        ).fetchone()

@@ -8,12 +8,17 @@ import psycopg
 from psycopg import sql
 
 from customer_pipeline.database import connect
+from customer_pipeline.errors import ConfigError
 from customer_pipeline.settings import Settings
 
 #: Every table the pipeline owns, dependents first.
 TABLES = ("transactions", "daily_metrics", "pipeline_runs", "customers", "products", "stores")
 
 SCHEMA_SQL = files("customer_pipeline").joinpath("sql/schema.sql").read_text()
+#: Bumped whenever schema.sql changes a table that exists already; kept as the comment of
+#: the transactions table, so tables made by another version are recognised.
+SCHEMA_VERSION = 2
+_MARK = f"customer-pipeline schema {SCHEMA_VERSION}"
 
 
 def schema_lock(conn: psycopg.Connection, settings: Settings, name: str) -> None:
@@ -41,5 +46,23 @@ def create_tables(settings: Settings, *, reset: bool | None = None) -> list[str]
                     sql.SQL(", ").join(sql.Identifier(settings.db_schema, t) for t in TABLES)
                 )
             )
+        else:
+            _refuse_other_versions(conn, settings)
         conn.execute(SCHEMA_SQL)
+        conn.execute(sql.SQL("COMMENT ON TABLE transactions IS {}").format(sql.Literal(_MARK)))
     return list(TABLES)
+
+
+def _refuse_other_versions(conn: psycopg.Connection, settings: Settings) -> None:
+    found = conn.execute(
+        "SELECT c.oid IS NOT NULL, obj_description(c.oid, 'pg_class') "
+        "FROM (SELECT to_regclass(%s) AS oid) c",
+        [f"{settings.db_schema}.transactions"],
+    ).fetchone()
+    exists, mark = found if found else (False, None)
+    if exists and mark != _MARK:
+        raise ConfigError(
+            f"the tables in schema {settings.db_schema!r} were made by another version of "
+            f"customer-pipeline ({mark or 'schema 1'}, this is schema {SCHEMA_VERSION}): "
+            "run once with --reset to recreate them (this deletes their data)"
+        )

@@ -81,6 +81,7 @@ CREATE TABLE IF NOT EXISTS pipeline_runs (
     versions      jsonb       NOT NULL,
     status        text        NOT NULL CHECK (status IN ('running', 'success', 'failed')),
     error         text,
+    delivered_to  text,        -- where the report went (outbox file, smtp://..., sendgrid)
     started_at    timestamptz NOT NULL DEFAULT now(),
     finished_at   timestamptz
 );
