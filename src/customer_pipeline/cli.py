@@ -132,14 +132,17 @@ def run(
     print_summary(summary)
 
 
-def print_summary(summary: RunSummary, status: str = "success") -> None:
+def print_summary(
+    summary: RunSummary, status: str = "success", seconds: float | None = None
+) -> None:
     """Rows per table, the headline KPIs, where the report went."""
     m = summary.metrics
     table = Table(title=f"customer-pipeline {summary.business_date}", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
-    for name, rows in summary.row_counts.items():
-        table.add_row(f"{name} rows", f"{rows:,}")
+    for name in ("customers", "products", "stores", "transactions"):
+        if name in summary.row_counts:
+            table.add_row(f"{name} rows", f"{summary.row_counts[name]:,}")
     if m:
         table.add_row("total sales", f"{m['total_sales']:,.2f}")
         table.add_row("average transaction", f"{m['average_transaction_amount']:,.2f}")
@@ -147,7 +150,9 @@ def print_summary(summary: RunSummary, status: str = "success") -> None:
         if m["top_product"]:
             top = m["top_product"]
             table.add_row("top product", f"#{top['product_id']} {top['product_name']}")
-    table.add_row("seconds", f"{sum(summary.timings.values()):.2f}")
+    if seconds is None:
+        seconds = sum(summary.timings.values())
+    table.add_row("seconds", f"{seconds:.2f}")
     table.add_row("status", status)
     out.print(table)
     out.print(f"Report: {summary.delivered_to or '(not sent)'}", soft_wrap=True, highlight=False)
@@ -179,7 +184,8 @@ def summary(date: DateOpt = None) -> None:
         delivered_to=run["delivered_to"] or "",
         timings=run["timings"],
     )
-    print_summary(found, status=run["status"])
+    took = run["finished_at"] - run["started_at"] if run["finished_at"] else None
+    print_summary(found, status=run["status"], seconds=took.total_seconds() if took else None)
     if run["error"]:
         err.print(f"[bold red]Error:[/] {run['error']}", highlight=False, soft_wrap=True)
 
