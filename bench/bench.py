@@ -1,0 +1,435 @@
+"""Speed and scale of the pipeline, measured in one run: `make bench` (BENCH_ARGS="...").
+
+At the reference scale "1M" (100k customers, 10k products, 500 stores, 1M transactions
+in one day) it measures:
+
+- generation alone, in one process (with and without building the Faker pools) and in
+  one process per core;
+- the per-row Faker baseline (the original's way), by default at a tenth of the scale;
+- the floor: `psql \\copy` of the same files into plain tables, then the same keys;
+- the whole day, `run_day` (create, generate, load, keys, checks, KPIs, report, email
+  to an outbox), in a fresh process, with its per-step timings and peak memory;
+- generation of 1M, 2M and 10M transactions in a day, each in a fresh process: peak
+  memory and seconds per million.
+
+It prints a table (figure, goal, PASS/MISS) and writes every number, with the machine's
+facts, to a JSON file (default bench-results/bench-<UTC timestamp>.json).
+Database: BENCH_DATABASE_URL, else an embedded PostgreSQL in a temporary folder; every
+measurement gets a schema of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import faker_baseline
+from common import (
+    BENCH_DIR,
+    REFERENCE,
+    SEED,
+    describe_sizes,
+    reference_day,
+    run_child,
+    scaled,
+    settings_for,
+)
+from floor import load_floor, plain_schema
+from generation import generate_day_parallel
+from rich.console import Console
+from rich.table import Table
+from server import checkpoint, database, drop_schema, machine_facts, server_facts
+
+GOAL_ROWS_PER_SECOND = 3_000_000
+GOAL_DAY_OVER_FLOOR = 1.5
+GOAL_SPEEDUP = 20
+GOAL_PEAK_MB = 400
+#: "time growing linearly": seconds per million at the largest size within this factor
+#: of the smallest size's
+LINEAR_TOLERANCE = 1.25
+STREAMING_POINTS = (1_000_000, 2_000_000, 10_000_000)
+
+err = Console(stderr=True)
+
+
+def log(message: str) -> None:
+    err.print(f"[dim]{dt.datetime.now():%H:%M:%S}[/dim] {message}", highlight=False)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/bench.py", description=__doc__.split("\n\n")[0].strip()
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="every size times this (default 1: the reference scale; 0.1 for a quick check)",
+    )
+    parser.add_argument(
+        "--baseline-scale",
+        type=float,
+        default=0.1,
+        help="the per-row Faker baseline at this fraction of --scale (default 0.1)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=2,
+        help="runs of generation (warm), floor and whole day; the best counts (default 2)",
+    )
+    parser.add_argument(
+        "--skip-10m", action="store_true", help="skip the 1M/2M/10M streaming measurement"
+    )
+    parser.add_argument(
+        "--day-10m",
+        action="store_true",
+        help="also run the whole day with 10M transactions (times --scale) in its own process",
+    )
+    parser.add_argument(
+        "--date",
+        type=dt.date.fromisoformat,
+        help="the business date (default: the history's first day with the reference's volume)",
+    )
+    parser.add_argument("--json", type=Path, help="where to write the results")
+    args = parser.parse_args(argv)
+    if args.scale <= 0 or args.baseline_scale <= 0 or args.repeat < 1:
+        parser.error("--scale and --baseline-scale must be positive, --repeat at least 1")
+    return args
+
+
+# -- measurements ---------------------------------------------------------------------------
+
+
+def measure_generation(sizes: dict[str, int], day: dt.date, work: Path, repeat: int):
+    """Generation alone, each run in a fresh process: cold (the Faker pools built inside
+    the timing), then `repeat` warm runs (pools built first, timed apart), then the same
+    files shared by one process per core. Everything else a day needs (the day's plan of
+    the dimension tables, say) is inside every timing.
+
+    Returns the results and the files of the last warm run (for the floor).
+    """
+    log(f"generation, one process: {describe_sizes(sizes)}")
+    params = {"sizes": sizes, "day": str(day)}
+    cold = run_child("generate", params)
+    log(f"  cold (builds the Faker pools): {cold.result['seconds']:.2f} s")
+    warm = []
+    for run in range(repeat):
+        last = run == repeat - 1
+        child = run_child(
+            "generate",
+            params | {"warm_pools": True, "keep_in": str(work / "files") if last else None},
+        )
+        warm.append(child.result)
+        log(
+            f"  warm: {child.result['seconds']:.2f} s (pools: {child.result['pool_seconds']:.2f} s)"
+        )
+    files = warm[-1].pop("files")
+    workers = min(2, os.cpu_count() or 1)
+    log(f"generation, {workers} processes")
+    parallel = generate_day_parallel(settings_for(sizes), work / "parallel", day, workers)
+    shutil.rmtree(work / "parallel")
+    log(f"  {parallel['seconds']:.2f} s")
+    best = min(warm, key=lambda run: run["seconds"])
+    return {
+        "cold": cold.result,
+        "warm_runs": warm,
+        "warm": best,
+        "parallel": parallel,
+    }, files
+
+
+def measure_baseline(sizes: dict[str, int], work: Path) -> dict[str, Any]:
+    log(f"per-row Faker baseline: {describe_sizes(sizes)}")
+    folder = work / "baseline"
+    folder.mkdir()
+    try:
+        result = faker_baseline.run(sizes, folder)
+    finally:
+        shutil.rmtree(folder)
+    log(f"  {result['seconds']:.2f} s, {result['rows_per_second']:,} rows/s")
+    return result
+
+
+def measure_floor_and_day(
+    db, sizes: dict[str, int], day: dt.date, files: list[dict[str, Any]], repeat: int
+) -> dict[str, Any]:
+    """Alternate the floor (1 psql, then 2 psql) and the whole day, `repeat` times."""
+    tag = uuid.uuid4().hex[:8]
+    plain = plain_schema(db.url, f"bench_ddl_{tag}")
+    runs: dict[str, list[dict[str, Any]]] = {"floor": [], "floor_2_psql": [], "whole_day": []}
+    for run in range(repeat):
+        for connections, name in ((1, "floor"), (2, "floor_2_psql")):
+            schema = f"bench_{name}_{tag}_{run}"
+            checkpoint(db.url)
+            try:
+                result = load_floor(db.url, db.psql, schema, plain, files, connections=connections)
+            finally:
+                drop_schema(db.url, schema)
+            log(
+                f"  {name}: {result['seconds']:.2f} s "
+                f"(copy {result['copy_seconds']:.2f} + keys {result['keys_seconds']:.2f})"
+            )
+            runs[name].append(result)
+        runs["whole_day"].append(measure_day(db, sizes, day, f"bench_day_{tag}_{run}"))
+    out: dict[str, Any] = {}
+    for name, results in runs.items():
+        best = min(results, key=lambda result: result["seconds"])
+        out[name] = {"best": best, "runs": results}
+    out["day_over_floor"] = round(
+        out["whole_day"]["best"]["seconds"] / out["floor"]["best"]["seconds"], 3
+    )
+    return out
+
+
+def measure_day(db, sizes: dict[str, int], day: dt.date, schema: str) -> dict[str, Any]:
+    checkpoint(db.url)
+    try:
+        child = run_child(
+            "day",
+            {"sizes": sizes, "day": str(day), "database_url": db.url, "schema": schema},
+        )
+    finally:
+        drop_schema(db.url, schema)
+    result = child.result
+    result["other_seconds"] = round(result["seconds"] - sum(result["timings"].values()), 4)
+    log(f"  whole day: {result['seconds']:.2f} s, peak {child.peak_rss_mb:.0f} MB")
+    return result
+
+
+def measure_streaming(sizes: dict[str, int], day: dt.date, scale: float) -> dict[str, Any]:
+    """Days of 1M, 2M and 10M transactions (times the scale), each generated in a fresh
+    process that deletes every chunk once written; its peak RSS, seconds per million."""
+    points = []
+    for transactions in (max(1, round(t * scale)) for t in STREAMING_POINTS):
+        log(f"streaming generation, own process: {transactions:,} transactions")
+        child = run_child(
+            "generate", {"sizes": sizes | {"transactions": transactions}, "day": str(day)}
+        )
+        tx_seconds = child.result["table_seconds"]["transactions"]
+        transactions = child.result["table_rows"]["transactions"]  # the day's actual count
+        points.append(
+            {
+                "transactions": transactions,
+                "seconds": child.result["seconds"],
+                "transactions_seconds": tx_seconds,
+                "seconds_per_million": round(tx_seconds / (transactions / 1e6), 4),
+                "peak_rss_mb": child.peak_rss_mb,
+                "started_processes": child.result["started_processes"],
+            }
+        )
+        log(
+            f"  {child.result['seconds']:.2f} s, "
+            f"{points[-1]['seconds_per_million']:.3f} s per million, "
+            f"peak {child.peak_rss_mb:.0f} MB"
+        )
+    growth = points[-1]["seconds_per_million"] / points[0]["seconds_per_million"]
+    return {"points": points, "seconds_per_million_growth": round(growth, 3)}
+
+
+def measure_day_10m(db, sizes: dict[str, int], day: dt.date, scale: float) -> dict[str, Any]:
+    transactions = max(1, round(STREAMING_POINTS[-1] * scale))
+    log(f"whole day, own process: {transactions:,} transactions")
+    return measure_day(
+        db, sizes | {"transactions": transactions}, day, f"bench_day10m_{uuid.uuid4().hex[:8]}"
+    )
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def _millions(rows_per_second: float) -> str:
+    return f"{rows_per_second / 1e6:.2f}M rows/s"
+
+
+def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every measurement with its figure; the issue's goals judged PASS or MISS."""
+    gen = results["generation"]
+    baseline = results["faker_baseline"]
+    rows: list[dict[str, Any]] = []
+
+    def add(name: str, figure: str, goal: str = "", passed: bool | None = None, value=None):
+        rows.append(
+            {"measurement": name, "figure": figure, "goal": goal, "pass": passed, "value": value}
+        )
+
+    for label, run in (
+        (f"Faker pools built first, {gen['warm']['pool_seconds']:.2f} s", gen["warm"]),
+        ("cold: pools built inside", gen["cold"]),
+    ):
+        rate = run["rows_per_second"]
+        add(
+            f"generation, 1 process ({label})",
+            f"{_millions(rate)} ({run['seconds']:.2f} s; transactions "
+            f"{_millions(run['transactions_rows_per_second'])})",
+            f"≥ {_millions(GOAL_ROWS_PER_SECOND)} (DuckDB TPC-DS: 0.7M)",
+            rate >= GOAL_ROWS_PER_SECOND,
+            rate,
+        )
+    par = gen["parallel"]
+    add(
+        f"generation, {par['workers']} processes (pools built)",
+        f"{_millions(par['rows_per_second'])} ({par['seconds']:.2f} s)",
+        value=par["rows_per_second"],
+    )
+    add(
+        "per-row Faker baseline",
+        f"{baseline['rows_per_second']:,} rows/s ({baseline['seconds']:.1f} s for "
+        f"{baseline['rows']:,} rows)",
+        value=baseline["rows_per_second"],
+    )
+    for label, run in (("warm", gen["warm"]), ("cold", gen["cold"])):
+        speedup = run["rows_per_second"] / baseline["rows_per_second"]
+        add(
+            f"speed-up over per-row Faker ({label})",
+            f"{speedup:,.0f}x",
+            f"≥ {GOAL_SPEEDUP}x",
+            speedup >= GOAL_SPEEDUP,
+            round(speedup, 1),
+        )
+    if "floor" in results:
+        floor = results["floor"]["best"]
+        floor_2 = results["floor_2_psql"]["best"]
+        day = results["whole_day"]["best"]
+        ratio = results["day_over_floor"]
+        add(
+            "floor: psql \\copy + keys",
+            f"{floor['seconds']:.2f} s (copy {floor['copy_seconds']:.2f} + keys "
+            f"{floor['keys_seconds']:.2f})",
+            value=floor["seconds"],
+        )
+        add(
+            "floor with 2 psql in parallel",
+            f"{floor_2['seconds']:.2f} s (copy {floor_2['copy_seconds']:.2f} + keys "
+            f"{floor_2['keys_seconds']:.2f})",
+            value=floor_2["seconds"],
+        )
+        add(
+            "whole day (run_day)",
+            f"{day['seconds']:.2f} s = {ratio:.2f}x floor (peak {day['peak_rss_mb']:.0f} MB)",
+            f"≤ {GOAL_DAY_OVER_FLOOR}x floor = {GOAL_DAY_OVER_FLOOR * floor['seconds']:.2f} s",
+            ratio <= GOAL_DAY_OVER_FLOOR,
+            ratio,
+        )
+    if "streaming" in results:
+        points = results["streaming"]["points"]
+        last = points[-1]
+        add(
+            f"{last['transactions']:,} transactions, own process: peak memory",
+            f"{last['peak_rss_mb']:.0f} MB ({last['seconds']:.1f} s)",
+            f"< {GOAL_PEAK_MB} MB",
+            last["peak_rss_mb"] < GOAL_PEAK_MB,
+            last["peak_rss_mb"],
+        )
+        growth = results["streaming"]["seconds_per_million_growth"]
+        add(
+            "seconds per million transactions",
+            ", ".join(
+                f"{p['transactions'] / 1e6:.2f}M: {p['seconds_per_million']:.3f}" for p in points
+            ),
+            f"linear: last ≤ {LINEAR_TOLERANCE}x first",
+            growth <= LINEAR_TOLERANCE,
+            growth,
+        )
+    if "whole_day_10m" in results:
+        big = results["whole_day_10m"]
+        add(
+            f"whole day, {big['row_counts']['transactions']:,} transactions",
+            f"{big['seconds']:.1f} s (peak {big['peak_rss_mb']:.0f} MB)",
+            value=big["seconds"],
+        )
+    return rows
+
+
+def print_report(results: dict[str, Any]) -> None:
+    out = Console(width=None if sys.stdout.isatty() else 150)
+    rows = describe_sizes(results["generation"]["warm"]["table_rows"])
+    table = Table(
+        title=f"customer-pipeline bench, scale {results['scale']:g}: "
+        f"{results['business_date']}, {rows}"
+    )
+    for column in ("measurement", "figure", "goal", "result"):
+        table.add_column(column)
+    for row in results["goals"]:
+        verdict = {True: "[green]PASS[/]", False: "[red]MISS[/]", None: ""}[row["pass"]]
+        table.add_row(row["measurement"], row["figure"], row["goal"], verdict)
+    out.print(table)
+    if "whole_day" in results:
+        day = results["whole_day"]["best"]
+        steps = Table(title=f"whole day, per step (best of {results['repeat']})")
+        steps.add_column("step")
+        steps.add_column("seconds", justify="right")
+        steps.add_column("share", justify="right")
+        timings = day["timings"] | {"other (create, run records, cleanup)": day["other_seconds"]}
+        for step, seconds in timings.items():
+            steps.add_row(step, f"{seconds:.2f}", f"{seconds / day['seconds']:.0%}")
+        steps.add_row("total", f"{day['seconds']:.2f}", "100%")
+        out.print(steps)
+    before, after = results["load_average_before"][0], results["load_average_after"][0]
+    out.print(f"Load average (1 min) before {before:.2f}, after {after:.2f}.")
+    out.print(f"Results: {results['json_path']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes = scaled(REFERENCE, args.scale)
+    day = args.date or reference_day(settings_for(sizes))
+    started = dt.datetime.now(dt.UTC)
+    json_path = args.json or (
+        BENCH_DIR.parent / "bench-results" / f"bench-{started:%Y%m%d-%H%M%S}.json"
+    )
+    results: dict[str, Any] = {
+        "command": " ".join(["bench/bench.py", *(sys.argv[1:] if argv is None else argv)]),
+        "started_at": started.isoformat(timespec="seconds"),
+        "machine": machine_facts(),
+        "scale": args.scale,
+        "sizes": sizes,
+        "business_date": str(day),
+        "seed": SEED,
+        "chunk_size": settings_for(sizes).chunk_size,
+        "repeat": args.repeat,
+        "json_path": str(json_path),
+        "load_average_before": os.getloadavg(),
+    }
+    if results["load_average_before"][0] > 0.5:
+        log(
+            f"[yellow]load average {results['load_average_before'][0]:.2f}: other work is "
+            "running, the figures will be noisy[/]"
+        )
+    work = Path(tempfile.mkdtemp(prefix="customer-pipeline-bench-"))
+    try:
+        with database() as db:
+            results["database"] = {"kind": db.kind, "psql": db.psql, **server_facts(db.url)}
+            log(f"database: {db.kind}, PostgreSQL {results['database']['server_version']}")
+            results["generation"], files = measure_generation(sizes, day, work, args.repeat)
+            results["faker_baseline"] = measure_baseline(
+                scaled(REFERENCE, args.scale * args.baseline_scale), work
+            )
+            log(f"floor and whole day, {args.repeat} time(s)")
+            results.update(measure_floor_and_day(db, sizes, day, files, args.repeat))
+            shutil.rmtree(work / "files")
+            if not args.skip_10m:
+                results["streaming"] = measure_streaming(sizes, day, args.scale)
+            if args.day_10m:
+                results["whole_day_10m"] = measure_day_10m(db, sizes, day, args.scale)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    results["load_average_after"] = os.getloadavg()
+    results["goals"] = goals(results)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    print_report(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Measurements that need a process of their own (fresh caches, their own peak memory).
+
+    python bench/child.py generate '{"sizes": {...}, "day": "2020-02-08", "warm_pools": true}'
+    python bench/child.py day '{"sizes": {...}, "day": ..., "database_url": ..., "schema": ...}'
+
+Prints one JSON document on its last line of stdout, with this process's peak memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import peak_rss_mb, settings_for
+from generation import generate_day, warm_up
+
+
+def generate(params: dict[str, Any]) -> dict[str, Any]:
+    """A whole day of files in a fresh process.
+
+    warm_pools: first build the Faker pools (cached per process) on a one-row day, timed
+    apart. keep_in: leave the files in that folder; otherwise each transactions chunk is
+    deleted once written and the rest at the end.
+    """
+    settings = settings_for(params["sizes"])
+    day = dt.date.fromisoformat(params["day"])
+    pool_seconds = None
+    if params.get("warm_pools"):
+        started = time.perf_counter()
+        warm_up(settings, day)
+        pool_seconds = round(time.perf_counter() - started, 4)
+    if params.get("keep_in"):
+        result = generate_day(settings, Path(params["keep_in"]), day)
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-gen-") as folder:
+            result = generate_day(settings, Path(folder), day, keep_files=False)
+        del result["files"]
+    return result | {"pool_seconds": pool_seconds}
+
+
+def day(params: dict[str, Any]) -> dict[str, Any]:
+    """run_day: create, generate, load, keys, checks, KPIs, report, email to an outbox."""
+    from customer_pipeline.pipeline import run_day
+
+    with tempfile.TemporaryDirectory(prefix="bench-day-") as scratch:
+        settings = settings_for(
+            params["sizes"],
+            database_url=params["database_url"],
+            schema=params["schema"],
+            work_dir=Path(scratch) / "work",
+            outbox_dir=Path(scratch) / "outbox",
+        )
+        started = time.perf_counter()
+        summary = run_day(settings, dt.date.fromisoformat(params["day"]))
+        seconds = time.perf_counter() - started
+        sent = sorted(p.name for p in settings.outbox_dir.iterdir())
+    return {
+        "seconds": round(seconds, 4),
+        "timings": summary.timings,
+        "row_counts": summary.row_counts,
+        "outbox_files": sent,
+        "transaction_count": summary.metrics.get("transaction_count"),
+    }
+
+
+MODES = {"generate": generate, "day": day}
+
+if __name__ == "__main__":
+    mode, params = sys.argv[1], json.loads(sys.argv[2])
+    result = MODES[mode](params)
+    result["peak_rss_mb"] = peak_rss_mb()
+    # processes this one started (none: the library uses threads) would not be counted
+    result["started_processes"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime > 0
+    print(json.dumps(result))
