@@ -1,5 +1,6 @@
 """The report's extra figures: every one equals an independent recomputation from the
-generated files; the history comes from daily_metrics. Real PostgreSQL."""
+generated files; they are stored with the KPIs; the history comes from daily_metrics.
+Real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,17 +14,23 @@ import pytest
 
 from conftest import generate_day, read_csv
 from customer_pipeline.database import connect
+from customer_pipeline.errors import PipelineError
 from customer_pipeline.insights import (
-    GROUPED_SQL,
     HISTORY_DAYS,
-    TOP_CUSTOMERS_SQL,
     Group,
     collect_insights,
-    compute_insights,
+    from_document,
     mask_email,
+    to_document,
 )
 from customer_pipeline.load import load_day
-from customer_pipeline.metrics import calculate_metrics
+from customer_pipeline.metrics import (
+    CUSTOMERS_SQL,
+    GROUPED_SQL,
+    TOTALS_SQL,
+    calculate_metrics,
+    compute_day,
+)
 from customer_pipeline.report import build_report
 from customer_pipeline.schema import create_tables
 from customer_pipeline.settings import Settings
@@ -67,6 +74,7 @@ def loaded_day(settings: Settings, tmp_path: Path) -> tuple[Settings, dict]:
     create_tables(settings)
     files = generate_day(settings, tmp_path, DAY)
     load_day(settings, DAY, files)
+    calculate_metrics(settings, DAY)  # stores the figures with the KPIs
     return settings, rows_of(files)
 
 
@@ -178,6 +186,9 @@ def test_history_comes_from_daily_metrics(settings: Settings, tmp_path: Path) ->
 
 def test_a_day_without_transactions(settings: Settings) -> None:
     create_tables(settings)
+    with pytest.raises(PipelineError, match="no metrics stored for 2026-11-20"):
+        collect_insights(settings, DAY)
+    calculate_metrics(settings, DAY)
     insights = collect_insights(settings, DAY)
     assert insights.by_category == insights.by_store_type == ()
     assert insights.top_products == insights.top_customers == insights.top_stores == ()
@@ -193,7 +204,7 @@ def test_hours_are_utc_whatever_the_session_time_zone(
     utc = collect_insights(settings, DAY).by_hour
     with psycopg.connect(database_url, options="-c timezone=Asia/Kolkata") as conn:
         conn.execute(f"SET search_path TO {schema}")
-        assert compute_insights(conn, DAY).by_hour == utc
+        assert compute_day(conn, DAY)[1].by_hour == utc
 
 
 def test_each_query_reads_the_day_once(loaded_day: tuple[Settings, dict]) -> None:
@@ -207,8 +218,16 @@ def test_each_query_reads_the_day_once(loaded_day: tuple[Settings, dict]) -> Non
         return found
 
     with connect(settings) as conn:
-        for query in (GROUPED_SQL, TOP_CUSTOMERS_SQL):
+        for query in (TOTALS_SQL, GROUPED_SQL, CUSTOMERS_SQL):
             (plan,) = conn.execute(
                 "EXPLAIN (FORMAT JSON) " + query, {"day": DAY, "top": 5, "days": 7}
             ).fetchone()[0]
             assert scanned(plan["Plan"]) == ["transactions_20261120"]
+
+
+def test_stored_figures_read_back_unchanged(loaded_day: tuple[Settings, dict]) -> None:
+    settings, _ = loaded_day
+    with connect(settings) as conn:
+        computed = compute_day(conn, DAY)[1]
+    assert collect_insights(settings, DAY) == computed
+    assert from_document(DAY, to_document(computed)) == computed

@@ -1,5 +1,8 @@
 """Step 4, calculate_metrics: the day's KPIs, in SQL, stored in daily_metrics.
 
+The report's breakdowns and top 5s (:mod:`customer_pipeline.insights`) come out of the
+same three scans and are stored beside the KPIs.
+
 Money is rounded to cents; "top" entities break ties by the smaller id. A day without
 transactions gives zeros and nulls.
 """
@@ -16,6 +19,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from customer_pipeline.database import connect
+from customer_pipeline.insights import TOP, Group, Insights, Ranked, mask_email, to_document
 from customer_pipeline.settings import Settings
 
 TOTALS_SQL = """
@@ -26,60 +30,84 @@ FROM transactions
 WHERE business_date = %(day)s
 """
 
-#: Sales per product, per store and per payment method in one pass (small hash tables);
-#: the top product and store (ties to the smaller id) and every payment method.
-BY_PRODUCT_STORE_METHOD_SQL = """
+#: One pass over the day's rows, four small hash tables (product, store, payment method,
+#: hour), no join per row; categories and store types are then rolled up from the
+#: per-product and per-store rows. Uniform rows: (kind, key, name, detail, figures).
+#: GROUPING() sets a bit per column not grouped: 7 = product, 11 = store, 13 = payment
+#: method, 14 = hour.
+GROUPED_SQL = """
 WITH grouped AS (
-    SELECT GROUPING(product_id, store_id, payment_method) AS grouping_set,
-           product_id, store_id, payment_method,
-           count(*) AS transactions, sum(transaction_amount) AS sales
-    FROM transactions
-    WHERE business_date = %(day)s
-    GROUP BY GROUPING SETS ((product_id), (store_id), (payment_method))
+    SELECT GROUPING(product_id, store_id, payment_method, hour) AS grouping_set,
+           product_id, store_id, payment_method, hour,
+           count(*) AS transactions, sum(quantity) AS quantity,
+           sum((transaction_amount * 100)::bigint) AS cents
+    FROM (
+        SELECT product_id, store_id, payment_method, quantity, transaction_amount,
+               extract(hour FROM transaction_date AT TIME ZONE 'UTC')::int AS hour
+        FROM transactions
+        WHERE business_date = %(day)s
+    ) day
+    GROUP BY GROUPING SETS ((product_id), (store_id), (payment_method), (hour))
+), products_sold AS MATERIALIZED (
+    SELECT g.product_id, p.product_name, p.category, g.transactions, g.quantity, g.cents
+    FROM grouped g JOIN products p USING (product_id)
+    WHERE g.grouping_set = 7
+), stores_sold AS MATERIALIZED (
+    SELECT g.store_id, s.store_name, s.location, s.store_type, g.transactions, g.quantity,
+           g.cents
+    FROM grouped g JOIN stores s USING (store_id)
+    WHERE g.grouping_set = 11
 )
-SELECT * FROM (
-    SELECT grouped.*, row_number() OVER (
-        PARTITION BY grouping_set ORDER BY sales DESC, product_id, store_id) AS rank
-    FROM grouped
-) ranked
-WHERE rank = 1 OR payment_method IS NOT NULL
-ORDER BY grouping_set, payment_method
+SELECT 'category' AS kind, category AS key, category AS name, '' AS detail,
+       sum(transactions) AS transactions, sum(quantity) AS quantity, sum(cents) AS cents
+FROM products_sold GROUP BY category
+UNION ALL
+SELECT 'store_type', store_type, store_type, '', sum(transactions), sum(quantity), sum(cents)
+FROM stores_sold GROUP BY store_type
+UNION ALL
+SELECT 'payment_method', payment_method, payment_method, '', transactions, quantity, cents
+FROM grouped WHERE grouping_set = 13
+UNION ALL
+SELECT 'hour', lpad(hour::text, 2, '0'), lpad(hour::text, 2, '0'), '', transactions,
+       quantity, cents
+FROM grouped WHERE grouping_set = 14
+UNION ALL
+(SELECT 'product', product_id::text, product_name, category, transactions, quantity, cents
+ FROM products_sold ORDER BY cents DESC, product_id LIMIT %(top)s)
+UNION ALL
+(SELECT 'store', store_id::text, store_name, location || ' · ' || store_type, transactions,
+        quantity, cents
+ FROM stores_sold ORDER BY cents DESC, store_id LIMIT %(top)s)
 """
 
-#: The number of distinct customers and the top one (ties to the smaller id). Summed in
-#: integer cents: the per-customer hash table is the largest, and bigint adds are cheap.
-BY_CUSTOMER_SQL = """
+#: Distinct customers, and the top ones (ties to the smaller id) with what the report shows
+#: of them. Summed in integer cents: the per-customer hash table is the largest.
+CUSTOMERS_SQL = """
 WITH per_customer AS MATERIALIZED (
-    SELECT customer_id, sum((transaction_amount * 100)::bigint) AS cents
+    SELECT customer_id, count(*) AS transactions, sum(quantity) AS quantity,
+           sum((transaction_amount * 100)::bigint) AS cents
     FROM transactions
     WHERE business_date = %(day)s
     GROUP BY customer_id
+), top AS (
+    SELECT * FROM per_customer ORDER BY cents DESC, customer_id LIMIT %(top)s
 )
-SELECT (SELECT count(*) FROM per_customer) AS customers,
-       customer_id::text AS customer_id, cents / 100.0 AS sales
-FROM per_customer
-ORDER BY cents DESC, customer_id
-LIMIT 1
+SELECT (SELECT count(*) FROM per_customer) AS customers, top.customer_id::text AS customer_id,
+       c.first_name, c.last_name, c.email, top.transactions, top.quantity, top.cents
+FROM top JOIN customers c USING (customer_id)
+ORDER BY top.cents DESC, top.customer_id
 """
-
-#: GROUPING() of BY_PRODUCT_STORE_METHOD_SQL's sets: the bit of each column not grouped.
-_BY_PRODUCT, _BY_STORE, _BY_METHOD = 3, 5, 6
-
-NAMES_SQL = {
-    "product": "SELECT product_name FROM products WHERE product_id = %s",
-    "customer": "SELECT first_name, last_name FROM customers WHERE customer_id = %s",
-    "store": "SELECT store_name FROM stores WHERE store_id = %s",
-}
 
 UPSERT_SQL = """
 INSERT INTO daily_metrics (
     business_date, transaction_count, total_sales, total_quantity_sold,
     average_transaction_amount, min_transaction_amount, max_transaction_amount,
-    unique_customers, top_product_id, top_customer_id, top_store_id, payment_methods, metrics)
+    unique_customers, top_product_id, top_customer_id, top_store_id, payment_methods, metrics,
+    insights)
 VALUES (%(business_date)s, %(transaction_count)s, %(total_sales)s, %(total_quantity_sold)s,
         %(average_transaction_amount)s, %(min_transaction_amount)s, %(max_transaction_amount)s,
         %(unique_customers)s, %(top_product_id)s, %(top_customer_id)s, %(top_store_id)s,
-        %(payment_methods)s, %(metrics)s)
+        %(payment_methods)s, %(metrics)s, %(insights)s)
 ON CONFLICT (business_date) DO UPDATE SET
     transaction_count = EXCLUDED.transaction_count,
     total_sales = EXCLUDED.total_sales,
@@ -93,6 +121,7 @@ ON CONFLICT (business_date) DO UPDATE SET
     top_store_id = EXCLUDED.top_store_id,
     payment_methods = EXCLUDED.payment_methods,
     metrics = EXCLUDED.metrics,
+    insights = EXCLUDED.insights,
     calculated_at = now()
 """
 
@@ -101,23 +130,57 @@ def _money(value: Decimal | None) -> float:
     return float(round(value or Decimal(0), 2))
 
 
-def compute_metrics(conn: psycopg.Connection, day: dt.date) -> dict[str, Any]:
-    """The KPI document of one business date, from the loaded rows."""
-    params = {"day": day}
+def _cents(value: Any) -> float:
+    return float(round(Decimal(value or 0) / 100, 2))
+
+
+def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any], Insights]:
+    """The KPI document of one business date and the report's figures, in three scans."""
+    params = {"day": day, "top": TOP}
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("SET LOCAL work_mem = '256MB'")  # the per-customer hash stays in memory
+        cur.execute("SET LOCAL work_mem = '256MB'")  # the hash tables stay in memory
         totals = cur.execute(TOTALS_SQL, params).fetchone() or {}
-        grouped = cur.execute(BY_PRODUCT_STORE_METHOD_SQL, params).fetchall()
-        customers = cur.execute(BY_CUSTOMER_SQL, params).fetchone()
-    sets = {row["grouping_set"]: row for row in grouped}
+        grouped = cur.execute(GROUPED_SQL, params).fetchall()
+        customers = cur.execute(CUSTOMERS_SQL, params).fetchall()
 
-    def top(row: dict[str, Any] | None, kind: str, key: str) -> dict[str, Any] | None:
-        if row is None:
-            return None
-        names = conn.cursor(row_factory=dict_row).execute(NAMES_SQL[kind], [row[key]]).fetchone()
-        return {key: row[key], **(names or {}), "sales": _money(row["sales"])}
+    def rows(kind: str) -> list[dict[str, Any]]:
+        return [row for row in grouped if row["kind"] == kind]
 
-    return {
+    def group(row: dict[str, Any]) -> Group:
+        figures = int(row["transactions"]), int(row["quantity"]), _cents(row["cents"])
+        return Group(row["name"], *figures)
+
+    def ranked(rank: int, row: dict[str, Any], key: str, name: str, detail: str) -> Ranked:
+        figures = int(row["transactions"]), int(row["quantity"]), _cents(row["cents"])
+        return Ranked(rank, str(row[key]), name, detail, *figures)
+
+    hours = {row["key"]: group(row) for row in rows("hour")}
+    insights = Insights(
+        business_date=day,
+        by_category=tuple(sorted(map(group, rows("category")), key=_by_sales)),
+        by_store_type=tuple(sorted(map(group, rows("store_type")), key=_by_sales)),
+        by_hour=tuple(hours.get(f"{h:02d}", Group(f"{h:02d}", 0, 0, 0.0)) for h in range(24)),
+        top_products=tuple(
+            ranked(i, row, "key", row["name"], row["detail"])
+            for i, row in enumerate(rows("product"), start=1)
+        ),
+        top_customers=tuple(
+            ranked(
+                i,
+                row,
+                "customer_id",
+                f"{row['first_name']} {row['last_name']}",
+                mask_email(row["email"]),
+            )
+            for i, row in enumerate(customers, start=1)
+        ),
+        top_stores=tuple(
+            ranked(i, row, "key", row["name"], row["detail"])
+            for i, row in enumerate(rows("store"), start=1)
+        ),
+    )
+    best = customers[0] if customers else None
+    metrics = {
         "business_date": day.isoformat(),
         "transaction_count": int(totals.get("transactions") or 0),
         "total_sales": _money(totals.get("sales")),
@@ -125,26 +188,47 @@ def compute_metrics(conn: psycopg.Connection, day: dt.date) -> dict[str, Any]:
         "average_transaction_amount": _money(totals.get("average")),
         "min_transaction_amount": _money(totals.get("smallest")),
         "max_transaction_amount": _money(totals.get("largest")),
-        "unique_customers": int(customers["customers"]) if customers else 0,
-        "top_product": top(sets.get(_BY_PRODUCT), "product", "product_id"),
-        "top_customer": top(customers, "customer", "customer_id"),
-        "top_store": top(sets.get(_BY_STORE), "store", "store_id"),
+        "unique_customers": int(best["customers"]) if best else 0,
+        "top_product": _top(insights.top_products, "product_id", "product_name"),
+        "top_customer": None
+        if best is None
+        else {
+            "customer_id": best["customer_id"],
+            "first_name": best["first_name"],
+            "last_name": best["last_name"],
+            "sales": _cents(best["cents"]),
+        },
+        "top_store": _top(insights.top_stores, "store_id", "store_name"),
         "payment_methods": {
-            row["payment_method"]: {
-                "count": int(row["transactions"]),
-                "sales": _money(row["sales"]),
-            }
-            for row in grouped
-            if row["grouping_set"] == _BY_METHOD
+            row["key"]: {"count": int(row["transactions"]), "sales": _cents(row["cents"])}
+            for row in sorted(rows("payment_method"), key=lambda r: r["key"])
         },
     }
+    return metrics, insights
+
+
+def _top(top: tuple[Ranked, ...], key: str, name: str) -> dict[str, Any] | None:
+    """The KPI document's top entity, {key: id, name: its name, sales}, from a top 5."""
+    if not top:
+        return None
+    return {key: int(top[0].id), name: top[0].name, "sales": top[0].sales}
+
+
+def _by_sales(group: Group) -> tuple[float, str]:
+    return (-group.sales, group.name)
+
+
+def compute_metrics(conn: psycopg.Connection, day: dt.date) -> dict[str, Any]:
+    """The KPI document of one business date, from the loaded rows."""
+    return compute_day(conn, day)[0]
 
 
 def calculate_metrics(settings: Settings, day: dt.date) -> dict[str, Any]:
-    """Compute the day's KPIs and store them in daily_metrics (replacing earlier ones)."""
+    """Compute the day's KPIs (and the report's figures) and store them in daily_metrics,
+    replacing earlier ones; return the KPI document."""
     with connect(settings) as conn:
-        metrics = compute_metrics(conn, day)
-        conn.execute(UPSERT_SQL, _row(metrics))
+        metrics, insights = compute_day(conn, day)
+        conn.execute(UPSERT_SQL, {**_row(metrics), "insights": Jsonb(to_document(insights))})
     return metrics
 
 

@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS daily_metrics (
     top_store_id               integer,
     payment_methods            jsonb         NOT NULL,
     metrics                    jsonb         NOT NULL,  -- the whole document, as `metrics --json` prints it
+    insights                   jsonb         NOT NULL,  -- the report's breakdowns and top 5s
     calculated_at              timestamptz   NOT NULL DEFAULT now()
 );
 
