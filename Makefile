@@ -6,6 +6,9 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 RUN := $(UV) run --no-sync
 export UV_PYTHON_DOWNLOADS := never
+# compile every installed module once, at install: imports stay fast even where
+# PYTHONDONTWRITEBYTECODE is set (each Airflow task is a new process)
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: install run test lint format bench clean
 
