@@ -67,6 +67,8 @@ def connect(settings: Settings, *, autocommit: bool = False) -> Iterator[psycopg
             conn.execute(
                 sql.SQL("SET search_path TO {}, public").format(sql.Identifier(settings.db_schema))
             )
+            if not autocommit:
+                conn.commit()  # the caller's work starts a transaction of its own
             yield conn
     finally:
         conn.close()

@@ -129,7 +129,6 @@ def load_day(
             _key_stage(session, stages["transactions"], day)
             with session.transaction():
                 _swap(session, settings, day, stages)
-            session.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(partition_name(day))))
         finally:
             for stage in stages.values():
                 session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stage)))
@@ -159,6 +158,7 @@ def _prepare_stages(session: psycopg.Connection, stages: Mapping[str, str]) -> N
 
 def _key_stage(session: psycopg.Connection, stage: str, day: dt.date) -> None:
     """Build the keys after the bulk COPY (much faster than maintaining them during it)."""
+    session.execute("SET maintenance_work_mem = '256MB'")  # sort the index in memory
     session.execute(
         sql.SQL(
             "ALTER TABLE {stage} ADD PRIMARY KEY (transaction_id, business_date), "
