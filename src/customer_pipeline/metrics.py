@@ -134,18 +134,14 @@ def _cents(value: Any) -> float:
     return float(round(Decimal(value or 0) / 100, 2))
 
 
-def _fetch(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("SET LOCAL work_mem = '256MB'")  # the hash tables stay in memory
-        return cur.execute(query, params).fetchall()
-
-
 def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any], Insights]:
     """The KPI document of one business date and the report's figures, in three scans."""
     params = {"day": day, "top": TOP}
-    totals = (_fetch(conn, TOTALS_SQL, params) or [{}])[0]
-    grouped = _fetch(conn, GROUPED_SQL, params)
-    customers = _fetch(conn, CUSTOMERS_SQL, params)
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SET LOCAL work_mem = '256MB'")  # the hash tables stay in memory
+        totals = cur.execute(TOTALS_SQL, params).fetchone() or {}
+        grouped = cur.execute(GROUPED_SQL, params).fetchall()
+        customers = cur.execute(CUSTOMERS_SQL, params).fetchall()
 
     def rows(kind: str) -> list[dict[str, Any]]:
         return [row for row in grouped if row["kind"] == kind]
