@@ -159,8 +159,7 @@ def rows(columns: Sequence[np.ndarray]) -> bytes:
     for column in columns:
         parts += [matrix(column), comma]
     parts[-1] = constant(b"\n", n)
-    table = np.concatenate(parts, axis=1)
-    return table[table != 0].tobytes()
+    return np.concatenate(parts, axis=1).tobytes().translate(None, b"\x00")
 
 
 def write_csv(path: Path, header: Sequence[str], blocks: Iterable[bytes]) -> None:
@@ -205,8 +204,8 @@ def write_blocks(
     block_columns(b) gives every column of block b, whole; the rows are cut from it.
     """
 
-    def text(part: tuple[int, slice, slice]) -> bytes:
-        block, keep, _ = part
+    def text(part: tuple[int, slice]) -> bytes:
+        block, keep = part
         return rows([column[keep] for column in block_columns(block)])
 
     write_csv(path, header, ordered_map(text, blocks(start, stop), THREADS))

@@ -40,13 +40,11 @@ def stream(
     return np.random.default_rng(np.random.SeedSequence([seed, int(table), day, block, part]))
 
 
-def blocks(start: int, stop: int) -> Iterator[tuple[int, slice, slice]]:
-    """(block number, rows of the block to keep, where they go in [start, stop))."""
+def blocks(start: int, stop: int) -> Iterator[tuple[int, slice]]:
+    """(block number, the rows of that block within [start, stop)), in order."""
     for block in range(start // BLOCK_ROWS, -(-stop // BLOCK_ROWS)):
         first = block * BLOCK_ROWS
-        keep = slice(max(start - first, 0), min(stop - first, BLOCK_ROWS))
-        out = slice(first + keep.start - start, first + keep.stop - start)
-        yield block, keep, out
+        yield block, slice(max(start - first, 0), min(stop - first, BLOCK_ROWS))
 
 
 #: the two hex digits of each byte value, as one uint16 (so a look-up is a plain take)
@@ -79,7 +77,7 @@ def uuid4(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def gather(start: int, stop: int, block_values: Callable[[int], np.ndarray]) -> np.ndarray:
     """Rows [start, stop) of a per-block array (block_values(b) gives all rows of block b)."""
-    parts = [block_values(block)[keep] for block, keep, _ in blocks(start, stop)]
+    parts = [block_values(block)[keep] for block, keep in blocks(start, stop)]
     return np.concatenate(parts) if parts else np.empty(0)
 
 
