@@ -11,13 +11,14 @@ is made (:func:`quote`); numbers and dates never need quoting.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TypeVar
 
@@ -147,6 +148,17 @@ def timestamps_utc(seconds: np.ndarray) -> np.ndarray:
         ],
         axis=1,
     )
+
+
+@lru_cache(maxsize=2)
+def _timestamps_of(day: dt.date) -> np.ndarray:
+    """Every second of one UTC day as b'YYYY-MM-DDTHH:MM:SS+00' (86,400 x 22 bytes)."""
+    return timestamps_utc(np.datetime64(day, "s").astype(np.int64) + np.arange(86_400))
+
+
+def timestamps_within(day: dt.date, seconds_of_day: np.ndarray) -> np.ndarray:
+    """Seconds since the day's midnight (UTC) as timestamps: a table look-up."""
+    return _timestamps_of(day)[seconds_of_day]
 
 
 def rows(columns: Sequence[np.ndarray]) -> bytes:

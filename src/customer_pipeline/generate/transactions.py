@@ -71,6 +71,7 @@ class DayPlan:
     customer_tickets: np.ndarray  # returning customers, by activity
     new_signup_second: np.ndarray  # second of the day each new customer signed up
     price_cents: np.ndarray
+    price_text: np.ndarray  # the prices as CSV text, formatted once
     product_tickets: np.ndarray  # by popularity
     store_tickets: np.ndarray  # by popularity
     online_stores: np.ndarray  # indexes of online stores
@@ -116,6 +117,7 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         customer_tickets=tickets(customers.tickets[:returning]),
         new_signup_second=customers.created[returning:] - midnight,
         price_cents=products.price_cents,
+        price_text=csvfile.money(products.price_cents),
         product_tickets=tickets(products.tickets),
         store_tickets=tickets(stores.tickets),
         online_stores=online,
@@ -153,18 +155,16 @@ def _block(settings: Settings, day: dt.date, block: int) -> list[np.ndarray]:
         signed_up = plan.new_signup_second[newcomer]
         after = signed_up + (rng.random(n) * (86_400 - signed_up)).astype(np.int64)
         second = np.where(first_purchase, after, second)
-    price = plan.price_cents[product]
-    midnight = np.datetime64(day, "s").astype(np.int64)
     return [
         ids,
         csvfile.constant(str(day).encode(), n),
         plan.customer_ids[customer],
-        csvfile.timestamps_utc(midnight + second),
-        csvfile.money(price * quantity),
+        csvfile.timestamps_within(day, second),
+        csvfile.money(plan.price_cents[product] * quantity),
         csvfile.integers(store + 1),
         csvfile.integers(product + 1),
         csvfile.integers(quantity),
-        csvfile.money(price),
+        plan.price_text[product],
         _METHODS[method],
     ]
 
