@@ -27,7 +27,7 @@ install: .venv/.synced
 # project's dags/, and the pipeline's defaults: embedded PostgreSQL, email to the outbox.
 # Outside Airflow, the same pipeline: `uv run customer-pipeline run --help`.
 AIRFLOW_HOME_DIR := $(CURDIR)/airflow-home
-TODAY = $(shell date -u +%F)
+TODAY := $(shell date -u +%F)
 RUN_LOG = $(AIRFLOW_HOME_DIR)/make-run-$(TODAY).log
 run airflow: export AIRFLOW_HOME := $(AIRFLOW_HOME_DIR)
 run airflow: export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags

@@ -119,8 +119,9 @@ MAX_ROWS = 1_000_000_000  # customer_pipeline.settings._MAX_SIZE
 BLOCK_ROWS = 10_000  # customer_pipeline.settings.BLOCK_ROWS
 
 
-def _size(default: int, what: str) -> Param:
-    return Param(default, type="integer", minimum=0, maximum=MAX_ROWS, description=what)
+def _number(what: str, **bounds: int) -> Param:
+    """An optional integer: empty means the environment (PIPELINE_*) or the library's default."""
+    return Param(None, type=["null", "integer"], description=what, **bounds)
 
 
 #: Validated when a run is created; `None` means "from the environment or the library".
@@ -132,20 +133,24 @@ PARAMS = {
         pattern=r"^\d{4}-\d{2}-\d{2}$",
         description="YYYY-MM-DD; empty: the run's logical date (or run_after date).",
     ),
-    "customers": _size(100, "Customers at the history start; sign-ups add more every day."),
-    "products": _size(50, "Products."),
-    "stores": _size(20, "Stores."),
-    "transactions": _size(
-        1000, "A typical day's transactions (weekday, season and growth vary it)."
+    "customers": _number(
+        "Customers at the history start (default 100); sign-ups add more every day.",
+        minimum=0,
+        maximum=MAX_ROWS,
     ),
-    "seed": Param(42, type="integer", minimum=0, maximum=2**63 - 1, description="Random seed."),
-    "chunk_size": Param(
-        100_000,
-        type="integer",
+    "products": _number("Products (default 50).", minimum=0, maximum=MAX_ROWS),
+    "stores": _number("Stores (default 20).", minimum=0, maximum=MAX_ROWS),
+    "transactions": _number(
+        "A typical day's transactions (default 1000; weekday, season and growth vary it).",
+        minimum=0,
+        maximum=MAX_ROWS,
+    ),
+    "seed": _number("Random seed (default 42).", minimum=0, maximum=2**63 - 1),
+    "chunk_size": _number(
+        "Transactions per generated file, one mapped task each (default 100000).",
         minimum=BLOCK_ROWS,
         maximum=MAX_ROWS,
         multipleOf=BLOCK_ROWS,
-        description="Transactions per generated file: one mapped task per file.",
     ),
     "reset": Param(
         False,
@@ -355,11 +360,10 @@ def customer_pipeline() -> None:
         dimensions: list[dict[str, Any]], transactions: Sequence[dict[str, Any]]
     ) -> list[dict[str, object]]:
         """Row counts as generated, no orphans, amounts = price x quantity, ..."""
+        from customer_pipeline.generate.csvfile import rows_per_table
         from customer_pipeline.quality import check_data_quality
 
-        generated: dict[str, int] = {}
-        for file in _files(dimensions, transactions):
-            generated[file["table"]] = generated.get(file["table"], 0) + file["rows"]
+        generated = rows_per_table(_files(dimensions, transactions))
         run = Run.current()
         return [c.as_dict() for c in check_data_quality(run.settings, run.day, generated)]
 

@@ -167,20 +167,24 @@ def test_daily_schedule_from_a_fixed_date_without_catchup(dag: Any) -> None:
     assert dag.doc_md.strip().startswith("# customer_pipeline")
 
 
-def test_param_defaults_are_the_library_defaults(dag: Any) -> None:
+def test_params_default_to_the_environment_then_the_library(
+    dag: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from customer_pipeline.settings import Settings
 
-    defaults = Settings()
     params = {name: dag.params.get_param(name).value for name in dag.params}
-    assert params == {
-        **defaults.sizes.as_dict(),
-        "seed": defaults.seed,
-        "chunk_size": defaults.chunk_size,
-        "reset": defaults.reset,
-        "business_date": None,
-        "email_backend": None,  # from the environment
-        "email_to": None,
-    }
+    assert params == dict.fromkeys(params) | {"reset": False}  # empty: not decided here
+    spec = importlib.util.spec_from_file_location("customer_pipeline_dag_file", DAG_FILE)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    build = module.build_settings
+    assert build(params).sizes == Settings().sizes
+    monkeypatch.setenv("PIPELINE_SEED", "7")
+    monkeypatch.setenv("PIPELINE_TRANSACTIONS", "5000")
+    chosen = build(params)
+    assert (chosen.seed, chosen.sizes.transactions) == (7, 5000)
+    assert build({**params, "seed": 9}).seed == 9  # a param beats the environment
 
 
 def test_task_ids_keep_the_original_names(dag: Any) -> None:

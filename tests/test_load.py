@@ -182,3 +182,29 @@ def test_tables_of_another_version_are_refused_until_reset(
         create_tables(settings)
     create_tables(settings, reset=True)
     create_tables(settings)
+
+
+def test_names_never_fall_through_to_another_schema(settings: Settings) -> None:
+    from customer_pipeline.database import connect
+
+    with connect(settings) as conn:
+        assert conn.execute("SHOW search_path").fetchone()[0].strip('"') == settings.db_schema
+
+
+def test_a_role_that_owns_only_its_schema_can_create_the_tables(
+    settings: Settings, db: psycopg.Connection, database_url: str
+) -> None:
+    from psycopg.conninfo import make_conninfo
+
+    role = f"{settings.db_schema}_owner"
+    db.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        db.execute(f"CREATE SCHEMA {settings.db_schema} AUTHORIZATION {role}")
+        assert not db.execute(
+            "SELECT has_database_privilege(%s, current_database(), 'CREATE')", [role]
+        ).fetchone()[0]
+        create_tables(settings.replace(database_url=make_conninfo(database_url, user=role)))
+        assert set(TABLES) <= table_names(db)
+    finally:
+        db.execute(f"DROP SCHEMA IF EXISTS {settings.db_schema} CASCADE")
+        db.execute(f"DROP ROLE {role}")

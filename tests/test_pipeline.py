@@ -177,3 +177,18 @@ def test_backfill_in_any_order_or_alone_gives_the_same_day(
         assert [day_fingerprint(db, day) for day in days] == in_sequence
     finally:
         db.execute(f"DROP SCHEMA IF EXISTS {other.db_schema} CASCADE")
+
+
+def test_a_rerun_under_the_same_run_id_records_the_rerun(
+    settings: Settings, db: psycopg.Connection
+) -> None:
+    """Airflow re-runs a cleared run under the same id: the record must describe the re-run."""
+    run_id = "00000000-0000-4000-8000-0000000000aa"
+    run_day(settings, DAY, run_id=run_id)
+    again = settings.replace(seed=5, transactions=300)
+    run_day(again, DAY, run_id=run_id)
+    seed, sizes, counts = db.execute(
+        "SELECT seed, sizes, row_counts FROM pipeline_runs WHERE run_id = %s", [run_id]
+    ).fetchone()
+    assert (seed, sizes["transactions"]) == (5, 300)
+    assert counts == expected_rows(again, DAY)

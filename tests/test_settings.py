@@ -124,3 +124,22 @@ def test_chunks_cover_the_day_exactly() -> None:
 def test_dates_before_history_start_are_refused() -> None:
     with pytest.raises(ConfigError, match="before the history start"):
         Settings().check_business_date(dt.date(2019, 12, 31))
+
+
+def test_secrets_stay_out_of_messages_and_reprs() -> None:
+    settings = Settings(
+        database_url="postgresql://shop:s3cret-pw@db.example.net/shop",
+        sendgrid_api_key="SG.k3y",
+        smtp_password="smtp-pw",
+    )
+    assert not {"s3cret-pw", "SG.k3y", "smtp-pw"} & set(repr(settings).replace("'", " ").split())
+    assert "s3cret-pw" not in repr(settings)
+    with pytest.raises(ConfigError, match="not a valid PostgreSQL URL") as info:
+        Settings(database_url="postgresql://shop:pa ss@db/shop").validate()
+    assert "pa ss" not in str(info.value)
+
+
+def test_an_api_key_with_a_line_break_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError, match="API key contains") as info:
+        Settings(sendgrid_api_key="SG.k3y\n").validate()
+    assert "SG.k3y" not in str(info.value)

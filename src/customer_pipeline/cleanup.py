@@ -1,6 +1,7 @@
 """Step 7, delete_files: remove a run's working folder (CSV and report files).
 
-The outbox is never touched. Only folders inside Settings.work_dir are removed.
+The outbox is never touched. Only folders inside Settings.work_dir are removed (and the
+date folder and work_dir itself once they are empty).
 """
 
 from __future__ import annotations

@@ -229,7 +229,3 @@ def metrics(
     else:
         insights = collect_insights(settings, day)
         sys.stdout.write(build_report(settings, document, insights=insights).text)
-
-
-def main() -> None:  # pragma: no cover - console entry point
-    app()

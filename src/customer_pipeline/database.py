@@ -52,7 +52,8 @@ def describe(url: str) -> str:
 
 @contextmanager
 def connect(settings: Settings, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
-    """A connection whose search_path is the pipeline's schema (created if missing).
+    """A connection whose search_path is the pipeline's schema (and nothing else, so that no
+    name falls through to another schema).
 
     Commits when the block succeeds, rolls back when it raises.
     """
@@ -65,7 +66,7 @@ def connect(settings: Settings, *, autocommit: bool = False) -> Iterator[psycopg
     try:
         with conn:
             conn.execute(
-                sql.SQL("SET search_path TO {}, public").format(sql.Identifier(settings.db_schema))
+                sql.SQL("SET search_path TO {}").format(sql.Identifier(settings.db_schema))
             )
             if not autocommit:
                 conn.commit()  # the caller's work starts a transaction of its own
@@ -74,7 +75,17 @@ def connect(settings: Settings, *, autocommit: bool = False) -> Iterator[psycopg
         conn.close()
 
 
+#: COPY ... (HEADER MATCH) needs PostgreSQL 15.
+MINIMUM_SERVER = 150000
+
+
 def check_connection(settings: Settings) -> str:
-    """Raise DatabaseUnavailable unless the database answers; return its version."""
+    """Raise DatabaseUnavailable unless the database answers and is recent enough; return
+    its version."""
     with connect(settings, autocommit=True) as conn:
-        return str(conn.execute("SHOW server_version").fetchone()[0])
+        number, version = conn.execute(
+            "SELECT current_setting('server_version_num')::int, current_setting('server_version')"
+        ).fetchone()
+    if number < MINIMUM_SERVER:
+        raise DatabaseUnavailable(f"PostgreSQL {version} is too old: version 15 or later is needed")
+    return str(version)

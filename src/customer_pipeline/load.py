@@ -69,9 +69,23 @@ def _stage_name(table: str, day: dt.date) -> str:
     return f"{table}_{day:%Y%m%d}_stage"
 
 
-def _copy_into(settings: Settings, stage: str, columns: Sequence[str], path: str) -> int:
+def _copy_many(settings: Settings, copies: Sequence[tuple[str, Sequence[str], str]]) -> list[int]:
+    """COPY (stage, columns, path) after (stage, columns, path) over one connection."""
     with connect(settings) as conn:
-        return copy_file(conn, stage, columns, path)
+        counts = [copy_file(conn, stage, columns, path) for stage, columns, path in copies]
+        conn.commit()
+        return counts
+
+
+def _share(sizes: Sequence[int], workers: int) -> list[list[int]]:
+    """Indexes of `sizes` dealt to `workers` so that their totals are close (largest first)."""
+    shares: list[list[int]] = [[] for _ in range(workers)]
+    totals = [0] * workers
+    for index in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        least = totals.index(min(totals))
+        shares[least].append(index)
+        totals[least] += sizes[index]
+    return [share for share in shares if share]
 
 
 def _upsert_dimension(
@@ -112,20 +126,22 @@ def load_day(
     columns = {"transactions": transactions.COLUMNS, **{d[0]: d[2] for d in DIMENSIONS}}
     stages = {table: _stage_name(table, day) for table in columns}
     lock_key = f"customer_pipeline:{settings.db_schema}:load:{day}"
-    # the largest files first, over COPY_CONNECTIONS connections: both cores parse CSV
-    copies = sorted(generated, key=lambda f: Path(f.path).stat().st_size, reverse=True)
+    # the files dealt to COPY_CONNECTIONS connections by size: both cores parse CSV
+    shares = _share([Path(f.path).stat().st_size for f in generated], COPY_CONNECTIONS)
+    work = [
+        [
+            (stages[generated[i].table], columns[generated[i].table], generated[i].path)
+            for i in share
+        ]
+        for share in shares
+    ]
 
     with connect(settings, autocommit=True) as session:
         session.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [lock_key])
         try:
             _prepare_stages(session, stages)
-            with ThreadPoolExecutor(COPY_CONNECTIONS) as pool:
-                rows = list(
-                    pool.map(
-                        lambda f: _copy_into(settings, stages[f.table], columns[f.table], f.path),
-                        copies,
-                    )
-                )
+            with ThreadPoolExecutor(max(1, len(work))) as pool:
+                copied = list(pool.map(lambda copies: _copy_many(settings, copies), work))
             _key_stage(session, stages["transactions"], day)
             with session.transaction():
                 _swap(session, settings, day, stages)
@@ -133,10 +149,10 @@ def load_day(
             for stage in stages.values():
                 session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stage)))
             session.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [lock_key])
-    counts = dict.fromkeys(columns, 0)
-    for generated_file, copied in zip(copies, rows, strict=True):
-        counts[generated_file.table] += copied
-    counts = {table: counts[table] for table in (*(d[0] for d in DIMENSIONS), "transactions")}
+    counts = {table: 0 for table in (*(d[0] for d in DIMENSIONS), "transactions")}
+    for share, rows in zip(shares, copied, strict=True):
+        for index, count in zip(share, rows, strict=True):
+            counts[generated[index].table] += count
     log.info("loaded %s for %s", counts, day)
     return counts
 

@@ -367,10 +367,11 @@ def send_report(settings: Settings, day: dt.date, report: Report) -> str:
         error: DeliveryError = exc
     except Exception as exc:  # a surprise: the report is saved all the same
         detail = f"{settings.email_backend} delivery failed: {type(exc).__name__}: {exc}"
-        if settings.sendgrid_api_key:
-            detail = detail.replace(settings.sendgrid_api_key, "***")
+        if key := settings.sendgrid_api_key:  # as it is, and as a repr would escape it
+            detail = detail.replace(key, "***").replace(repr(key)[1:-1], "***")
+        log.warning("unexpected %s delivery error: %s", settings.email_backend, type(exc).__name__)
+        # not chained: the exception may hold the request, and so the key
         error = DeliveryError(_one_line(detail))
-        error.__cause__ = exc
     try:
         saved = _to_outbox(settings, day, message, report)
     except OSError as write_error:

@@ -10,7 +10,6 @@ transactions gives zeros and nulls.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -253,7 +252,3 @@ def stored_metrics(settings: Settings, day: dt.date) -> dict[str, Any] | None:
             "SELECT metrics FROM daily_metrics WHERE business_date = %s", [day]
         ).fetchone()
     return None if row is None else row[0]
-
-
-def to_json(metrics: dict[str, Any]) -> str:
-    return json.dumps(metrics, indent=2)

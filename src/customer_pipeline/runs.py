@@ -33,8 +33,11 @@ def start_run(settings: Settings, day: dt.date, run_id: str | None = None) -> st
         conn.execute(
             "INSERT INTO pipeline_runs (run_id, business_date, seed, locale, sizes, versions, "
             "status) VALUES (%s, %s, %s, %s, %s, %s, 'running') "
-            "ON CONFLICT (run_id) DO UPDATE SET status = 'running', error = NULL, "
-            "finished_at = NULL, started_at = now()",
+            "ON CONFLICT (run_id) DO UPDATE SET business_date = EXCLUDED.business_date, "
+            "seed = EXCLUDED.seed, locale = EXCLUDED.locale, sizes = EXCLUDED.sizes, "
+            "versions = EXCLUDED.versions, status = 'running', row_counts = '{}', "
+            "timings = '{}', error = NULL, delivered_to = NULL, finished_at = NULL, "
+            "started_at = now()",
             [
                 run_id,
                 day,

@@ -37,9 +37,10 @@ def create_tables(settings: Settings, *, reset: bool | None = None) -> list[str]
     reset = settings.reset if reset is None else reset
     with connect(settings) as conn:
         schema_lock(conn, settings, "ddl")
-        conn.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.db_schema))
-        )
+        # only when missing: CREATE SCHEMA IF NOT EXISTS still needs CREATE on the database,
+        # which a role that merely owns its schema does not have
+        if conn.execute("SELECT to_regnamespace(%s) IS NULL", [settings.db_schema]).fetchone()[0]:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(settings.db_schema)))
         if reset:
             conn.execute(
                 sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(

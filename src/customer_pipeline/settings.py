@@ -14,13 +14,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
+import psycopg
 from email_validator import EmailNotValidError, validate_email
+from psycopg.conninfo import conninfo_to_dict
 
 from customer_pipeline.errors import ConfigError
 
-EmailBackend = Literal["outbox", "smtp", "sendgrid"]
 EMAIL_BACKENDS: tuple[str, ...] = ("outbox", "smtp", "sendgrid")
 LOCALES: tuple[str, ...] = ("en_US", "de_DE", "fr_FR", "en_GB", "es_ES", "it_IT", "nl_NL")
 
@@ -110,7 +110,7 @@ class Settings:
     """Everything a run needs, validated before the first write."""
 
     # database: DATABASE_URL, or the embedded server (pgserver) in embedded_pgdata
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)  # may hold a password
     db_schema: str = "public"
     embedded_pgdata: Path = Path(".pgdata")
     connect_timeout: int = 10
@@ -212,6 +212,12 @@ class Settings:
     # -- validation -----------------------------------------------------------------
     def validate(self) -> Settings:
         """Raise ConfigError (one line) on the first problem; return self otherwise."""
+        if self.database_url:
+            try:
+                conninfo_to_dict(self.database_url)
+            except psycopg.ProgrammingError:
+                # never echoed: the URL may hold a password
+                raise ConfigError("DATABASE_URL is not a valid PostgreSQL URL") from None
         for name, value in self.sizes.as_dict().items():
             if not isinstance(value, int) or value < 0:
                 raise ConfigError(f"--{name} must be a non-negative integer, got {value!r}")
@@ -255,6 +261,12 @@ class Settings:
                 )
         if self.email_backend == "sendgrid" and not self.sendgrid_api_key:
             raise ConfigError("the sendgrid backend needs an API key: set SENDGRID_API_KEY")
+        if self.sendgrid_api_key and not re.fullmatch(r"[!-~]+", self.sendgrid_api_key):
+            # never echoed: a stray newline from a mounted secret is the usual cause
+            raise ConfigError(
+                "the SendGrid API key contains spaces, line breaks or other characters "
+                "an API key never has"
+            )
         if self.email_backend == "smtp" and not 0 < self.smtp_port < 65536:
             raise ConfigError(f"invalid SMTP port {self.smtp_port}")
         if self.smtp_ssl and self.smtp_starttls:

@@ -15,12 +15,12 @@ import datetime as dt
 import io
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -43,6 +43,19 @@ class GeneratedFile:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def rows_per_table(files: Iterable[GeneratedFile | Mapping[str, Any]]) -> dict[str, int]:
+    """How many rows were generated for each table (files as objects or their dicts)."""
+    counts: dict[str, int] = {}
+    for file in files:
+        table, rows = (
+            (file.table, file.rows)
+            if isinstance(file, GeneratedFile)
+            else (str(file["table"]), int(file["rows"]))
+        )
+        counts[table] = counts.get(table, 0) + rows
+    return counts
 
 
 def quote(values: Iterable[str]) -> np.ndarray:
@@ -107,7 +120,7 @@ def money(cents: np.ndarray) -> np.ndarray:
     return np.concatenate([integers(cents // 100), _cents()[cents % 100]], axis=1)
 
 
-@cache
+@lru_cache(maxsize=8)
 def _day_names(first: int, last: int) -> np.ndarray:
     return matrix(np.arange(first, last + 1).astype("datetime64[D]").astype("S10"))
 

@@ -45,7 +45,7 @@ TICKETS_PER_ACTIVITY = 2.0  # sampling resolution (see streams.tickets)
 class Facts:
     """What other tables need of customers [0, count): computed without Faker."""
 
-    ids: np.ndarray  # (count, 36) uint8: UUID text
+    ids: np.ndarray  # S36: UUID text
     tickets: np.ndarray  # relative purchase frequency, in sampling tickets
     created: np.ndarray  # created_at, seconds since 1970 (UTC)
 

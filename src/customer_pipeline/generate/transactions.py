@@ -64,7 +64,6 @@ _METHOD_TABLE = quantile_table(np.array(PAYMENT_MIX))  # rows: Retail, Online
 class DayPlan:
     """Everything a block of the day needs of the dimension tables and the calendar."""
 
-    count: int
     returning: int  # customers [0, returning) existed before the day
     new: int  # customers [returning, returning + new) signed up on the day
     customer_ids: np.ndarray
@@ -110,7 +109,6 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     new_share = min(0.5, FIRST_DAY_BUYERS * new / count) if count and new and len(online) else 0.0
     midnight = np.datetime64(day, "s").astype(np.int64)
     return DayPlan(
-        count=count,
         returning=returning,
         new=new,
         customer_ids=customers.ids,
@@ -132,8 +130,7 @@ def _draw(rng: np.random.Generator, table: np.ndarray, n: int) -> np.ndarray:
     return table[rng.integers(0, len(table), n)]
 
 
-def _block(settings: Settings, day: dt.date, block: int) -> list[np.ndarray]:
-    plan = day_plan(settings, day)
+def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[np.ndarray]:
     rng = stream(settings.seed, Table.TRANSACTIONS, day.toordinal(), block)
     n = BLOCK_ROWS
     ids = uuid4(rng, n)
@@ -180,7 +177,8 @@ def generate_transactions(
     chunks = transaction_chunks(settings, day)
     start, stop = chunks[chunk] if chunks else (0, 0)
     path = out_dir / chunk_file_name(chunk)
+    plan = day_plan(settings, day) if stop > start else None  # once, before the threads
     rows = csvfile.write_blocks(
-        path, COLUMNS, start, stop, lambda block: _block(settings, day, block)
+        path, COLUMNS, start, stop, lambda block: _block(settings, day, plan, block)
     )
     return csvfile.GeneratedFile("transactions", str(path), rows)
