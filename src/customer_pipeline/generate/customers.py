@@ -18,7 +18,13 @@ import numpy as np
 from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.calendar import customers_through, signup_days
 from customer_pipeline.generate.pools import pools
-from customer_pipeline.generate.streams import Table, gather, stream, ticket_counts, uuid4
+from customer_pipeline.generate.streams import (
+    Table,
+    gather_facts,
+    stream,
+    ticket_counts,
+    uuid4,
+)
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 
 COLUMNS = (
@@ -66,13 +72,7 @@ def _facts_block(settings: Settings, block: int, through: dt.date) -> Facts:
 
 def customer_facts(settings: Settings, count: int, through: dt.date) -> Facts:
     """Ids, activity and created_at of customers [0, count) (all existing by `through`)."""
-    parts = [_facts_block(settings, block, through) for block in range(-(-count // BLOCK_ROWS))]
-    return Facts(
-        *(
-            gather(0, count, lambda b, name=name: getattr(parts[b], name))
-            for name in ("ids", "tickets", "created")
-        )
-    )
+    return gather_facts(Facts, count, lambda block: _facts_block(settings, block, through))
 
 
 def _block(settings: Settings, block: int, through: dt.date) -> list[np.ndarray]:

@@ -11,7 +11,7 @@ import numpy as np
 from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.catalog import CATEGORIES
 from customer_pipeline.generate.pools import pools
-from customer_pipeline.generate.streams import Table, gather, stream, ticket_counts
+from customer_pipeline.generate.streams import Table, gather_facts, stream, ticket_counts
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 
 COLUMNS = ("product_id", "product_name", "category", "price", "quantity")
@@ -25,14 +25,14 @@ _LOG_MAX = np.log([c.max_price for c in CATEGORIES])
 
 @dataclass(frozen=True)
 class Facts:
-    """What transactions need of products 1..count (index 0 is product 1)."""
+    """Products 1..count (index 0 is product 1), as far as they need no Faker."""
 
+    category: np.ndarray  # index into CATEGORIES
     price_cents: np.ndarray
     tickets: np.ndarray  # popularity, in sampling tickets
 
 
-def _facts_block(seed: int, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(category index, price in cents, popularity tickets) of a block; no Faker needed."""
+def _facts_block(seed: int, block: int) -> Facts:
     rng = stream(seed, Table.PRODUCTS, 0, block, part=0)
     category = rng.integers(0, len(CATEGORIES), BLOCK_ROWS)
     # log-uniform within the category's range: more cheap items than dear ones; ends in .99
@@ -40,18 +40,11 @@ def _facts_block(seed: int, block: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     whole = np.floor(np.exp(_LOG_MIN[category] + rng.random(BLOCK_ROWS) * span)).astype(np.int64)
     price = np.maximum(whole, 10) * 100 - 1
     popularity = rng.lognormal(0.0, POPULARITY_SIGMA, BLOCK_ROWS)
-    return category, price, ticket_counts(rng, popularity, TICKETS_PER_POPULARITY)
+    return Facts(category, price, ticket_counts(rng, popularity, TICKETS_PER_POPULARITY))
 
 
 def product_facts(seed: int, count: int) -> Facts:
-    parts = {}
-
-    def part(block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if block not in parts:
-            parts[block] = _facts_block(seed, block)
-        return parts[block]
-
-    return Facts(gather(0, count, lambda b: part(b)[1]), gather(0, count, lambda b: part(b)[2]))
+    return gather_facts(Facts, count, lambda block: _facts_block(seed, block))
 
 
 def _names(
@@ -75,7 +68,8 @@ def _names(
 
 
 def _block(settings: Settings, block: int, rows: int) -> list[np.ndarray]:
-    category, cents, _ = _facts_block(settings.seed, block)
+    facts = _facts_block(settings.seed, block)
+    category, cents = facts.category, facts.price_cents
     rng = stream(settings.seed, Table.PRODUCTS, 0, block, part=1)
     first = block * BLOCK_ROWS + 1
     names = _names(rng, category, pools(settings.seed, settings.locale).surnames, rows)

@@ -16,7 +16,7 @@ from customer_pipeline.generate.catalog import (
     STORE_TYPES,
 )
 from customer_pipeline.generate.pools import pools
-from customer_pipeline.generate.streams import Table, gather, stream, ticket_counts
+from customer_pipeline.generate.streams import Table, gather_facts, stream, ticket_counts
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 
 COLUMNS = ("store_id", "store_name", "location", "store_type", "open_hour", "close_hour")
@@ -46,13 +46,7 @@ def _facts_block(seed: int, block: int) -> Facts:
 
 
 def store_facts(seed: int, count: int) -> Facts:
-    parts = [_facts_block(seed, block) for block in range(-(-count // BLOCK_ROWS))]
-    return Facts(
-        *(
-            gather(0, count, lambda b, name=name: getattr(parts[b], name))
-            for name in ("online", "open_hour", "close_hour", "tickets")
-        )
-    )
+    return gather_facts(Facts, count, lambda block: _facts_block(seed, block))
 
 
 def _block(settings: Settings, block: int) -> list[np.ndarray]:

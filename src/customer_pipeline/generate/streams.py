@@ -8,12 +8,16 @@ needs, so row i never depends on how many rows the table has.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import numpy as np
 
 from customer_pipeline.settings import BLOCK_ROWS
+
+F = TypeVar("F")
 
 
 class Table(enum.IntEnum):
@@ -73,6 +77,17 @@ def uuid4(rng: np.random.Generator, n: int) -> np.ndarray:
         axis=1,
     )
     return text.view("S36").ravel()
+
+
+def gather_facts(kind: type[F], count: int, block_facts: Callable[[int], F]) -> F:
+    """Rows [0, count) of every field of a per-block facts dataclass (`kind`)."""
+    parts = [block_facts(block) for block in range(-(-count // BLOCK_ROWS))]
+    return kind(
+        **{
+            field.name: gather(0, count, lambda b, name=field.name: getattr(parts[b], name))
+            for field in dataclasses.fields(kind)
+        }
+    )
 
 
 def gather(start: int, stop: int, block_values: Callable[[int], np.ndarray]) -> np.ndarray:
