@@ -139,3 +139,23 @@ def test_create_tables_reset(cli: CliRunner) -> None:
     result = cli.invoke(app, ["create-tables", "--reset"])
     assert result.exit_code == 0, result.stderr
     assert "Reset: transactions" in result.stdout
+
+
+def test_metrics_json_keeps_the_documented_key_order(cli: CliRunner) -> None:
+    assert cli.invoke(app, ["run", "--date", "2026-11-20", "--transactions", "50"]).exit_code == 0
+    document = json.loads(cli.invoke(app, ["metrics", "--date", "2026-11-20", "--json"]).stdout)
+    assert list(document) == [
+        "business_date",
+        "transaction_count",
+        "total_sales",
+        "total_quantity_sold",
+        "average_transaction_amount",
+        "min_transaction_amount",
+        "max_transaction_amount",
+        "unique_customers",
+        "top_product",
+        "top_customer",
+        "top_store",
+        "payment_methods",
+    ]
+    assert list(document["top_customer"]) == ["customer_id", "first_name", "last_name", "sales"]

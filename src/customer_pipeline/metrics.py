@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json, Jsonb
 
 from customer_pipeline.database import connect
 from customer_pipeline.insights import TOP, Group, Insights, Ranked, mask_email, to_document
@@ -241,7 +241,7 @@ def _row(metrics: dict[str, Any]) -> dict[str, Any]:
         "top_customer_id": key("top_customer", "customer_id"),
         "top_store_id": key("top_store", "store_id"),
         "payment_methods": Jsonb(metrics["payment_methods"]),
-        "metrics": Jsonb(metrics),
+        "metrics": Json(metrics),
     }
 
 

@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS daily_metrics (
     top_customer_id            uuid,
     top_store_id               integer,
     payment_methods            jsonb         NOT NULL,
-    metrics                    jsonb         NOT NULL,  -- the whole document, as `metrics --json` prints it
+    metrics                    json          NOT NULL,  -- the whole document, as `metrics --json` prints it (json: keeps its key order)
     insights                   jsonb         NOT NULL,  -- the report's breakdowns and top 5s
     calculated_at              timestamptz   NOT NULL DEFAULT now()
 );
