@@ -19,6 +19,7 @@ import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -280,6 +281,7 @@ class _View:
             "average_change": change(self.total, average),
         }
 
+    @cached_property
     def kpis(self) -> list[dict[str, Any]]:
         rows = []
         for label, key, kind, polarity in KPIS:
@@ -321,6 +323,7 @@ class _View:
             )
         return {"title": title, "rows": rows}
 
+    @cached_property
     def breakdowns(self) -> list[dict[str, Any]]:
         methods = sorted(
             (self.metrics.get("payment_methods") or {}).items(),
@@ -343,6 +346,7 @@ class _View:
         )
         return out
 
+    @cached_property
     def hours(self) -> list[dict[str, Any]]:
         if not self.insights:
             return []
@@ -358,13 +362,14 @@ class _View:
         ]
 
     def peak(self) -> dict[str, Any] | None:
-        hours = self.hours()
+        hours = self.hours
         if not hours or not self.has_sales:
             return None
         best = max(hours, key=lambda h: h["raw"])
         end = int(best["hour"][:2]) + 1
         return {**best, "until": f"{end:02d}:00"}
 
+    @cached_property
     def trend(self) -> list[dict[str, Any]]:
         """The last 7 dates (the business date last) when any earlier one has KPIs."""
         if not self.history:
@@ -390,6 +395,7 @@ class _View:
         return rows
 
     # the top 5s ---------------------------------------------------------------------------
+    @cached_property
     def tops(self) -> list[dict[str, Any]]:
         if not self.has_sales:
             return []
@@ -455,6 +461,7 @@ class _View:
         return tops
 
     # run facts ------------------------------------------------------------------------------
+    @cached_property
     def run_facts(self) -> list[tuple[str, str]]:
         facts = []
         if self.run.row_counts:
@@ -489,9 +496,9 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def _text_tables(view: _View, checks: list[dict[str, Any]]) -> dict[str, Any]:
+def _text_tables(view: _View) -> dict[str, Any]:
     """The plain-text rendering's tables, laid out (the HTML lays out its own)."""
-    kpis = view.kpis()
+    kpis = view.kpis
     if view.previous is not None:
         kpi_table = text_table(
             ["", "Today", "Previous day", "Change"],
@@ -503,7 +510,7 @@ def _text_tables(view: _View, checks: list[dict[str, Any]]) -> dict[str, Any]:
         )
     else:
         kpi_table = text_table(["", "Today"], [[k["label"], k["value"]] for k in kpis], "lr")
-    trend = view.trend()
+    trend = view.trend
     tables: dict[str, Any] = {
         "kpis": kpi_table,
         "trend": trend
@@ -520,10 +527,10 @@ def _text_tables(view: _View, checks: list[dict[str, Any]]) -> dict[str, Any]:
             "lrr",
         ),
         "hours": view.has_sales
-        and view.hours()
+        and view.hours
         and text_table(
             ["Hour", "Sales"],
-            [[h["hour"], h["sales"]] for h in view.hours()],
+            [[h["hour"], h["sales"]] for h in view.hours],
             "lr",
         ),
         "breakdowns": [
@@ -537,7 +544,7 @@ def _text_tables(view: _View, checks: list[dict[str, Any]]) -> dict[str, Any]:
                 if b["rows"]
                 else "(none)",
             }
-            for b in view.breakdowns()
+            for b in view.breakdowns
         ],
         "tops": [
             {
@@ -551,7 +558,7 @@ def _text_tables(view: _View, checks: list[dict[str, Any]]) -> dict[str, Any]:
                     "rlllr",
                 ),
             }
-            for top in view.tops()
+            for top in view.tops
         ],
         "checks": text_table(
             ["Check", "Result", ""],
@@ -561,11 +568,11 @@ def _text_tables(view: _View, checks: list[dict[str, Any]]) -> dict[str, Any]:
                     "passed" if c["passed"] else "FAILED",
                     "" if c["passed"] else f"got {c['value']}, expected {c['expected']}",
                 ]
-                for c in checks
+                for c in view.checks
             ],
             "lll",
         ),
-        "run": text_table(["", ""], view.run_facts(), "ll").split("\n", 1)[1],
+        "run": text_table(["", ""], view.run_facts, "ll").split("\n", 1)[1],
     }
     return tables
 
@@ -592,7 +599,7 @@ def _charts(view: _View) -> tuple[InlineImage, ...]:
                 ),
             )
         )
-    trend = view.trend()
+    trend = view.trend
     if trend:
         images.append(
             InlineImage(
@@ -635,7 +642,7 @@ def kpi_csv(view: _View) -> str:
             [day, metric, _csv_cell(dimension), _number(value), _number(previous), percent]
         )
 
-    for kpi in view.kpis():
+    for kpi in view.kpis:
         row(kpi["key"], "", kpi["raw"], kpi["previous_raw"], kpi["change"])
     m = view.metrics
     if m.get("top_product"):
@@ -694,17 +701,17 @@ def build_report(
         "currency": view.currency,
         "has_sales": view.has_sales,
         "headline": view.headline(),
-        "kpis": view.kpis(),
+        "kpis": view.kpis,
         "has_history": view.previous is not None,
-        "breakdowns": view.breakdowns(),
-        "hours": view.hours(),
+        "breakdowns": view.breakdowns,
+        "hours": view.hours,
         "peak": view.peak(),
-        "trend": view.trend(),
-        "tops": view.tops(),
+        "trend": view.trend,
+        "tops": view.tops,
         "checks": view.checks,
         "failed_checks": [c for c in view.checks if not c["passed"]],
-        "run_facts": view.run_facts(),
-        "tables": _text_tables(view, view.checks),
+        "run_facts": view.run_facts,
+        "tables": _text_tables(view),
         "images": {image.filename.removesuffix(".png"): image for image in images},
         "content_width": CONTENT_WIDTH,
         "attachment_names": [TEXT_NAME, CSV_NAME],
