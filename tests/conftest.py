@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import uuid
 import warnings
@@ -14,6 +16,11 @@ import pytest
 from psycopg import sql
 
 from customer_pipeline.settings import Settings
+
+# Faker's value pools are cached in the user's cache folder (Settings.cache_dir); the tests
+# keep theirs in a folder of their own, shared by the session (and its DAG runs), deleted after.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="customer-pipeline-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from pathlib import Path
 
 import pytest
 
 from customer_pipeline.errors import ConfigError
-from customer_pipeline.settings import BLOCK_ROWS, Settings, Sizes, parse_date
+from customer_pipeline.settings import BLOCK_ROWS, Settings, Sizes, default_cache_dir, parse_date
 
 
 @pytest.mark.parametrize(
@@ -91,6 +92,14 @@ def test_environment_is_read_once_here() -> None:
         2525,
         True,
     )
+
+
+def test_the_pools_cache_folder_can_be_moved_or_turned_off(tmp_path: Path) -> None:
+    assert Settings.from_env({}).cache_dir == default_cache_dir()
+    assert default_cache_dir().name == "customer-pipeline"
+    assert Settings.from_env({"PIPELINE_CACHE_DIR": str(tmp_path)}).cache_dir == tmp_path
+    for off in ("off", "OFF", "none", "0"):
+        assert Settings.from_env({"PIPELINE_CACHE_DIR": off}).cache_dir is None
 
 
 def test_environment_numbers_are_checked() -> None:

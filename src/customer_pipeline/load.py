@@ -139,10 +139,10 @@ def load_day(
     with connect(settings, autocommit=True) as session:
         session.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [lock_key])
         try:
-            _prepare_stages(session, stages)
+            _prepare_stages(session, stages, day)
             with ThreadPoolExecutor(max(1, len(work))) as pool:
                 copied = list(pool.map(lambda copies: _copy_many(settings, copies), work))
-            _key_stage(session, stages["transactions"], day)
+            _key_stage(session, stages["transactions"])
             with session.transaction():
                 _swap(session, settings, day, stages)
         finally:
@@ -157,35 +157,45 @@ def load_day(
     return counts
 
 
-def _prepare_stages(session: psycopg.Connection, stages: Mapping[str, str]) -> None:
-    """Fresh staging tables: the day's transactions (keyed later), unlogged dimensions."""
+def _prepare_stages(session: psycopg.Connection, stages: Mapping[str, str], day: dt.date) -> None:
+    """Fresh staging tables: the day's transactions (with the parent's checks and the
+    partition's bound, all checked during the COPY; keyed later), unlogged dimensions."""
     for table, stage in stages.items():
         session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stage)))
-        kind = sql.SQL("TABLE" if table == "transactions" else "UNLOGGED TABLE")
-        including = sql.SQL(
-            "INCLUDING DEFAULTS INCLUDING CONSTRAINTS" if table == "transactions" else ""
-        )
+        if table != "transactions":
+            session.execute(
+                sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {})").format(
+                    sql.Identifier(stage), sql.Identifier(table)
+                )
+            )
+            continue
         session.execute(
-            sql.SQL("CREATE {} {} (LIKE {} {})").format(
-                kind, sql.Identifier(stage), sql.Identifier(table), including
+            sql.SQL(
+                "CREATE TABLE {stage} (LIKE transactions INCLUDING DEFAULTS INCLUDING CONSTRAINTS, "
+                "CONSTRAINT {bound} CHECK (business_date >= {day} AND business_date < {next}))"
+            ).format(
+                stage=sql.Identifier(stage),
+                bound=sql.Identifier(_bound_name(stage)),
+                day=sql.Literal(day),
+                next=sql.Literal(day + dt.timedelta(days=1)),
             )
         )
 
 
-def _key_stage(session: psycopg.Connection, stage: str, day: dt.date) -> None:
-    """Build the keys after the bulk COPY (much faster than maintaining them during it)."""
+def _bound_name(stage: str) -> str:
+    return f"{stage}_bound"
+
+
+def _key_stage(session: psycopg.Connection, stage: str) -> None:
+    """Build the primary key after the bulk COPY (much faster than maintaining it during
+    it); then give the session room for the swap's foreign-key checks (hash joins)."""
     session.execute("SET maintenance_work_mem = '256MB'")  # sort the index in memory
     session.execute(
-        sql.SQL(
-            "ALTER TABLE {stage} ADD PRIMARY KEY (transaction_id, business_date), "
-            "ADD CONSTRAINT {bound} CHECK (business_date >= {day} AND business_date < {next})"
-        ).format(
-            stage=sql.Identifier(stage),
-            bound=sql.Identifier(f"{stage}_bound"),
-            day=sql.Literal(day),
-            next=sql.Literal(day + dt.timedelta(days=1)),
+        sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (transaction_id, business_date)").format(
+            sql.Identifier(stage)
         )
     )
+    session.execute("SET work_mem = '256MB'")
 
 
 def _swap(
@@ -206,6 +216,6 @@ def _swap(
     )
     session.execute(
         sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
-            partition, sql.Identifier(f"{stage}_bound")
+            partition, sql.Identifier(_bound_name(stage))
         )
     )

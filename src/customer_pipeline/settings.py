@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import platformdirs
 import psycopg
 from email_validator import EmailNotValidError, validate_email
 from psycopg.conninfo import conninfo_to_dict
@@ -33,6 +34,15 @@ BLOCK_ROWS = 10_000
 #: (RFC 2606) are refused there.
 PLACEHOLDER_FROM = "customer-pipeline@example.com"
 PLACEHOLDER_TO = ("data-team@example.com",)
+
+#: PIPELINE_CACHE_DIR values that turn the cache off
+CACHE_OFF = ("off", "none", "false", "0")
+
+
+def default_cache_dir() -> Path:
+    """The user's cache folder (XDG_CACHE_HOME or ~/.cache on Linux)."""
+    return Path(platformdirs.user_cache_dir("customer-pipeline", appauthor=False))
+
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _MAX_SIZE = 1_000_000_000
@@ -124,6 +134,8 @@ class Settings:
     # files
     work_dir: Path = Path("work")
     outbox_dir: Path = Path("outbox")
+    # Faker's value pools, kept between runs (see generate/pools.py); None: always rebuilt
+    cache_dir: Path | None = field(default_factory=default_cache_dir)
     # email
     email_backend: str = "outbox"
     email_from: str = PLACEHOLDER_FROM
@@ -174,6 +186,7 @@ class Settings:
             chunk_size=num("PIPELINE_CHUNK_SIZE", default.chunk_size),
             work_dir=Path(get("PIPELINE_WORK_DIR") or default.work_dir),
             outbox_dir=Path(get("PIPELINE_OUTBOX_DIR") or default.outbox_dir),
+            cache_dir=_cache_dir(get("PIPELINE_CACHE_DIR"), default.cache_dir),
             email_backend=get("EMAIL_BACKEND") or default.email_backend,
             email_from=get("EMAIL_FROM") or default.email_from,
             email_to=_addresses(get("EMAIL_TO") or "") or default.email_to,
@@ -290,3 +303,9 @@ class Settings:
                 f"business date {day} is before the history start {self.history_start}"
             )
         return day
+
+
+def _cache_dir(value: str | None, default: Path | None) -> Path | None:
+    if not value:
+        return default
+    return None if value.strip().lower() in CACHE_OFF else Path(value)
