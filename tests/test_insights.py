@@ -25,9 +25,8 @@ from customer_pipeline.insights import (
 )
 from customer_pipeline.load import load_day
 from customer_pipeline.metrics import (
+    BREAKDOWNS_SQL,
     CUSTOMERS_SQL,
-    GROUPED_SQL,
-    TOTALS_SQL,
     calculate_metrics,
     compute_day,
 )
@@ -207,8 +206,9 @@ def test_hours_are_utc_whatever_the_session_time_zone(
         assert compute_day(conn, DAY)[1].by_hour == utc
 
 
-def test_each_query_reads_the_day_once(loaded_day: tuple[Settings, dict]) -> None:
-    """One scan of the day's partition per query, and no other partition."""
+def test_the_queries_read_the_day_and_nothing_else(loaded_day: tuple[Settings, dict]) -> None:
+    """One scan of the day's partition per breakdown (4) and for the customers, and no
+    other partition."""
     settings, _ = loaded_day
 
     def scanned(plan: dict) -> list[str]:
@@ -218,11 +218,11 @@ def test_each_query_reads_the_day_once(loaded_day: tuple[Settings, dict]) -> Non
         return found
 
     with connect(settings) as conn:
-        for query in (TOTALS_SQL, GROUPED_SQL, CUSTOMERS_SQL):
+        for query, scans in ((BREAKDOWNS_SQL, 4), (CUSTOMERS_SQL, 1)):
             (plan,) = conn.execute(
                 "EXPLAIN (FORMAT JSON) " + query, {"day": DAY, "top": 5, "days": 7}
             ).fetchone()[0]
-            assert scanned(plan["Plan"]) == ["transactions_20261120"]
+            assert scanned(plan["Plan"]) == ["transactions_20261120"] * scans
 
 
 def test_stored_figures_read_back_unchanged(loaded_day: tuple[Settings, dict]) -> None:

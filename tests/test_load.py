@@ -73,6 +73,33 @@ def test_rerun_replaces_the_day(settings: Settings, loaded: list, db: psycopg.Co
     assert db.execute("SELECT count(*) FROM customers").fetchone()[0] == counts["customers"]
 
 
+def test_dimensions_are_upserted_changed_rows_only(
+    settings: Settings, loaded: list, db: psycopg.Connection, tmp_path: Path
+) -> None:
+    """The same customers (ids) with other names: updated in place; untouched rows keep their
+    row version; a new customer is inserted."""
+    versions = dict(db.execute("SELECT customer_id, xmin::text FROM customers").fetchall())
+    names = dict(db.execute("SELECT customer_id, last_name FROM customers").fetchall())
+    german = settings.replace(locale="de_DE")
+    files = generate_day(german, tmp_path / "german", DAY)
+    load_day(german, DAY, files)
+    after = dict(db.execute("SELECT customer_id, last_name FROM customers").fetchall())
+    assert after.keys() == names.keys()
+    assert sum(after[k] != names[k] for k in names) > len(names) // 2
+
+    load_day(german, DAY, files)  # identical rows: nothing rewritten
+    again = dict(db.execute("SELECT customer_id, xmin::text FROM customers").fetchall())
+    load_day(german, DAY, files)
+    assert dict(db.execute("SELECT customer_id, xmin::text FROM customers").fetchall()) == again
+    assert again != versions
+
+    next_day = DAY + dt.timedelta(days=90)  # with some sign-ups since
+    more = generate_day(german, tmp_path / "next", next_day)
+    load_day(german, next_day, more)
+    count = db.execute("SELECT count(*) FROM customers").fetchone()[0]
+    assert count == expected_rows(german, next_day)["customers"] > len(names)
+
+
 def test_serial_sequences_follow_explicit_ids(loaded: list, db: psycopg.Connection) -> None:
     new_id = db.execute(
         "INSERT INTO stores (store_name, location, store_type, open_hour, close_hour) "
