@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -69,23 +71,39 @@ def _stage_name(table: str, day: dt.date) -> str:
     return f"{table}_{day:%Y%m%d}_stage"
 
 
-def _copy_many(settings: Settings, copies: Sequence[tuple[str, Sequence[str], str]]) -> list[int]:
-    """COPY (stage, columns, path) after (stage, columns, path) over one connection."""
-    with connect(settings) as conn:
-        counts = [copy_file(conn, stage, columns, path) for stage, columns, path in copies]
-        conn.commit()
-        return counts
+Copy = tuple[int, str, Sequence[str], str]  # (file index, stage, columns, path)
 
 
-def _share(sizes: Sequence[int], workers: int) -> list[list[int]]:
-    """Indexes of `sizes` dealt to `workers` so that their totals are close (largest first)."""
-    shares: list[list[int]] = [[] for _ in range(workers)]
-    totals = [0] * workers
-    for index in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
-        least = totals.index(min(totals))
-        shares[least].append(index)
-        totals[least] += sizes[index]
-    return [share for share in shares if share]
+def _copy_all(settings: Settings, copies: Sequence[Copy], connections: int) -> dict[int, int]:
+    """COPY every file over `connections` connections; {file index: rows}.
+
+    The connections take the next file from one queue (largest first) as soon as they are
+    free, so both cores stay busy to the end whatever the files' sizes and costs; after a
+    failure no connection starts another file.
+    """
+    queue = deque(copies)
+    lock = threading.Lock()
+    failed = threading.Event()
+    copied: dict[int, int] = {}
+
+    def next_copy() -> Copy | None:
+        with lock:
+            return queue.popleft() if queue and not failed.is_set() else None
+
+    def worker() -> None:
+        try:
+            with connect(settings) as conn:
+                while (job := next_copy()) is not None:
+                    index, stage, columns, path = job
+                    copied[index] = copy_file(conn, stage, columns, path)
+        except BaseException:
+            failed.set()
+            raise
+
+    with ThreadPoolExecutor(connections) as pool:
+        for future in [pool.submit(worker) for _ in range(min(connections, len(copies)))]:
+            future.result()
+    return copied
 
 
 def _upsert_dimension(
@@ -137,22 +155,20 @@ def load_day(
     columns = {"transactions": transactions.COLUMNS, **{d[0]: d[2] for d in DIMENSIONS}}
     stages = {table: _stage_name(table, day) for table in columns}
     lock_key = f"customer_pipeline:{settings.db_schema}:load:{day}"
-    # the files dealt to COPY_CONNECTIONS connections by size: both cores parse CSV
-    shares = _share([Path(f.path).stat().st_size for f in generated], COPY_CONNECTIONS)
-    work = [
-        [
-            (stages[generated[i].table], columns[generated[i].table], generated[i].path)
-            for i in share
-        ]
-        for share in shares
-    ]
+    # largest first, over COPY_CONNECTIONS connections: both cores parse CSV
+    copies: list[Copy] = sorted(
+        (
+            (index, stages[file.table], columns[file.table], file.path)
+            for index, file in enumerate(generated)
+        ),
+        key=lambda copy: -Path(copy[3]).stat().st_size,
+    )
 
     with connect(settings, autocommit=True) as session:
         session.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [lock_key])
         try:
             _prepare_stages(session, stages, day)
-            with ThreadPoolExecutor(max(1, len(work))) as pool:
-                copied = list(pool.map(lambda copies: _copy_many(settings, copies), work))
+            copied = _copy_all(settings, copies, COPY_CONNECTIONS)
             _key_stage(session, stages["transactions"])
             with session.transaction():
                 _swap(session, settings, day, stages)
@@ -161,9 +177,8 @@ def load_day(
                 session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stage)))
             session.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [lock_key])
     counts = {table: 0 for table in (*(d[0] for d in DIMENSIONS), "transactions")}
-    for share, rows in zip(shares, copied, strict=True):
-        for index, count in zip(share, rows, strict=True):
-            counts[generated[index].table] += count
+    for index, rows in copied.items():
+        counts[generated[index].table] += rows
     log.info("loaded %s for %s", counts, day)
     return counts
 
