@@ -77,7 +77,8 @@ def summarise(seconds: dict[str, float], rows: dict[str, int], wall: float | Non
 
 
 def warm_up(settings: Settings, day: dt.date) -> None:
-    """Build this process's Faker pools (cached per seed and locale) on a one-row day."""
+    """Make this process's Faker pools ready (read from the cache, or built) on a one-row
+    day."""
     tiny = settings.replace(customers=1, products=1, stores=1, transactions=1)
     with tempfile.TemporaryDirectory(prefix="bench-warm-") as folder:
         generate_day(tiny, Path(folder), day)

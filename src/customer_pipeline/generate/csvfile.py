@@ -116,8 +116,13 @@ def _cents() -> np.ndarray:
 
 def money(cents: np.ndarray) -> np.ndarray:
     """Integer cents as decimal text: 12345 -> b'123.45'."""
+    return np.concatenate(money_parts(cents), axis=1)
+
+
+def money_parts(cents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """money() as one column in two parts (see rows): no intermediate copy."""
     cents = np.asarray(cents, dtype=np.int64)
-    return np.concatenate([integers(cents // 100), _cents()[cents % 100]], axis=1)
+    return integers(cents // 100), _cents()[cents % 100]
 
 
 @lru_cache(maxsize=8)
@@ -163,31 +168,57 @@ def timestamps_utc(seconds: np.ndarray) -> np.ndarray:
     )
 
 
-@lru_cache(maxsize=2)
-def _timestamps_of(day: dt.date) -> np.ndarray:
-    """Every second of one UTC day as b'YYYY-MM-DDTHH:MM:SS+00' (86,400 x 22 bytes)."""
-    return timestamps_utc(np.datetime64(day, "s").astype(np.int64) + np.arange(86_400))
+def timestamps_within(day: dt.date, seconds_of_day: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Seconds since the day's midnight (UTC) as timestamps, one column in three parts
+    (see rows): the day's date, the time of day (a look-up in a small table), the offset."""
+    n = len(seconds_of_day)
+    return (
+        constant(f"{day.isoformat()}T".encode(), n),
+        _times_of_day()[seconds_of_day],
+        constant(b"+00", n),
+    )
 
 
-def timestamps_within(day: dt.date, seconds_of_day: np.ndarray) -> np.ndarray:
-    """Seconds since the day's midnight (UTC) as timestamps: a table look-up."""
-    return _timestamps_of(day)[seconds_of_day]
+#: A column: one matrix (or S array), or several side by side that make one value.
+Column = np.ndarray | tuple[np.ndarray, ...]
 
 
-def rows(columns: Sequence[np.ndarray]) -> bytes:
-    """CSV rows (each ending in a newline) from equally long columns."""
-    n = len(columns[0])
-    if n == 0:
-        return b""
-    comma = constant(b",", n)
-    parts: list[np.ndarray] = []
-    for column in columns:
-        parts += [matrix(column), comma]
-    parts[-1] = constant(b"\n", n)
-    return np.concatenate(parts, axis=1).tobytes().translate(None, b"\x00")
+def rows(columns: Sequence[Column]) -> np.ndarray:
+    """CSV rows (each ending in a newline) from equally long columns, as uint8 text.
+
+    The columns (and the parts of a column) are copied side by side into one matrix,
+    separators between columns; the NUL padding is then dropped by a boolean mask, which
+    (unlike bytes.translate) runs without the GIL, so that the formatting threads really
+    run in parallel.
+    """
+    parts = [
+        [matrix(part) for part in column] if isinstance(column, tuple) else [matrix(column)]
+        for column in columns
+    ]
+    n = parts[0][0].shape[0]
+    width = sum(part.shape[1] for column in parts for part in column) + len(parts)
+    out = np.empty((n, width), dtype=np.uint8)
+    position = 0
+    for column in parts:
+        for part in column:
+            out[:, position : position + part.shape[1]] = part
+            position += part.shape[1]
+        out[:, position] = _COMMA
+        position += 1
+    out[:, -1] = _NEWLINE
+    text = out.ravel()
+    return text[text != 0]
 
 
-def write_csv(path: Path, header: Sequence[str], blocks: Iterable[bytes]) -> None:
+def cut(column: Column, keep: slice) -> Column:
+    """Rows `keep` of a column (of each of its parts)."""
+    return tuple(part[keep] for part in column) if isinstance(column, tuple) else column[keep]
+
+
+_COMMA, _NEWLINE = ord(","), ord("\n")
+
+
+def write_csv(path: Path, header: Sequence[str], blocks: Iterable[bytes | np.ndarray]) -> None:
     """Write a header line and then each block of rows; atomically (via a temporary name)."""
     tmp = path.with_name(path.name + ".part")
     with tmp.open("wb") as handle:
@@ -222,16 +253,16 @@ def write_blocks(
     header: Sequence[str],
     start: int,
     stop: int,
-    block_columns: Callable[[int], Sequence[np.ndarray]],
+    block_columns: Callable[[int], Sequence[Column]],
 ) -> int:
     """Write rows [start, stop) of a table made block by block; return the row count.
 
     block_columns(b) gives every column of block b, whole; the rows are cut from it.
     """
 
-    def text(part: tuple[int, slice]) -> bytes:
+    def text(part: tuple[int, slice]) -> np.ndarray:
         block, keep = part
-        return rows([column[keep] for column in block_columns(block)])
+        return rows([cut(column, keep) for column in block_columns(block)])
 
     write_csv(path, header, ordered_map(text, blocks(start, stop), THREADS))
     return stop - start

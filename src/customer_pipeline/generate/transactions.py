@@ -46,6 +46,7 @@ QUANTITY_P = 0.55  # geometric: 1 item 55%, 2 items 25%, 3 items 11%, ... up to 
 FIRST_DAY_BUYERS = 0.6  # share of a day's sign-ups who buy that day (online)
 RESOLUTION = 200  # rows of a quantile table: hour and payment method in 0.5% steps
 _METHODS = np.array(PAYMENT_METHODS, dtype=np.bytes_)
+_QUANTITY_TEXT = csvfile.integers(np.arange(MAX_QUANTITY + 1))
 
 
 def quantile_table(weights: np.ndarray) -> np.ndarray:
@@ -71,6 +72,8 @@ class DayPlan:
     new_signup_second: np.ndarray  # second of the day each new customer signed up
     price_cents: np.ndarray
     price_text: np.ndarray  # the prices as CSV text, formatted once
+    product_text: np.ndarray  # product ids (index + 1) as CSV text
+    store_text: np.ndarray  # store ids (index + 1) as CSV text
     product_tickets: np.ndarray  # by popularity
     store_tickets: np.ndarray  # by popularity
     online_stores: np.ndarray  # indexes of online stores
@@ -116,6 +119,8 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         new_signup_second=customers.created[returning:] - midnight,
         price_cents=products.price_cents,
         price_text=csvfile.money(products.price_cents),
+        product_text=csvfile.integers(np.arange(1, sizes.products + 1)),
+        store_text=csvfile.integers(np.arange(1, sizes.stores + 1)),
         product_tickets=tickets(products.tickets),
         store_tickets=tickets(stores.tickets),
         online_stores=online,
@@ -157,10 +162,10 @@ def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[
         csvfile.constant(str(day).encode(), n),
         plan.customer_ids[customer],
         csvfile.timestamps_within(day, second),
-        csvfile.money(plan.price_cents[product] * quantity),
-        csvfile.integers(store + 1),
-        csvfile.integers(product + 1),
-        csvfile.integers(quantity),
+        csvfile.money_parts(plan.price_cents[product] * quantity),
+        plan.store_text[store],
+        plan.product_text[product],
+        _QUANTITY_TEXT[quantity],
         plan.price_text[product],
         _METHODS[method],
     ]
