@@ -1,7 +1,7 @@
 """Step 4, calculate_metrics: the day's KPIs, in SQL, stored in daily_metrics.
 
 The report's breakdowns and top 5s (:mod:`customer_pipeline.insights`) come out of the
-same two queries (five parallel scans of the day's partition, nothing else) and are
+same two queries (four parallel scans of the day's partition, nothing else) and are
 stored beside the KPIs.
 
 Money is rounded to cents; "top" entities break ties by the smaller id. A day without
@@ -22,25 +22,29 @@ from customer_pipeline.database import connect
 from customer_pipeline.insights import TOP, Group, Insights, Ranked, mask_email, to_document
 from customer_pipeline.settings import Settings
 
-#: The day's KPIs and breakdowns, as uniform rows (kind, key, name, detail, figures): one
-#: GROUP BY per breakdown (payment method, product, store, hour), each a small hash table
-#: that PostgreSQL fills with parallel workers (GROUPING SETS would be one scan, but never
-#: a parallel one: slower on two cores). The day's totals roll up from the payment methods;
-#: categories and store types from the products and stores sold.
+#: The day's KPIs and breakdowns, as uniform rows (kind, key, name, detail, figures): three
+#: GROUP BYs (store and payment method, product, hour), each a small hash table that
+#: PostgreSQL fills with parallel workers (GROUPING SETS would be one scan, but never a
+#: parallel one: slower on two cores). Payment methods, stores and the day's totals roll
+#: up from the first; categories and store types from the products and stores sold.
 BREAKDOWNS_SQL = """
-WITH by_method AS MATERIALIZED (
-    SELECT payment_method, count(*) AS transactions, sum(quantity) AS quantity,
+WITH by_store_method AS MATERIALIZED (
+    SELECT store_id, payment_method, count(*) AS transactions, sum(quantity) AS quantity,
            sum(transaction_amount) AS sales, min(transaction_amount) AS smallest,
            max(transaction_amount) AS largest
-    FROM transactions WHERE business_date = %(day)s GROUP BY payment_method
+    FROM transactions WHERE business_date = %(day)s GROUP BY store_id, payment_method
+), by_method AS MATERIALIZED (
+    SELECT payment_method, sum(transactions) AS transactions, sum(quantity) AS quantity,
+           sum(sales) AS sales, min(smallest) AS smallest, max(largest) AS largest
+    FROM by_store_method GROUP BY payment_method
+), by_store AS MATERIALIZED (
+    SELECT store_id, sum(transactions) AS transactions, sum(quantity) AS quantity,
+           sum(sales) AS sales
+    FROM by_store_method GROUP BY store_id
 ), by_product AS MATERIALIZED (
     SELECT product_id, count(*) AS transactions, sum(quantity) AS quantity,
            sum(transaction_amount) AS sales
     FROM transactions WHERE business_date = %(day)s GROUP BY product_id
-), by_store AS MATERIALIZED (
-    SELECT store_id, count(*) AS transactions, sum(quantity) AS quantity,
-           sum(transaction_amount) AS sales
-    FROM transactions WHERE business_date = %(day)s GROUP BY store_id
 ), by_hour AS MATERIALIZED (
     SELECT date_part('hour', transaction_date AT TIME ZONE 'UTC')::int AS hour,
            count(*) AS transactions, sum(quantity) AS quantity,
