@@ -647,3 +647,14 @@ def test_insights_must_be_of_the_same_date() -> None:
         ValueError, match="insights of 2024-03-14 given for the report of 2024-03-15"
     ):
         build_report(Settings(), metrics_doc(), insights=other)
+
+
+def test_compiled_templates_are_cached_and_change_nothing(tmp_path: Path) -> None:
+    settings = Settings(seed=7, cache_dir=tmp_path)
+    first = build_report(settings, metrics_doc(), insights=insights_doc())
+    assert len(list((tmp_path / "jinja").iterdir())) == 2  # the text and the HTML template
+    second = build_report(settings, metrics_doc(), insights=insights_doc())
+    uncached = build_report(
+        Settings(seed=7, cache_dir=None), metrics_doc(), insights=insights_doc()
+    )
+    assert (first.text, first.html) == (second.text, second.html) == (uncached.text, uncached.html)

@@ -59,10 +59,10 @@ def _png(figure: Any, bottom: float = 0.14) -> bytes:
     from PIL import Image  # Pillow: a dependency of matplotlib
 
     figure.subplots_adjust(left=0.12, right=0.985, top=0.9, bottom=bottom)
-    rgba = io.BytesIO()
-    figure.savefig(rgba, format="png", dpi=DPI, facecolor="white", metadata={"Software": None})
-    with Image.open(rgba) as image:
-        quantized = image.convert("RGB").quantize(colors=64, dither=Image.Dither.NONE)
+    canvas = figure.canvas
+    canvas.draw()  # the Agg pixels, taken as they are (no PNG to encode and decode again)
+    image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba())
+    quantized = image.convert("RGB").quantize(colors=64, dither=Image.Dither.NONE)
     buffer = io.BytesIO()
     quantized.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()

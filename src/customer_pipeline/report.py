@@ -12,6 +12,7 @@ HTML-escaped by the template engine.
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import dataclasses
 import datetime as dt
@@ -23,7 +24,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemBytecodeCache,
+    PackageLoader,
+    StrictUndefined,
+    select_autoescape,
+)
 
 from customer_pipeline import __version__
 from customer_pipeline.settings import Settings
@@ -201,9 +208,17 @@ def text_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: str
     return "\n".join(lines)
 
 
-def _environment() -> Environment:
+def _environment(cache_dir: Path | None = None) -> Environment:
+    """The templates' environment; compiled templates kept in cache_dir/jinja (compiling
+    them takes longer than rendering), checked against the templates' modification times."""
+    bytecode_cache = None
+    if cache_dir is not None:
+        with contextlib.suppress(OSError):  # no cache folder: compile each time
+            (cache_dir / "jinja").mkdir(parents=True, exist_ok=True)
+            bytecode_cache = FileSystemBytecodeCache(str(cache_dir / "jinja"))
     env = Environment(
         loader=PackageLoader("customer_pipeline", "templates"),
+        bytecode_cache=bytecode_cache,
         # the templates are named *.html.j2: select_autoescape(["html"]) alone would
         # match only *.html and leave the HTML report unescaped
         autoescape=select_autoescape(("html", "html.j2")),
@@ -718,7 +733,7 @@ def build_report(
         "version": __version__,
         "seed": view.seed,
     }
-    env = _environment()
+    env = _environment(settings.cache_dir)
     return Report(
         subject=context["subject"],
         text=env.get_template("daily_report.txt.j2").render(context),
