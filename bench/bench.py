@@ -120,11 +120,13 @@ def measure_generation(sizes: dict[str, int], day: dt.date, work: Path, repeat: 
     """
     log(f"generation, one process: {describe_sizes(sizes)}")
     params = {"sizes": sizes, "day": str(day)}
+    os.sync()  # no write-back of earlier work during the timings
     cold = run_child("generate", params)
     log(f"  cold (builds the Faker pools and caches them): {cold.result['seconds']:.2f} s")
     warm = []
     for run in range(repeat):
         last = run == repeat - 1
+        os.sync()
         child = run_child(
             "generate",
             params | {"warm_pools": True, "keep_in": str(work / "files") if last else None},
