@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime as dt
 import hashlib
+import io
 import subprocess
 import sys
 import uuid
@@ -17,6 +19,7 @@ import pytest
 from conftest import expected_rows, generate_day, read_csv
 from customer_pipeline.generate import pools
 from customer_pipeline.generate.calendar import customers_through
+from customer_pipeline.generate.csvfile import quote
 from customer_pipeline.generate.transactions import generate_transactions, transaction_chunks
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 
@@ -224,3 +227,23 @@ def test_files_are_the_same_with_or_without_the_cache(small: Settings, tmp_path:
     pools._pools.cache_clear()
     uncached = dataclasses.replace(cached, cache_dir=None)
     assert first == second == digest(generate_day(uncached, tmp_path / "none", DAY))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        "",
+        "a,b",
+        'say "hi"',
+        "two\nlines",
+        "cr\rhere",
+        " spaced ",
+        "O'Brien & <Sons>",
+        "Zoë",
+    ],
+)
+def test_quoting_is_the_csv_modules(value: str) -> None:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow([value])  # quotes \r and \n alike
+    assert quote([value])[0].decode() == out.getvalue().removesuffix("\r\n")

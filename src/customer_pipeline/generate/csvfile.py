@@ -10,10 +10,9 @@ is made (:func:`quote`); numbers and dates never need quoting.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import os
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -59,13 +58,20 @@ def rows_per_table(files: Iterable[GeneratedFile | Mapping[str, Any]]) -> dict[s
 
 
 def quote(values: Iterable[str]) -> np.ndarray:
-    """CSV-quoted UTF-8 byte strings (``S`` array), quotes only where needed."""
-    out = []
-    for value in values:
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\r\n").writerow([value])
-        out.append(buffer.getvalue().removesuffix("\r\n").encode())
-    return np.array(out, dtype=np.bytes_)
+    """CSV-quoted UTF-8 byte strings (``S`` array), quoted only where needed: exactly what
+    the csv module writes for a one-field row (QUOTE_MINIMAL), without a writer per value."""
+    return np.array([_quote(value).encode() for value in values], dtype=np.bytes_)
+
+
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+
+
+def _quote(value: str) -> str:
+    if not value:
+        return '""'  # an empty field alone on a line is written quoted
+    if _NEEDS_QUOTES.search(value):
+        return '"' + value.replace('"', '""') + '"'
+    return value
 
 
 def matrix(column: np.ndarray) -> np.ndarray:
@@ -130,6 +136,12 @@ def _day_names(first: int, last: int) -> np.ndarray:
     return matrix(np.arange(first, last + 1).astype("datetime64[D]").astype("S10"))
 
 
+#: Days with a ready name: 1900-01-01 .. 2199-12-31 (1.1 MB, made once per process).
+_NAMED_FROM, _NAMED_TO = (
+    int(np.datetime64(day, "D").astype(np.int64)) for day in ("1900-01-01", "2200-01-01")
+)
+
+
 @cache
 def _times_of_day() -> np.ndarray:
     seconds = np.arange(86_400)
@@ -150,7 +162,9 @@ def dates(days: np.ndarray) -> np.ndarray:
     if len(days) == 0:
         return np.empty((0, 10), dtype=np.uint8)
     first, last = int(days.min()), int(days.max())
-    return _day_names(first, last)[days - first]
+    if first < _NAMED_FROM or last >= _NAMED_TO:
+        return _day_names(first, last)[days - first]
+    return _day_names(_NAMED_FROM, _NAMED_TO - 1)[days - _NAMED_FROM]
 
 
 def timestamps_utc(seconds: np.ndarray) -> np.ndarray:
