@@ -203,9 +203,16 @@ def test_the_cache_key_follows_seed_locale_and_faker() -> None:
     assert pools.cache_key(1, "en_US") == pools.cache_key(1, "en_US")
 
 
-def test_a_broken_cache_file_is_rebuilt(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["not a zip", "truncated", "other arrays"])
+def test_a_broken_cache_file_is_rebuilt(tmp_path: Path, kind: str) -> None:
     path = tmp_path / f"pools-{pools.cache_key(8, 'fr_FR')}.npz"
-    path.write_bytes(b"not a zip file")
+    pools.write_pools(path, pools.build_pools(8, "fr_FR"))
+    if kind == "not a zip":
+        path.write_bytes(b"not a zip file")
+    elif kind == "truncated":
+        path.write_bytes(path.read_bytes()[:2000])
+    else:
+        np.savez(path, something=np.arange(3))
     pools._pools.cache_clear()
     assert same_pools(pools.pools(8, "fr_FR", tmp_path), pools.build_pools(8, "fr_FR"))
     assert same_pools(pools.read_pools(path), pools.build_pools(8, "fr_FR"))  # replaced

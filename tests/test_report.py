@@ -658,3 +658,10 @@ def test_compiled_templates_are_cached_and_change_nothing(tmp_path: Path) -> Non
         Settings(seed=7, cache_dir=None), metrics_doc(), insights=insights_doc()
     )
     assert (first.text, first.html) == (second.text, second.html) == (uncached.text, uncached.html)
+
+
+def test_an_unusable_template_cache_only_costs_the_compiling(tmp_path: Path) -> None:
+    (tmp_path / "jinja").write_text("a file where the cache folder should be")
+    report = build_report(Settings(seed=7, cache_dir=tmp_path), metrics_doc())
+    assert report.html == build_report(Settings(seed=7, cache_dir=None), metrics_doc()).html
+    assert (tmp_path / "jinja").read_text() == "a file where the cache folder should be"

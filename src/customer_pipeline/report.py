@@ -18,6 +18,7 @@ import dataclasses
 import datetime as dt
 import io
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -213,9 +214,11 @@ def _environment(cache_dir: Path | None = None) -> Environment:
     them takes longer than rendering), checked against the templates' modification times."""
     bytecode_cache = None
     if cache_dir is not None:
+        folder = cache_dir / "jinja"
         with contextlib.suppress(OSError):  # no cache folder: compile each time
-            (cache_dir / "jinja").mkdir(parents=True, exist_ok=True)
-            bytecode_cache = FileSystemBytecodeCache(str(cache_dir / "jinja"))
+            folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK | os.X_OK):  # Jinja fails on a read-only folder
+            bytecode_cache = FileSystemBytecodeCache(str(folder))
     env = Environment(
         loader=PackageLoader("customer_pipeline", "templates"),
         bytecode_cache=bytecode_cache,

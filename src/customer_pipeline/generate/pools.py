@@ -87,7 +87,10 @@ def _pools(seed: int, locale: str, cache_dir: Path | None) -> Pools:
     if cache_dir is None:
         return build_pools(seed, locale)
     path = cache_dir / f"pools-{cache_key(seed, locale)}.npz"
-    with contextlib.suppress(OSError, ValueError, KeyError, zipfile.BadZipFile):
+    # missing, truncated, foreign or unreadable: built again (and the file replaced)
+    with contextlib.suppress(
+        OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile
+    ):
         return read_pools(path)
     built = build_pools(seed, locale)
     with contextlib.suppress(OSError):  # a read-only or full disk only costs the next build
