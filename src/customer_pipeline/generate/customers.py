@@ -102,7 +102,7 @@ def _block(settings: Settings, block: int, through: dt.date) -> list[np.ndarray]
         facts.ids,
         pool.first_names[first],
         pool.last_names[last],
-        np.concatenate(email, axis=1),
+        tuple(email),  # one column in parts (see csvfile.rows)
         pick(pool.streets),
         pick(pool.cities),
         pick(pool.states),
