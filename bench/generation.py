@@ -1,7 +1,8 @@
 """Generation alone: every file of one day through the library's public generators, timed.
 
-The same calls as the pipeline's generate_* steps: the three dimension files, then each
-chunk of transactions (transaction_chunks). Nothing touches the database.
+The same calls as the pipeline's generate_* steps: the three dimension files, then every
+chunk of transactions (transaction_chunks) through one pipeline, as run_day does.
+Nothing touches the database.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from typing import Any
 from customer_pipeline.generate.customers import generate_customers
 from customer_pipeline.generate.products import generate_products
 from customer_pipeline.generate.stores import generate_stores
-from customer_pipeline.generate.transactions import generate_transactions, transaction_chunks
+from customer_pipeline.generate.transactions import (
+    generate_transaction_chunks,
+    generate_transactions,
+    transaction_chunks,
+)
 from customer_pipeline.settings import Settings
 
 DIMENSIONS = {
@@ -47,17 +52,18 @@ def generate_day(
         seconds[table] = time.perf_counter() - started
         rows[table] = generated.rows
         files.append(generated.as_dict())
-    seconds["transactions"] = 0.0
     rows["transactions"] = 0
-    for chunk in range(len(transaction_chunks(settings, day))):
-        started = time.perf_counter()
-        generated = generate_transactions(settings, folder, day, chunk)
-        seconds["transactions"] += time.perf_counter() - started
+    chunks = range(len(transaction_chunks(settings, day)))
+    started = time.perf_counter()
+    for generated in generate_transaction_chunks(settings, folder, day, chunks):
         rows["transactions"] += generated.rows
         if keep_files:
             files.append(generated.as_dict())
         else:
+            removing = time.perf_counter()  # not timed
             os.remove(generated.path)
+            started += time.perf_counter() - removing
+    seconds["transactions"] = time.perf_counter() - started
     return summarise(seconds, rows) | {"files": files}
 
 

@@ -254,3 +254,17 @@ def test_quoting_is_the_csv_modules(value: str) -> None:
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerow([value])  # quotes \r and \n alike
     assert quote([value])[0].decode() == out.getvalue().removesuffix("\r\n")
+
+
+def test_chunks_made_together_equal_chunks_made_one_by_one(small: Settings, tmp_path: Path) -> None:
+    from customer_pipeline.generate.transactions import generate_transaction_chunks
+
+    chunks = range(len(transaction_chunks(small, DAY)))
+    (tmp_path / "alone").mkdir()
+    alone = [generate_transactions(small, tmp_path / "alone", DAY, c) for c in chunks]
+    (tmp_path / "together").mkdir()
+    together = list(generate_transaction_chunks(small, tmp_path / "together", DAY, chunks))
+    assert [f.rows for f in together] == [f.rows for f in alone]
+    assert digest(together) == digest(alone)
+    some = list(generate_transaction_chunks(small, tmp_path / "together", DAY, [2, 0]))
+    assert [Path(f.path).name for f in some] == ["transactions-00002.csv", "transactions-00000.csv"]

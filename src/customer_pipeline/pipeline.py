@@ -20,7 +20,10 @@ from customer_pipeline.generate.csvfile import GeneratedFile, rows_per_table
 from customer_pipeline.generate.customers import generate_customers
 from customer_pipeline.generate.products import generate_products
 from customer_pipeline.generate.stores import generate_stores
-from customer_pipeline.generate.transactions import generate_transactions, transaction_chunks
+from customer_pipeline.generate.transactions import (
+    generate_transaction_chunks,
+    transaction_chunks,
+)
 from customer_pipeline.load import load_day
 from customer_pipeline.mail import send_report
 from customer_pipeline.metrics import calculate_metrics
@@ -79,16 +82,24 @@ def run_day(
     done = 0
 
     @contextmanager
-    def step(name: str) -> Iterator[None]:
+    def step(name: str, units: int = 1) -> Iterator[Callable[[], None]]:
+        """Time a step of `units` units of progress; what it yields advances by one."""
         nonlocal done
-        started = time.perf_counter()
+        started, first = time.perf_counter(), done
         if progress:
             progress(name, done, total)
-        yield
+
+        def advance() -> None:
+            nonlocal done
+            done += 1
+            if progress:
+                progress(name, done, total)
+
+        yield advance
         summary.timings[name] = round(
             summary.timings.get(name, 0) + time.perf_counter() - started, 3
         )
-        done += 1
+        done = first + units
         if progress:
             progress(name, done, total)
 
@@ -98,9 +109,13 @@ def run_day(
         for name, generate in DIMENSION_GENERATORS.items():
             with step(name):
                 files.append(generate(settings, folder, day))
-        for chunk in range(len(chunks)):
-            with step("generate_transaction_data"):
-                files.append(generate_transactions(settings, folder, day, chunk))
+        if chunks:  # every chunk through one pipeline, one file each
+            with step("generate_transaction_data", units=len(chunks)) as advance:
+                for generated in generate_transaction_chunks(
+                    settings, folder, day, range(len(chunks))
+                ):
+                    files.append(generated)
+                    advance()
         with step("load_data"):
             summary.row_counts = load_day(settings, day, files)
         with step("check_data_quality"):

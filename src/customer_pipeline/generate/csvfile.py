@@ -262,6 +262,41 @@ def ordered_map(function: Callable[[T], R], items: Iterable[T], threads: int) ->
             yield pending.popleft().result()
 
 
+def write_files(
+    files: Sequence[tuple[Path, int, int]],
+    header: Sequence[str],
+    block_columns: Callable[[int], Sequence[Column]],
+) -> Iterator[tuple[Path, int]]:
+    """Write files of one table, rows [start, stop) each, in order; yield (path, rows) as
+    each is complete. Every block of every file goes through one pipeline of formatting
+    threads, so there is no pause between files.
+
+    block_columns(b) gives every column of block b, whole; the rows are cut from it.
+    """
+    jobs = [
+        (index, block, keep)
+        for index, (_, start, stop) in enumerate(files)
+        for block, keep in blocks(start, stop)
+    ]
+
+    def text(job: tuple[int, int, slice]) -> np.ndarray:
+        _, block, keep = job
+        return rows([cut(column, keep) for column in block_columns(block)])
+
+    done = zip((job[0] for job in jobs), ordered_map(text, jobs, THREADS), strict=True)
+    ready = next(done, None)
+
+    def blocks_of(index: int) -> Iterator[np.ndarray]:
+        nonlocal ready
+        while ready is not None and ready[0] == index:
+            yield ready[1]
+            ready = next(done, None)
+
+    for index, (path, start, stop) in enumerate(files):
+        write_csv(path, header, blocks_of(index))
+        yield path, stop - start
+
+
 def write_blocks(
     path: Path,
     header: Sequence[str],
@@ -269,14 +304,6 @@ def write_blocks(
     stop: int,
     block_columns: Callable[[int], Sequence[Column]],
 ) -> int:
-    """Write rows [start, stop) of a table made block by block; return the row count.
-
-    block_columns(b) gives every column of block b, whole; the rows are cut from it.
-    """
-
-    def text(part: tuple[int, slice]) -> np.ndarray:
-        block, keep = part
-        return rows([cut(column, keep) for column in block_columns(block)])
-
-    write_csv(path, header, ordered_map(text, blocks(start, stop), THREADS))
-    return stop - start
+    """Write rows [start, stop) of a table made block by block; return the row count."""
+    ((_, count),) = write_files([(path, start, stop)], header, block_columns)
+    return count

@@ -14,6 +14,7 @@ customer.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -179,11 +180,22 @@ def generate_transactions(
     settings: Settings, out_dir: Path, day: dt.date, chunk: int = 0
 ) -> csvfile.GeneratedFile:
     """Write chunk `chunk` of the day's transactions (see transaction_chunks)."""
-    chunks = transaction_chunks(settings, day)
-    start, stop = chunks[chunk] if chunks else (0, 0)
-    path = out_dir / chunk_file_name(chunk)
-    plan = day_plan(settings, day) if stop > start else None  # once, before the threads
-    rows = csvfile.write_blocks(
-        path, COLUMNS, start, stop, lambda block: _block(settings, day, plan, block)
-    )
-    return csvfile.GeneratedFile("transactions", str(path), rows)
+    (generated,) = generate_transaction_chunks(settings, out_dir, day, [chunk])
+    return generated
+
+
+def generate_transaction_chunks(
+    settings: Settings, out_dir: Path, day: dt.date, chunks: Iterable[int]
+) -> Iterator[csvfile.GeneratedFile]:
+    """Write these chunks of the day's transactions, one file each, through one pipeline
+    of formatting threads (no pause between files); yield each file once it is written.
+
+    A day without transactions has one chunk, 0, of no rows.
+    """
+    ranges = transaction_chunks(settings, day) or [(0, 0)]
+    files = [(out_dir / chunk_file_name(chunk), *ranges[chunk]) for chunk in chunks]
+    plan = day_plan(settings, day) if any(stop > start for _, start, stop in files) else None
+    for path, rows in csvfile.write_files(
+        files, COLUMNS, lambda block: _block(settings, day, plan, block)
+    ):
+        yield csvfile.GeneratedFile("transactions", str(path), rows)
