@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,7 @@ class Facts:
     created: np.ndarray  # created_at, seconds since 1970 (UTC)
 
 
+@lru_cache(maxsize=64)  # shared by the customers file and the day's transactions (<= 32 MB)
 def _facts_block(settings: Settings, block: int, through: dt.date) -> Facts:
     rng = stream(settings.seed, Table.CUSTOMER_IDS, 0, block)
     n = BLOCK_ROWS
@@ -67,6 +69,8 @@ def _facts_block(settings: Settings, block: int, through: dt.date) -> Facts:
     day = signup_days(settings, start, start + n, through)
     origin = np.datetime64(settings.history_start, "s").astype(np.int64)
     created = np.where(day >= 0, day * 86_400 + time_of_day, origin - before_start)
+    for shared in (ids, activity, created):  # cached: nobody may change them
+        shared.flags.writeable = False
     return Facts(ids, activity, created)
 
 
