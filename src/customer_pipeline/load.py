@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -170,8 +170,11 @@ def load_day(
             _prepare_stages(session, stages, day)
             copied = _copy_all(settings, copies, COPY_CONNECTIONS)
             _key_stage(session, stages["transactions"])
-            with session.transaction():
-                _swap(session, settings, day, stages)
+            with ThreadPoolExecutor(1) as helper:
+                # the statistics on a second connection while this one upserts the dimensions
+                analyzed = helper.submit(_analyze, settings, stages["transactions"])
+                with session.transaction():
+                    _swap(session, settings, day, stages, analyzed.result)
         finally:
             for stage in stages.values():
                 session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stage)))
@@ -214,26 +217,37 @@ def _bound_name(stage: str) -> str:
 
 def _key_stage(session: psycopg.Connection, stage: str) -> None:
     """Build the primary key after the bulk COPY (much faster than maintaining it during
-    it) and the planner's statistics (without them the checks and KPIs that follow are
-    planned for an empty table: sorts instead of parallel hash aggregates, 2-3x slower);
-    then give the session room for the swap's foreign-key checks (hash joins)."""
+    it); then give the session room for the swap's foreign-key checks (hash joins)."""
     session.execute("SET maintenance_work_mem = '256MB'")  # sort the index in memory
     session.execute(
         sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (transaction_id, business_date)").format(
             sql.Identifier(stage)
         )
     )
-    session.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
     session.execute("SET work_mem = '256MB'")
 
 
+def _analyze(settings: Settings, stage: str) -> None:
+    """The planner's statistics of the day's rows: without them the checks and KPIs that
+    follow are planned for a handful of rows (sorts instead of parallel hash aggregates,
+    2-3x slower)."""
+    with connect(settings, autocommit=True) as conn:
+        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
+
+
 def _swap(
-    session: psycopg.Connection, settings: Settings, day: dt.date, stages: Mapping[str, str]
+    session: psycopg.Connection,
+    settings: Settings,
+    day: dt.date,
+    stages: Mapping[str, str],
+    stage_ready: Callable[[], object],
 ) -> None:
-    """In the caller's transaction: upsert dimensions, replace the day's partition."""
+    """In the caller's transaction: upsert dimensions, then (once stage_ready returns: the
+    stage's statistics are made elsewhere meanwhile) replace the day's partition."""
     schema_lock(session, settings, "swap")  # one swap at a time: no lock-order deadlocks
     for table, key, columns, serial in DIMENSIONS:
         _upsert_dimension(session, table, key, columns, serial, stages[table])
+    stage_ready()  # raises what the statistics raised
     stage = stages["transactions"]
     partition = sql.Identifier(partition_name(day))
     session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(partition))
