@@ -11,6 +11,8 @@ import csv
 import datetime as dt
 import io
 import re
+import subprocess
+import sys
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -665,3 +667,14 @@ def test_an_unusable_template_cache_only_costs_the_compiling(tmp_path: Path) -> 
     report = build_report(Settings(seed=7, cache_dir=tmp_path), metrics_doc())
     assert report.html == build_report(Settings(seed=7, cache_dir=None), metrics_doc()).html
     assert (tmp_path / "jinja").read_text() == "a file where the cache folder should be"
+
+
+def test_chart_imports_can_be_made_ahead_in_a_thread() -> None:
+    """A fresh interpreter: nothing of matplotlib until preload(), all of it after."""
+    script = (
+        "import sys; from customer_pipeline.charts import preload;"
+        "assert 'matplotlib.figure' not in sys.modules;"
+        "preload().join();"
+        "assert {'matplotlib.figure', 'matplotlib.backends.backend_agg'} <= set(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)

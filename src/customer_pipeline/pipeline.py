@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from customer_pipeline.charts import preload as preload_charts
 from customer_pipeline.cleanup import delete_files, run_folder
 from customer_pipeline.database import check_connection, database_url, describe
 from customer_pipeline.generate.csvfile import GeneratedFile, rows_per_table
@@ -118,6 +119,7 @@ def run_day(
                     advance()
         with step("load_data"):
             summary.row_counts = load_day(settings, day, files)
+        preload_charts()  # the report's imports, while PostgreSQL checks and aggregates
         with step("check_data_quality"):
             generated = rows_per_table(files)  # what was generated, not what was loaded
             checks = [c.as_dict() for c in check_data_quality(settings, day, generated)]
