@@ -211,7 +211,7 @@ def text_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: str
 
 def _environment(cache_dir: Path | None = None) -> Environment:
     """The templates' environment; compiled templates kept in cache_dir/jinja (compiling
-    them takes longer than rendering), checked against the templates' modification times."""
+    them takes longer than rendering; Jinja recompiles a template whose source changed)."""
     bytecode_cache = None
     if cache_dir is not None:
         folder = cache_dir / "jinja"

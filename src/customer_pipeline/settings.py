@@ -134,7 +134,8 @@ class Settings:
     # files
     work_dir: Path = Path("work")
     outbox_dir: Path = Path("outbox")
-    # Faker's value pools, kept between runs (see generate/pools.py); None: always rebuilt
+    # kept between runs: Faker's value pools (generate/pools.py), compiled report
+    # templates; None: no cache, rebuilt every time
     cache_dir: Path | None = field(default_factory=default_cache_dir)
     # email
     email_backend: str = "outbox"
