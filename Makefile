@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 # PYTHONDONTWRITEBYTECODE is set (each Airflow task is a new process)
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run airflow celery test lint format bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -47,6 +47,39 @@ run: install
 	@$(RUN) airflow dags test customer_pipeline $(TODAY) > $(RUN_LOG) 2>&1 \
 		|| { tail -n 40 $(RUN_LOG); echo "The run failed: see $(RUN_LOG)"; exit 1; }
 	@$(RUN) customer-pipeline summary --date $(TODAY)
+
+# `make celery`: the same DAG on Airflow's CeleryExecutor, every process on this machine
+# (Procfile.celery, run by honcho: api-server, scheduler, dag-processor and WORKERS Celery
+# workers of CELERY_CONCURRENCY slots). It needs a PostgreSQL (Airflow's metadata, the
+# pipeline's data) and a Redis broker; the defaults below are the usual local ones, the
+# environment overrides them. More machines: README, "Scaling out with Celery".
+CELERY_HOME_DIR := $(CURDIR)/airflow-home-celery
+WORKERS ?= 2
+celery: export AIRFLOW_HOME := $(CELERY_HOME_DIR)
+celery: export AIRFLOW__CORE__EXECUTOR := CeleryExecutor
+celery: export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+celery: export AIRFLOW__CORE__LOAD_EXAMPLES := False
+celery: export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION ?= False
+celery: export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+celery: export AIRFLOW__CELERY__BROKER_URL ?= redis://127.0.0.1:6379/0
+celery: export AIRFLOW__CELERY__RESULT_BACKEND ?= db+$(AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)
+celery: export AIRFLOW__API__HOST ?= 127.0.0.1
+celery: export AIRFLOW__API__PORT ?= 8080
+celery: export AIRFLOW__CORE__EXECUTION_API_SERVER_URL ?= http://$(AIRFLOW__API__HOST):$(AIRFLOW__API__PORT)/execution/
+celery: export CELERY_CONCURRENCY ?= 2
+celery: export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+celery: export DATABASE_SCHEMA ?= customer_pipeline
+celery: export PIPELINE_WORK_DIR ?= $(CURDIR)/work
+celery: export PIPELINE_OUTBOX_DIR ?= $(CURDIR)/outbox
+celery: install
+	@mkdir -p $(AIRFLOW_HOME)
+	@# one JWT secret and API key for every process (and every machine): kept in AIRFLOW_HOME
+	@test -f $(AIRFLOW_HOME)/secrets.env || $(RUN) python -c "import secrets; \
+		print('AIRFLOW__API_AUTH__JWT_SECRET=' + secrets.token_urlsafe(32)); \
+		print('AIRFLOW__API__SECRET_KEY=' + secrets.token_urlsafe(16))" > $(AIRFLOW_HOME)/secrets.env
+	@$(RUN) airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 \
+		|| { tail -n 20 $(AIRFLOW_HOME)/db-migrate.log; echo "airflow db migrate failed: is PostgreSQL at $$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN?"; exit 1; }
+	$(RUN) honcho -f Procfile.celery -e $(AIRFLOW_HOME)/secrets.env start -c worker=$(WORKERS)
 
 test: install
 	$(RUN) ruff check .
