@@ -130,7 +130,8 @@ def test_a_run_on_two_celery_workers(
         "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(16),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # only the run triggered here
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only the run triggered here
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
         "CELERY_CONCURRENCY": "1",
         "DATABASE_URL": database_url,
@@ -181,6 +182,10 @@ def forget_queue(queue: str) -> None:
     keys = list(broker.scan_iter(match=f"*{queue}*"))
     if keys:
         broker.delete(*keys)
+    for tag, message in broker.hgetall("unacked").items():  # reserved, never acknowledged
+        if queue.encode() in message:
+            broker.hdel("unacked", tag)
+            broker.zrem("unacked_index", tag)
 
 
 def run_on_the_cluster(env: dict[str, str], log: Path, metadata: psycopg.Connection) -> None:
