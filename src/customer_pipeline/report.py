@@ -19,7 +19,7 @@ import datetime as dt
 import io
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -37,7 +37,7 @@ from customer_pipeline import __version__
 from customer_pipeline.settings import Settings
 
 if TYPE_CHECKING:
-    from customer_pipeline.insights import Insights
+    from customer_pipeline.insights import Insights, Ranked
 
 TEXT_NAME = "Daily_Report.txt"
 HTML_NAME = "Daily_Report.html"
@@ -419,40 +419,24 @@ class _View:
             return []
         if self.insights and self.insights.top_products:
             ins = self.insights
+            figures: tuple[tuple[str, tuple[Ranked, ...], Callable[[Ranked], str]], ...] = (
+                ("product", ins.top_products, lambda r: f"{r.quantity:,} units"),
+                (
+                    "customer",
+                    ins.top_customers,
+                    lambda r: f"{r.transactions:,} purchase{'s' if r.transactions != 1 else ''}",
+                ),
+                ("store", ins.top_stores, lambda r: f"{r.transactions:,} transactions"),
+            )
             return [
                 {
-                    "title": _top_title(len(ins.top_products), "product"),
+                    "title": _top_title(len(ranked), noun),
                     "rows": [
-                        _row(p.name, p.detail, f"{p.quantity:,} units", self.money(p.sales), p.rank)
-                        for p in ins.top_products
+                        _row(r.name, r.detail, figure(r), self.money(r.sales), r.rank)
+                        for r in ranked
                     ],
-                },
-                {
-                    "title": _top_title(len(ins.top_customers), "customer"),
-                    "rows": [
-                        _row(
-                            c.name,
-                            c.detail,
-                            f"{c.transactions:,} purchase{'s' if c.transactions != 1 else ''}",
-                            self.money(c.sales),
-                            c.rank,
-                        )
-                        for c in ins.top_customers
-                    ],
-                },
-                {
-                    "title": _top_title(len(ins.top_stores), "store"),
-                    "rows": [
-                        _row(
-                            s.name,
-                            s.detail,
-                            f"{s.transactions:,} transactions",
-                            self.money(s.sales),
-                            s.rank,
-                        )
-                        for s in ins.top_stores
-                    ],
-                },
+                }
+                for noun, ranked, figure in figures
             ]
         # the KPI document alone: its top product, customer and store
         m = self.metrics
