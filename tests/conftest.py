@@ -73,6 +73,20 @@ def db(database_url: str, schema: str) -> Iterator[psycopg.Connection]:
         yield conn
 
 
+@pytest.fixture
+def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch):  # -> typer.testing.CliRunner
+    """A runner whose environment points the CLI at the test database and folders."""
+    from typer.testing import CliRunner
+
+    for name in ("EMAIL_BACKEND", "EMAIL_TO", "EMAIL_FROM", "SENDGRID_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", settings.database_url or "")
+    monkeypatch.setenv("DATABASE_SCHEMA", settings.db_schema)
+    monkeypatch.setenv("PIPELINE_WORK_DIR", str(settings.work_dir))
+    monkeypatch.setenv("PIPELINE_OUTBOX_DIR", str(settings.outbox_dir))
+    return CliRunner()
+
+
 def generate_day(settings: Settings, folder: Path, day) -> list:
     """Every file of a day, the way the pipeline makes them (dimensions, then chunks)."""
     from customer_pipeline.generate.transactions import generate_transactions, transaction_chunks

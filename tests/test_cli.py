@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import socket
 
+import psycopg
 import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
@@ -15,18 +16,6 @@ from customer_pipeline.cli import app
 from customer_pipeline.settings import Settings
 
 DAY = dt.date(2026, 11, 20)
-
-
-@pytest.fixture
-def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    """A runner whose environment points the CLI at the test database and folders."""
-    for name in ("EMAIL_BACKEND", "EMAIL_TO", "EMAIL_FROM", "SENDGRID_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATABASE_URL", settings.database_url or "")
-    monkeypatch.setenv("DATABASE_SCHEMA", settings.db_schema)
-    monkeypatch.setenv("PIPELINE_WORK_DIR", str(settings.work_dir))
-    monkeypatch.setenv("PIPELINE_OUTBOX_DIR", str(settings.outbox_dir))
-    return CliRunner()
 
 
 def test_every_command_and_option_has_help() -> None:
@@ -136,9 +125,20 @@ def test_summary_of_a_day_never_run(cli: CliRunner) -> None:
 
 
 def test_create_tables_reset(cli: CliRunner) -> None:
-    result = cli.invoke(app, ["create-tables", "--reset"])
+    result = cli.invoke(app, ["create-tables", "--reset", "--yes"])
     assert result.exit_code == 0, result.stderr
     assert "Reset: transactions" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["create-tables", "run"])
+def test_a_reset_without_a_terminal_needs_yes(
+    cli: CliRunner, db: psycopg.Connection, command: str
+) -> None:
+    assert cli.invoke(app, ["run", "--date", "2026-11-20", "--transactions", "50"]).exit_code == 0
+    result = cli.invoke(app, [command, "--reset"])
+    assert result.exit_code == 2
+    assert "confirm with --yes" in result.stderr
+    assert db.execute("SELECT count(*) FROM transactions").fetchone()[0] > 0
 
 
 def test_metrics_json_keeps_the_documented_key_order(cli: CliRunner) -> None:

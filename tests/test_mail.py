@@ -789,8 +789,8 @@ def test_outbox_unwritable_too(
             {"email_backend": "sendgrid", "email_to": Settings().email_to, "sendgrid_api_key": "k"},
             r"placeholder",
         ),
-        ({"email_backend": "smtp", "smtp_port": 0}, r"invalid SMTP port 0"),
-        ({"email_backend": "smtp", "smtp_port": 65536}, r"invalid SMTP port 65536"),
+        ({"email_backend": "smtp", "smtp_port": 0}, r"SMTP_PORT must be .*, got 0"),
+        ({"email_backend": "smtp", "smtp_port": 65536}, r"SMTP_PORT must be .*, got 65536"),
     ],
 )
 def test_email_settings_are_validated(changes: dict[str, Any], match: str) -> None:

@@ -9,16 +9,17 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import psycopg
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from customer_pipeline.errors import ConfigError, PipelineError
-from customer_pipeline.settings import EMAIL_BACKENDS, Settings, parse_date
+from customer_pipeline.settings import OPTION, Settings, parse_date
 
 if TYPE_CHECKING:  # the pipeline imports Faker and numpy: only when a command needs them
     from customer_pipeline.pipeline import RunSummary
@@ -36,10 +37,31 @@ F = TypeVar("F", bound=Callable[..., Any])
 DateOpt = Annotated[
     str | None, typer.Option("--date", help="Business date, YYYY-MM-DD (default: today, UTC).")
 ]
-SeedOpt = Annotated[int | None, typer.Option(help="Random seed (env: PIPELINE_SEED; default 42).")]
 ResetOpt = Annotated[
-    bool, typer.Option("--reset", help="Drop and recreate every pipeline table first.")
+    bool,
+    typer.Option(
+        "--reset", help="Drop and recreate every pipeline table first: deletes all history."
+    ),
 ]
+YesOpt = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask for confirmation before --reset.")
+]
+
+
+def option_help(name: str) -> str:
+    """A setting's help, from its one declaration: what it means, its choices, its
+    environment variable and default."""
+    option = OPTION[name]
+    default = Settings().value(name)
+    if isinstance(default, tuple):
+        default = ", ".join(default)
+    choices = f" One of: {', '.join(option.choices)}." if option.choices else ""
+    return f"{option.help}{choices} (env {option.env}; default {default})"
+
+
+def setting(kind: Any, name: str) -> Any:
+    """The Annotated type of a CLI option for the setting `name`."""
+    return Annotated[kind | None, typer.Option(OPTION[name].flag, help=option_help(name))]
 
 
 def one_line_errors(command: F) -> F:
@@ -50,52 +72,61 @@ def one_line_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except ConfigError as exc:
-            err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            fail(str(exc), 2)
         except (PipelineError, psycopg.Error) as exc:
-            message = " ".join(str(exc).split()) or type(exc).__name__
-            err.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+            fail(" ".join(str(exc).split()) or type(exc).__name__, 1)
+        except OSError as exc:  # a folder or file of the run: name it and the cause
+            where = f" {exc.filename}" if exc.filename else ""
+            fail(f"cannot use{where}: {exc.strerror or exc}", 1)
 
     return wrapper  # type: ignore[return-value]
 
 
+def fail(message: str, status: int) -> NoReturn:
+    err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(status) from None
+
+
 def business_date(value: str | None) -> dt.date:
-    return parse_date(value) if value else dt.datetime.now(dt.UTC).date()
+    """--date, else today (UTC). An empty --date is a mistake, not today."""
+    return dt.datetime.now(dt.UTC).date() if value is None else parse_date(value)
 
 
 def settings_from(**overrides: Any) -> Settings:
     return Settings.from_env(os.environ).replace(**overrides).validate()
 
 
+def confirm_reset(settings: Settings, yes: bool) -> None:
+    """--reset deletes all history: ask on a terminal; elsewhere, --yes is required."""
+    if yes:
+        return
+    what = (
+        f"--reset deletes every customer-pipeline table in schema {settings.db_schema!r}, "
+        "with all their history"
+    )
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{what}: confirm with --yes (there is no terminal to ask)")
+    if not typer.confirm(f"{what}. Continue?", err=True):
+        raise typer.Exit(1)
+
+
 @app.command()
 @one_line_errors
 def run(
     date: DateOpt = None,
-    customers: Annotated[int | None, typer.Option(help="Customers (default 100).")] = None,
-    products: Annotated[int | None, typer.Option(help="Products (default 50).")] = None,
-    stores: Annotated[int | None, typer.Option(help="Stores (default 20).")] = None,
-    transactions: Annotated[
-        int | None, typer.Option(help="Transactions of the day (default 1000).")
-    ] = None,
-    seed: SeedOpt = None,
+    customers: setting(int, "customers") = None,
+    products: setting(int, "products") = None,
+    stores: setting(int, "stores") = None,
+    transactions: setting(int, "transactions") = None,
+    seed: setting(int, "seed") = None,
     reset: ResetOpt = False,
-    email_backend: Annotated[
-        str | None,
-        typer.Option(
-            help=f"One of {', '.join(EMAIL_BACKENDS)} (env: EMAIL_BACKEND; default outbox)."
-        ),
-    ] = None,
-    to: Annotated[
-        list[str] | None,
-        typer.Option("--to", help="Recipient; repeat for several (env: EMAIL_TO)."),
-    ] = None,
-    sender: Annotated[str | None, typer.Option("--from", help="Sender (env: EMAIL_FROM).")] = None,
-    locale: Annotated[str | None, typer.Option(help="Faker locale (default en_US).")] = None,
-    chunk_size: Annotated[
-        int | None, typer.Option(help="Transactions per generated file (multiple of 10,000).")
-    ] = None,
-    outbox: Annotated[Path | None, typer.Option(help="Outbox folder (default ./outbox).")] = None,
+    yes: YesOpt = False,
+    email_backend: setting(str, "email_backend") = None,
+    to: setting(list[str], "email_to") = None,
+    sender: setting(str, "email_from") = None,
+    locale: setting(str, "locale") = None,
+    chunk_size: setting(int, "chunk_size") = None,
+    outbox: setting(Path, "outbox_dir") = None,
 ) -> None:
     """Run the whole pipeline for one business date and print a summary."""
     from customer_pipeline.pipeline import run_day
@@ -115,6 +146,8 @@ def run(
         chunk_size=chunk_size,
         outbox_dir=outbox,
     )
+    if reset:
+        confirm_reset(settings, yes)
     with Progress(
         TextColumn("{task.description:<28}"),
         BarColumn(),
@@ -192,13 +225,17 @@ def summary(date: DateOpt = None) -> None:
 
 @app.command("create-tables")
 @one_line_errors
-def create_tables_command(reset: ResetOpt = False) -> None:
+def create_tables_command(reset: ResetOpt = False, yes: YesOpt = False) -> None:
     """Create the pipeline's tables when missing (with --reset: drop and recreate them)."""
     from customer_pipeline.database import check_connection
+    from customer_pipeline.dataset import check_dataset
     from customer_pipeline.schema import create_tables
 
-    settings = settings_from()
+    settings = settings_from(reset=reset or None)
+    if reset:
+        confirm_reset(settings, yes)
     check_connection(settings)
+    check_dataset(settings)
     tables = create_tables(settings, reset=reset)
     out.print(f"{'Reset' if reset else 'Ready'}: {', '.join(tables)}")
 

@@ -17,6 +17,7 @@ from typing import Any
 from customer_pipeline.charts import preload as preload_charts
 from customer_pipeline.cleanup import delete_files, run_folder
 from customer_pipeline.database import check_connection, database_url, describe
+from customer_pipeline.dataset import check_dataset
 from customer_pipeline.generate.csvfile import GeneratedFile, rows_per_table
 from customer_pipeline.generate.customers import generate_customers
 from customer_pipeline.generate.products import generate_products
@@ -57,10 +58,13 @@ class RunSummary:
 
 
 def prepare(settings: Settings, day: dt.date) -> Settings:
-    """Validate everything that can be validated before the first write."""
+    """Validate everything that can be validated before the first write: the settings,
+    the date, the database, the dataset the schema holds, the folders."""
     settings.validate()
     settings.check_business_date(day)
     check_connection(settings)
+    check_dataset(settings)
+    settings.check_folders()
     return settings
 
 

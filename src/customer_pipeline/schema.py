@@ -1,24 +1,43 @@
-"""Step 1, create_tables: the schema, created idempotently or reset."""
+"""Step 1, create_tables: the schema, created idempotently or reset.
+
+The pipeline marks each table it creates (its comment, ``customer-pipeline schema N``)
+and touches no other: a table or view of the same name that is not marked is refused,
+by name, and ``reset`` drops only marked tables (never with CASCADE, so a user's view over
+one of them stops the reset instead of disappearing).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib.resources import files
 
 import psycopg
 from psycopg import sql
 
 from customer_pipeline.database import connect
+from customer_pipeline.dataset import record_dataset
 from customer_pipeline.errors import ConfigError
 from customer_pipeline.settings import Settings
 
 #: Every table the pipeline owns, dependents first.
-TABLES = ("transactions", "daily_metrics", "pipeline_runs", "customers", "products", "stores")
+TABLES = (
+    "transactions",
+    "daily_metrics",
+    "pipeline_runs",
+    "customers",
+    "products",
+    "stores",
+    "pipeline_dataset",
+)
 
 SCHEMA_SQL = files("customer_pipeline").joinpath("sql/schema.sql").read_text()
-#: Bumped whenever schema.sql changes a table that exists already; kept as the comment of
-#: the transactions table, so tables made by another version are recognised.
-SCHEMA_VERSION = 2
-_MARK = f"customer-pipeline schema {SCHEMA_VERSION}"
+#: Bumped whenever schema.sql changes a table that exists already, or what the tables
+#: hold (3: every table marked; one dataset per schema).
+SCHEMA_VERSION = 3
+_PREFIX = "customer-pipeline schema "
+_MARK = f"{_PREFIX}{SCHEMA_VERSION}"
+#: Version 2 marked only its transactions table; these were its other tables.
+_V2_TABLES = frozenset(TABLES) - {"pipeline_dataset"}
 
 
 def schema_lock(conn: psycopg.Connection, settings: Settings, name: str) -> None:
@@ -31,6 +50,7 @@ def schema_lock(conn: psycopg.Connection, settings: Settings, name: str) -> None
 
 def create_tables(settings: Settings, *, reset: bool | None = None) -> list[str]:
     """Create the pipeline's schema and tables when missing; with reset, drop them first.
+    Record the schema's dataset, or refuse a run of another one.
 
     Returns the names of the tables. Safe to call concurrently.
     """
@@ -41,29 +61,82 @@ def create_tables(settings: Settings, *, reset: bool | None = None) -> list[str]
         # which a role that merely owns its schema does not have
         if conn.execute("SELECT to_regnamespace(%s) IS NULL", [settings.db_schema]).fetchone()[0]:
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(settings.db_schema)))
+        found = _owned_tables(conn, settings)
         if reset:
+            _drop(conn, settings, found)
+        elif found.other_versions:
+            raise ConfigError(
+                f"the tables in schema {settings.db_schema!r} were made by another version of "
+                f"customer-pipeline ({found.other_versions[0]}, this is schema "
+                f"{SCHEMA_VERSION}): run once with --reset to recreate them (this deletes "
+                "their data)"
+            )
+        conn.execute(SCHEMA_SQL)
+        for table in TABLES:
             conn.execute(
-                sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(
-                    sql.SQL(", ").join(sql.Identifier(settings.db_schema, t) for t in TABLES)
+                sql.SQL("COMMENT ON TABLE {} IS {}").format(
+                    sql.Identifier(table), sql.Literal(_MARK)
                 )
             )
-        else:
-            _refuse_other_versions(conn, settings)
-        conn.execute(SCHEMA_SQL)
-        conn.execute(sql.SQL("COMMENT ON TABLE transactions IS {}").format(sql.Literal(_MARK)))
+        record_dataset(conn, settings)
     return list(TABLES)
 
 
-def _refuse_other_versions(conn: psycopg.Connection, settings: Settings) -> None:
-    found = conn.execute(
-        "SELECT c.oid IS NOT NULL, obj_description(c.oid, 'pg_class') "
-        "FROM (SELECT to_regclass(%s) AS oid) c",
-        [f"{settings.db_schema}.transactions"],
-    ).fetchone()
-    exists, mark = found if found else (False, None)
-    if exists and mark != _MARK:
+@dataclass(frozen=True)
+class _Found:
+    """The schema's objects that bear one of the pipeline's table names."""
+
+    ours: list[str]  # made by customer-pipeline (this version or another)
+    other_versions: list[str]  # the marks of those made by another version
+    foreign: tuple[str, str] | None  # (name, relkind) of the first that is not ours
+
+
+def _classify(relations: dict[str, tuple[str, str | None]]) -> _Found:
+    """relations: name -> (relkind, comment)."""
+    legacy = (relations.get("transactions", ("", None))[1] or "") == f"{_PREFIX}2"
+    ours, other_versions = [], []
+    for name, (kind, comment) in relations.items():
+        mark = comment or ""
+        if mark == _MARK:
+            ours.append(name)
+        elif mark.startswith(_PREFIX) or (legacy and kind in "rp" and name in _V2_TABLES):
+            ours.append(name)
+            other_versions.append(mark or f"{_PREFIX}2")
+        else:
+            return _Found(ours, other_versions, (name, kind))
+    return _Found(ours, other_versions, None)
+
+
+def _owned_tables(conn: psycopg.Connection, settings: Settings) -> _Found:
+    """The pipeline's names in the schema; refuse, by name, one that is not the pipeline's."""
+    rows = conn.execute(
+        "SELECT c.relname, c.relkind, obj_description(c.oid, 'pg_class') FROM pg_class c "
+        "WHERE c.relnamespace = to_regnamespace(%s) AND c.relname = ANY(%s) "
+        "AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
+        [settings.db_schema, list(TABLES)],
+    ).fetchall()
+    found = _classify({name: (kind, comment) for name, kind, comment in rows})
+    if found.foreign:
+        name, relkind = found.foreign
+        where = f"{settings.db_schema}.{name}"
+        kind = "view" if relkind in "vm" else "table"
         raise ConfigError(
-            f"the tables in schema {settings.db_schema!r} were made by another version of "
-            f"customer-pipeline ({mark or 'schema 1'}, this is schema {SCHEMA_VERSION}): "
-            "run once with --reset to recreate them (this deletes their data)"
+            f"{kind} {where} is not one of customer-pipeline's (it bears no mark of ours): "
+            "rename or remove it, or use another DATABASE_SCHEMA; customer-pipeline "
+            "never drops or writes into it"
         )
+    return found
+
+
+def _drop(conn: psycopg.Connection, settings: Settings, found: _Found) -> None:
+    """Drop the pipeline's tables (dependents first); refuse if anything else needs one."""
+    for table in (t for t in TABLES if t in found.ours):
+        try:
+            with conn.transaction():
+                conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(table)))
+        except psycopg.errors.DependentObjectsStillExist as exc:
+            detail = (exc.diag.message_detail or str(exc)).splitlines()[0]
+            raise ConfigError(
+                f"--reset refused: {detail} (in schema {settings.db_schema!r}); drop or move "
+                "it first, or use another DATABASE_SCHEMA: nothing was dropped"
+            ) from None

@@ -87,3 +87,16 @@ CREATE TABLE IF NOT EXISTS pipeline_runs (
     finished_at   timestamptz
 );
 CREATE INDEX IF NOT EXISTS pipeline_runs_business_date ON pipeline_runs (business_date);
+
+-- The dataset this schema holds (one row, written by the first run): see dataset.py.
+CREATE TABLE IF NOT EXISTS pipeline_dataset (
+    one           boolean PRIMARY KEY DEFAULT true CHECK (one),
+    seed          bigint  NOT NULL,
+    locale        text    NOT NULL,
+    customers     bigint  NOT NULL,
+    products      bigint  NOT NULL,
+    stores        bigint  NOT NULL,
+    history_start date    NOT NULL,
+    generator     text    NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
