@@ -6,11 +6,15 @@ by email. Every task is one step of the `customer_pipeline` library (the same st
 `customer-pipeline run` calls outside Airflow); tasks pass paths and counts, never rows.
 
 ```
-create_tables ┬ generate_customers_data ┐
-              ├ generate_product_data   ┼ plan_transaction_chunks
-              └ generate_stores_data    ┘   → generate_transaction_data[chunk] (mapped)
+check_dataset → create_tables ┬ generate_customers_data ┐
+                              ├ generate_product_data   ┼ plan_transaction_chunks
+                              └ generate_stores_data    ┘   → generate_transaction_data[chunk]
 → load_data → check_data_quality → calculate_metrics → send_email ⇢ delete_files (teardown)
 ```
+
+**Dataset**: the first task, `check_dataset` (never retried), refuses a run whose
+dataset (seed, locale, initial sizes) is not the one the schema holds, and any other bad
+input, before anything is written.
 
 **Business date**: the `business_date` param; else the run's logical date (a scheduled
 run's is the start of the day it covers: it runs when that day is over); else, for a
@@ -45,267 +49,39 @@ also retry transient errors themselves (`EMAIL_ATTEMPTS`).
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import uuid
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from airflow.sdk import CronDataIntervalTimetable, chain, dag, get_current_context, task
 
-from airflow.sdk import (
-    CronDataIntervalTimetable,
-    Param,
-    RetryDecision,
-    RetryPolicy,
-    chain,
-    dag,
-    get_current_context,
-    task,
+from customer_pipeline.airflow_adapter import (
+    DIMENSION_TASKS,
+    START_DATE,
+    Run,
+    dag_params,
+    failed_tasks,
+    files_from_xcom,
+    retried,
 )
 
-if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-
-    from airflow.sdk import Context
-
-    from customer_pipeline.settings import Settings
-
-DATABASE_CONN_ID = "customers_db"
-SENDGRID_CONN_ID = "sendgrid_default"
-SMTP_CONN_ID = "smtp_default"
-
-#: The dimension generators, by the original's task names (see customer_pipeline.pipeline).
-DIMENSION_TASKS = ("generate_customers_data", "generate_product_data", "generate_stores_data")
-
-
-class FailAtOnce(RetryPolicy):
-    """No retry for the library's errors that retrying cannot cure; the default otherwise."""
-
-    #: Bad settings, bad data, a mail service that refused the key or the message. Matched
-    #: by name, so that parsing this file imports none of the library.
-    ERRORS = frozenset(
-        {
-            "customer_pipeline.errors.ConfigError",
-            "customer_pipeline.errors.QualityError",
-            "customer_pipeline.errors.DeliveryRefused",
-        }
-    )
-
-    def evaluate(
-        self,
-        exception: BaseException,
-        try_number: int,
-        max_tries: int,
-        context: Context | None = None,
-    ) -> RetryDecision:
-        kinds = {f"{kind.__module__}.{kind.__qualname__}" for kind in type(exception).__mro__}
-        if kinds & self.ERRORS:
-            return RetryDecision.fail(f"{type(exception).__name__}: retrying cannot help")
-        return RetryDecision.default()
-
-
-#: For the tasks that use the database or the mail service.
-RETRIED = {
-    "retries": int(os.environ.get("PIPELINE_TASK_RETRIES", "3")),
-    "retry_delay": dt.timedelta(
-        seconds=float(os.environ.get("PIPELINE_RETRY_DELAY_SECONDS", "30"))
-    ),
-    "retry_exponential_backoff": 2.0,
-    "max_retry_delay": dt.timedelta(minutes=10),
-    "retry_policy": FailAtOnce(),
-}
-
-MAX_ROWS = 1_000_000_000  # customer_pipeline.settings._MAX_SIZE
-BLOCK_ROWS = 10_000  # customer_pipeline.settings.BLOCK_ROWS
-
-
-def _number(what: str, **bounds: int) -> Param:
-    """An optional integer: empty means the environment (PIPELINE_*) or the library's default."""
-    return Param(None, type=["null", "integer"], description=what, **bounds)
-
-
-#: Validated when a run is created; `None` means "from the environment or the library".
-PARAMS = {
-    "business_date": Param(
-        None,
-        type=["null", "string"],
-        format="date",
-        pattern=r"^\d{4}-\d{2}-\d{2}$",
-        description="YYYY-MM-DD; empty: the run's logical date (or run_after date).",
-    ),
-    "customers": _number(
-        "Customers at the history start (default 100); sign-ups add more every day.",
-        minimum=0,
-        maximum=MAX_ROWS,
-    ),
-    "products": _number("Products (default 50).", minimum=0, maximum=MAX_ROWS),
-    "stores": _number("Stores (default 20).", minimum=0, maximum=MAX_ROWS),
-    "transactions": _number(
-        "A typical day's transactions (default 1000; weekday, season and growth vary it).",
-        minimum=0,
-        maximum=MAX_ROWS,
-    ),
-    "seed": _number("Random seed (default 42).", minimum=0, maximum=2**63 - 1),
-    "chunk_size": _number(
-        "Transactions per generated file, one mapped task each (default 100000).",
-        minimum=BLOCK_ROWS,
-        maximum=MAX_ROWS,
-        multipleOf=BLOCK_ROWS,
-    ),
-    "reset": Param(
-        False,
-        type="boolean",
-        description="Drop and recreate every pipeline table first (deletes all history).",
-    ),
-    "email_backend": Param(
-        None,
-        type=["null", "string"],
-        enum=[None, "outbox", "smtp", "sendgrid"],
-        description="Empty: EMAIL_BACKEND, else outbox (a .eml file in PIPELINE_OUTBOX_DIR).",
-    ),
-    "email_to": Param(
-        None,
-        type=["null", "array"],
-        items={"type": "string", "format": "email"},
-        minItems=1,
-        description="Recipients; empty: EMAIL_TO.",
-    ),
-}
-
-#: Params that are Settings fields of the same name.
-SETTING_PARAMS = ("customers", "products", "stores", "transactions", "seed", "chunk_size")
-SETTING_PARAMS += ("reset", "email_backend", "email_to")
-
-
-# -- one place that turns params, connections and the environment into Settings ------------
-
-
-def _connection(conn_id: str) -> Any | None:
-    from airflow.sdk import Connection
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        return Connection.get(conn_id)
-    except AirflowNotFoundException:
-        return None
-
-
-def _database(conn: Any | None) -> dict[str, object]:
-    """database_url and db_schema from the customers_db connection (none: keep defaults)."""
-    if conn is None:
-        return {}
-    from psycopg import conninfo, pq
-
-    extra = conn.extra_dejson
-    libpq = {option.keyword.decode() for option in pq.Conninfo.get_defaults()}
-    fields = {
-        "host": conn.host,
-        "port": conn.port,
-        "user": conn.login,
-        "password": conn.password,
-        "dbname": conn.schema,
-    }
-    params = {key: value for key, value in extra.items() if key in libpq}
-    params.update({key: value for key, value in fields.items() if value not in (None, "")})
-    return {
-        "database_url": conninfo.make_conninfo("", **params),
-        "db_schema": extra.get("search_path"),
-    }
-
-
-def _mail(backend: str) -> dict[str, object]:
-    """The chosen backend's settings from its Airflow connection (none: keep defaults)."""
-    if backend == "sendgrid" and (conn := _connection(SENDGRID_CONN_ID)):
-        host = conn.host
-        if host and "://" not in host:
-            host = f"https://{host}" + (f":{conn.port}" if conn.port else "")
-        return {
-            "sendgrid_api_key": conn.password,
-            "sendgrid_host": host,
-            "email_from": conn.extra_dejson.get("from_email"),
-        }
-    if backend == "smtp" and (conn := _connection(SMTP_CONN_ID)):
-        extra = conn.extra_dejson  # read as the SMTP provider's SmtpHook reads it
-        ssl = not extra.get("disable_ssl", False)
-        return {
-            "smtp_host": conn.host,
-            "smtp_port": conn.port,
-            "smtp_user": conn.login,
-            "smtp_password": conn.password,
-            "smtp_ssl": ssl,
-            "smtp_starttls": not ssl and not extra.get("disable_tls", False),
-            "smtp_timeout": float(extra["timeout"]) if "timeout" in extra else None,
-            "email_from": extra.get("from_email"),
-        }
-    return {}
-
-
-def build_settings(params: Mapping[str, Any]) -> Settings:
-    """Settings from the environment, then the run's params, then the connections."""
-    from customer_pipeline.settings import Settings
-
-    settings = Settings.from_env(os.environ).replace(**{k: params[k] for k in SETTING_PARAMS})
-    settings = settings.replace(**_database(_connection(DATABASE_CONN_ID)))
-    return settings.replace(**_mail(settings.email_backend)).validate()
-
-
-def business_date(context: Mapping[str, Any]) -> dt.date:
-    """The `business_date` param, else the logical date, else the run_after date (UTC)."""
-    from customer_pipeline.settings import parse_date
-
-    if chosen := context["params"].get("business_date"):
-        return parse_date(chosen)
-    moment = context.get("logical_date") or context["dag_run"].run_after
-    return moment.astimezone(dt.UTC).date()
-
-
-@dataclass(frozen=True)
-class Run:
-    """What every task of one DAG run shares."""
-
-    settings: Settings
-    day: dt.date
-    folder: Path  # the run's working folder
-    run_id: str  # its id in the pipeline_runs table
-
-    @classmethod
-    def current(cls) -> Run:
-        from customer_pipeline.cleanup import run_folder
-
-        context = get_current_context()
-        settings = build_settings(context["params"])
-        day = settings.check_business_date(business_date(context))
-        dag_run = context["dag_run"]
-        run_id = uuid.uuid5(uuid.NAMESPACE_URL, f"airflow:{dag_run.dag_id}/{dag_run.run_id}")
-        return cls(settings, day, run_folder(settings, day, dag_run.run_id), str(run_id))
-
-    def work_folder(self) -> Path:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        return self.folder
-
-
-def _files(
-    dimensions: Sequence[dict[str, Any]], transactions: Sequence[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """All generated files; the mapped task's lazy output is read in one request (a slice)."""
-    return [*dimensions, *transactions[:]]
-
-
-# -- the DAG -----------------------------------------------------------------------------------
+RETRIED = retried()
 
 
 @dag(
     dag_id="customer_pipeline",
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
-    # the library's history start: no task instance exists for a logical date before it,
-    # so any business date can be backfilled; catchup stays off
-    start_date=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+    start_date=START_DATE,  # the history start: any business date can be backfilled
     catchup=False,
     doc_md=__doc__,
-    params=PARAMS,
+    params=dag_params(),
     tags=["customer-pipeline"],
 )
 def customer_pipeline() -> None:
+    @task(retries=0)
+    def check_dataset() -> None:
+        """Settings, date, database, the schema's dataset, folders: before any write."""
+        from customer_pipeline.pipeline import prepare
+
+        run = Run.current()
+        prepare(run.settings, run.day)
+
     @task(**RETRIED)
     def create_tables() -> None:
         """Create the tables when missing (reset: drop them first); record the run."""
@@ -324,19 +100,9 @@ def customer_pipeline() -> None:
     @task
     def plan_transaction_chunks() -> list[int]:
         """One index per chunk of the day's transactions (at least one, maybe empty, file)."""
-        from airflow.sdk import conf
+        from customer_pipeline.airflow_adapter import chunk_indexes
 
-        from customer_pipeline.errors import ConfigError
-        from customer_pipeline.generate.transactions import transaction_chunks
-
-        run = Run.current()
-        chunks = max(1, len(transaction_chunks(run.settings, run.day)))
-        limit = conf.getint("core", "max_map_length")
-        if chunks > limit:
-            raise ConfigError(
-                f"{chunks} chunks exceed [core] max_map_length {limit}: raise chunk_size"
-            )
-        return list(range(chunks))
+        return chunk_indexes(Run.current())
 
     @task(multiple_outputs=False)
     def generate_transaction_data(chunk: int) -> dict[str, object]:
@@ -346,29 +112,26 @@ def customer_pipeline() -> None:
         return generate_transactions(run.settings, run.work_folder(), run.day, chunk).as_dict()
 
     @task(multiple_outputs=False, **RETRIED)
-    def load_data(
-        dimensions: list[dict[str, Any]], transactions: Sequence[dict[str, Any]]
-    ) -> dict[str, int]:
+    def load_data(dimensions: list[dict], transactions: list[dict]) -> dict[str, int]:
         """Replace the day's transactions and upsert the dimensions, atomically."""
         from customer_pipeline.load import load_day
 
         run = Run.current()
-        return load_day(run.settings, run.day, _files(dimensions, transactions))
+        return load_day(run.settings, run.day, files_from_xcom(dimensions, transactions))
 
     @task(**RETRIED)
-    def check_data_quality(
-        dimensions: list[dict[str, Any]], transactions: Sequence[dict[str, Any]]
-    ) -> list[dict[str, object]]:
+    def check_data_quality(dimensions: list[dict], transactions: list[dict]) -> list[dict]:
         """Row counts as generated, no orphans, amounts = price x quantity, ..."""
         from customer_pipeline.generate.csvfile import rows_per_table
         from customer_pipeline.quality import check_data_quality
 
-        generated = rows_per_table(_files(dimensions, transactions))
-        run = Run.current()
-        return [c.as_dict() for c in check_data_quality(run.settings, run.day, generated)]
+        run, files = Run.current(), files_from_xcom(dimensions, transactions)
+        return [
+            c.as_dict() for c in check_data_quality(run.settings, run.day, rows_per_table(files))
+        ]
 
     @task(multiple_outputs=False, **RETRIED)
-    def calculate_metrics() -> dict[str, Any]:
+    def calculate_metrics() -> dict:
         """The day's KPIs, stored in daily_metrics; returns the KPI document."""
         from customer_pipeline.metrics import calculate_metrics
 
@@ -376,9 +139,7 @@ def customer_pipeline() -> None:
         return calculate_metrics(run.settings, run.day)
 
     @task(**RETRIED)
-    def send_email(
-        metrics: dict[str, Any], checks: list[dict[str, Any]], loaded: dict[str, int]
-    ) -> str:
+    def send_email(metrics: dict, checks: list[dict], loaded: dict[str, int]) -> str:
         """Render the report (with the day's insights and charts), deliver it; say where."""
         from customer_pipeline.mail import send_report
         from customer_pipeline.report import RunFacts, daily_report
@@ -394,13 +155,11 @@ def customer_pipeline() -> None:
         from customer_pipeline.cleanup import delete_files
         from customer_pipeline.runs import finish_run
 
-        run = Run.current()
-        ti = get_current_context()["ti"]
+        run, ti = Run.current(), get_current_context()["ti"]
         try:
             return delete_files(run.settings, run.folder)
         finally:
-            states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id])[ti.run_id]
-            failed = sorted(t for t, s in states.items() if s in {"failed", "upstream_failed"})
+            failed = failed_tasks(ti)
             finish_run(
                 run.settings,
                 run.run_id,
@@ -418,7 +177,7 @@ def customer_pipeline() -> None:
     metrics = calculate_metrics()
     sent = send_email(metrics, checks, loaded)
 
-    chain(create_tables(), dimensions, chunks)
+    chain(check_dataset(), create_tables(), dimensions, chunks)
     chain(loaded, checks, metrics)
     sent >> delete_files().as_teardown(setups=[*dimensions, transactions])
 

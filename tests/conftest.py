@@ -5,6 +5,8 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 import warnings
@@ -16,6 +18,8 @@ import pytest
 from psycopg import sql
 
 from customer_pipeline.settings import Settings
+
+DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
 
 # Faker's value pools are cached in the user's cache folder (Settings.cache_dir); the tests
 # keep theirs in a folder of their own, shared by the session (and its DAG runs), deleted after.
@@ -85,6 +89,32 @@ def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch):  # -> typer.testin
     monkeypatch.setenv("PIPELINE_WORK_DIR", str(settings.work_dir))
     monkeypatch.setenv("PIPELINE_OUTBOX_DIR", str(settings.outbox_dir))
     return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Iterator[Path]:
+    """AIRFLOW_HOME in a folder of its own with a migrated metadata DB (`airflow db migrate`).
+
+    Airflow reads its configuration when first imported: tests import it only after this
+    fixture (never at module level). Tasks retry once, after a second.
+    """
+    assert "airflow.configuration" not in sys.modules, "airflow was imported before its setup"
+    home = Path(tempfile.mkdtemp(prefix="customer-pipeline-airflow-"))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AIRFLOW_HOME", str(home))
+        env.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS_FOLDER))
+        env.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        env.setenv("PIPELINE_TASK_RETRIES", "1")
+        env.setenv("PIPELINE_RETRY_DELAY_SECONDS", "1")
+        migrate = subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+        yield home
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def generate_day(settings: Settings, folder: Path, day) -> list:

@@ -8,15 +8,13 @@ throwaway AIRFLOW_HOME with a SQLite metadata database). Tasks retry once, after
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib.util
 import json
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import warnings
-from collections.abc import Iterator
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
@@ -45,28 +43,6 @@ def utc(day: str, hour: int = 0) -> dt.datetime:
 
 
 # -- Airflow, configured for the session ---------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def airflow_home() -> Iterator[Path]:
-    """AIRFLOW_HOME in a folder of its own with a migrated metadata DB (`airflow db migrate`)."""
-    assert "airflow.configuration" not in sys.modules, "airflow was imported before its setup"
-    home = Path(tempfile.mkdtemp(prefix="customer-pipeline-airflow-"))
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AIRFLOW_HOME", str(home))
-        env.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS))
-        env.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-        env.setenv("PIPELINE_TASK_RETRIES", "1")
-        env.setenv("PIPELINE_RETRY_DELAY_SECONDS", "1")
-        migrate = subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert migrate.returncode == 0, migrate.stdout + migrate.stderr
-        yield home
-    shutil.rmtree(home, ignore_errors=True)
 
 
 def parse_dag_folder() -> Any:
@@ -150,7 +126,7 @@ def test_parsing_imports_nothing_heavy(airflow_home: Path) -> None:
         f"spec = importlib.util.spec_from_file_location('dag_file', {str(DAG_FILE)!r})\n"
         "module = sys.modules['dag_file'] = importlib.util.module_from_spec(spec)\n"
         "spec.loader.exec_module(module)\n"
-        "heavy = ('numpy', 'faker', 'psycopg', 'pgserver', 'customer_pipeline.settings')\n"
+        "heavy = ('numpy', 'faker', 'psycopg', 'pgserver', 'email_validator')\n"
         "print([name for name in heavy if name in sys.modules])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -167,24 +143,23 @@ def test_daily_schedule_from_a_fixed_date_without_catchup(dag: Any) -> None:
     assert dag.doc_md.strip().startswith("# customer_pipeline")
 
 
-def test_params_default_to_the_environment_then_the_library(
-    dag: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_params_default_to_the_environment_then_the_library(dag: Any) -> None:
+    from customer_pipeline.airflow_adapter import build_settings
     from customer_pipeline.settings import Settings
 
     params = {name: dag.params.get_param(name).value for name in dag.params}
     assert params == dict.fromkeys(params) | {"reset": False}  # empty: not decided here
-    spec = importlib.util.spec_from_file_location("customer_pipeline_dag_file", DAG_FILE)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    build = module.build_settings
-    assert build(params).sizes == Settings().sizes
-    monkeypatch.setenv("PIPELINE_SEED", "7")
-    monkeypatch.setenv("PIPELINE_TRANSACTIONS", "5000")
-    chosen = build(params)
+    build = functools.partial(build_settings, connection=lambda conn_id: None)
+    assert build(params, env={}).sizes == Settings().sizes
+    chosen = build(params, env={"PIPELINE_SEED": "7", "PIPELINE_TRANSACTIONS": "5000"})
     assert (chosen.seed, chosen.sizes.transactions) == (7, 5000)
-    assert build({**params, "seed": 9}).seed == 9  # a param beats the environment
+    assert build({**params, "seed": 9}, env={"PIPELINE_SEED": "7"}).seed == 9  # a param wins
+
+
+def test_every_param_has_a_title_a_section_and_a_description(dag: Any) -> None:
+    for name in dag.params:
+        param = dag.params.get_param(name)
+        assert param.schema["title"] and param.schema["section"] and param.description, name
 
 
 def test_task_ids_keep_the_original_names(dag: Any) -> None:
@@ -196,7 +171,7 @@ def test_task_ids_keep_the_original_names(dag: Any) -> None:
         "send_email",
         "delete_files",
     }
-    added = {"plan_transaction_chunks", "load_data", "check_data_quality"}
+    added = {"check_dataset", "plan_transaction_chunks", "load_data", "check_data_quality"}
     assert set(dag.task_ids) == original | added
 
 
@@ -204,6 +179,7 @@ def test_edges(dag: Any) -> None:
     def upstream(task_id: str) -> set[str]:
         return set(dag.get_task(task_id).upstream_task_ids)
 
+    assert upstream("create_tables") == {"check_dataset"}
     for dimension in DIMENSIONS:
         assert upstream(dimension) == {"create_tables"}
     assert upstream("plan_transaction_chunks") == DIMENSIONS  # no race with the dimensions
@@ -339,12 +315,23 @@ def test_the_same_date_twice_gives_the_same_data(
 
 
 def test_a_configuration_error_fails_at_once_without_retrying(dag: Any, pipeline_env: Path) -> None:
-    run = dag.test(logical_date=utc("2024-03-04"), run_conf={"business_date": "2019-12-31"})
+    run = dag.test(logical_date=utc("2024-03-04"), run_conf={"customers": 0})
 
     states = task_states(run)
     assert run.state == "failed"
-    assert states["create_tables"] == ("failed", 1)  # retries=1, but a ConfigError is final
-    assert states["send_email"][0] == "upstream_failed"
+    assert states["check_dataset"] == ("failed", 1)  # the first task, never retried
+    assert states["create_tables"][0] == "upstream_failed"  # nothing was written
+
+
+def test_a_run_of_another_dataset_is_refused_by_the_first_task(
+    dag: Any, pipeline_env: Path, db: psycopg.Connection
+) -> None:
+    assert dag.test(logical_date=utc("2024-03-06"), run_conf=SMALL_DAY).state == "success"
+    before = fingerprint(db, "2024-03-06")
+    run = dag.test(logical_date=utc("2024-03-06"), run_conf={**SMALL_DAY, "seed": 5})
+    assert run.state == "failed"
+    assert task_states(run)["check_dataset"] == ("failed", 1)
+    assert fingerprint(db, "2024-03-06") == before
 
 
 @pytest.mark.parametrize(
@@ -357,6 +344,10 @@ def test_a_configuration_error_fails_at_once_without_retrying(dag: Any, pipeline
         {"chunk_size": 12_345},
         {"email_backend": "fax"},
         {"email_to": []},
+        {"email_to": ["boss@example.org\r\nBcc: everyone@example.org"]},
+        {"business_date": "2019-12-31"},
+        {"business_date": "3000-01-01"},
+        {"locale": "xx_XX"},
         {"reset": "yes"},
     ],
 )

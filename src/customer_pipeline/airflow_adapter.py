@@ -1,0 +1,296 @@
+"""The Airflow adapter: what the DAG needs that is about Airflow, not about retail data.
+
+The only module of the library that imports Airflow. It turns a task's context (params,
+connections, the run's dates and ids) into Settings and a business date, XCom values
+into the library's types, and the declarations of :mod:`customer_pipeline.settings` into
+the trigger form's params. The DAG file imports it when it is parsed: it imports nothing
+heavy at module level (no psycopg, numpy or Faker).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule
+
+from customer_pipeline.errors import ConfigError, DeliveryRefused, QualityError
+from customer_pipeline.settings import DATE_PATTERN, HISTORY_START, OPTION, Settings, parse_date
+
+DATABASE_CONN_ID = "customers_db"
+SENDGRID_CONN_ID = "sendgrid_default"
+SMTP_CONN_ID = "smtp_default"
+
+#: The generators of the dimensions, by the original's task names.
+DIMENSION_TASKS = ("generate_customers_data", "generate_product_data", "generate_stores_data")
+
+#: The first logical date: the history start (any business date can be backfilled).
+START_DATE = dt.datetime.combine(HISTORY_START, dt.time(), tzinfo=dt.UTC)
+
+# -- connections -> settings, as data ------------------------------------------------------
+
+#: customers_db (postgres) fields -> libpq keywords; extras that are libpq keywords
+#: (sslmode, options, ...) pass through, and the extra `search_path` picks the schema.
+DATABASE_FIELDS = {
+    "host": "host",
+    "port": "port",
+    "login": "user",
+    "password": "password",
+    "schema": "dbname",
+}
+#: smtp_default fields -> settings (extras as the SMTP provider's SmtpHook reads them)
+SMTP_FIELDS = {
+    "host": "smtp_host",
+    "port": "smtp_port",
+    "login": "smtp_user",
+    "password": "smtp_password",
+}
+#: sendgrid_default fields -> settings (the host, if set, replaces the API host)
+SENDGRID_FIELDS = {"password": "sendgrid_api_key"}
+#: extras of either mail connection -> settings
+MAIL_EXTRAS = {"from_email": "email_from"}
+
+
+def _fields(conn: Any, mapping: Mapping[str, str]) -> dict[str, object]:
+    return {target: getattr(conn, name) for name, target in mapping.items()}
+
+
+def database_settings(conn: Any) -> dict[str, object]:
+    """database_url and db_schema from a customers_db Connection."""
+    from psycopg import conninfo, pq
+
+    libpq = {option.keyword.decode() for option in pq.Conninfo.get_defaults()}
+    extra = conn.extra_dejson
+    params = {key: value for key, value in extra.items() if key in libpq}
+    params.update(
+        {
+            key: value
+            for key, value in _fields(conn, DATABASE_FIELDS).items()
+            if value not in ("", None)
+        }
+    )
+    return {
+        "database_url": conninfo.make_conninfo("", **params),
+        "db_schema": extra.get("search_path"),
+    }
+
+
+def smtp_settings(conn: Any) -> dict[str, object]:
+    extra = conn.extra_dejson
+    ssl = not extra.get("disable_ssl", False)
+    return {
+        **_fields(conn, SMTP_FIELDS),
+        **{target: extra.get(name) for name, target in MAIL_EXTRAS.items()},
+        "smtp_ssl": ssl,
+        "smtp_starttls": not ssl and not extra.get("disable_tls", False),
+        "smtp_timeout": float(extra["timeout"]) if "timeout" in extra else None,
+    }
+
+
+def sendgrid_settings(conn: Any) -> dict[str, object]:
+    host = conn.host
+    if host and "://" not in host:
+        host = f"https://{host}" + (f":{conn.port}" if conn.port else "")
+    return {
+        **_fields(conn, SENDGRID_FIELDS),
+        **{target: conn.extra_dejson.get(name) for name, target in MAIL_EXTRAS.items()},
+        "sendgrid_host": host,
+    }
+
+
+#: backend -> (its connection, how that connection maps to settings)
+MAIL_CONNECTIONS: dict[str, tuple[str, Callable[[Any], dict[str, object]]]] = {
+    "smtp": (SMTP_CONN_ID, smtp_settings),
+    "sendgrid": (SENDGRID_CONN_ID, sendgrid_settings),
+}
+
+
+def get_connection(conn_id: str) -> Any | None:
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return Connection.get(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
+def build_settings(
+    params: Mapping[str, Any],
+    connection: Callable[[str], Any | None] = get_connection,
+    env: Mapping[str, str] = os.environ,
+) -> Settings:
+    """Settings from the environment, then the run's params, then the connections."""
+    settings = Settings.from_env(env).replace(
+        _origin="param", **{name: params.get(name) for name in SETTING_PARAMS}
+    )
+    if database := connection(DATABASE_CONN_ID):
+        settings = settings.replace(_origin=None, **database_settings(database))
+    if settings.email_backend in MAIL_CONNECTIONS:
+        conn_id, mapping = MAIL_CONNECTIONS[settings.email_backend]
+        if mail := connection(conn_id):
+            settings = settings.replace(_origin=None, **mapping(mail))
+    return settings.validate()
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+def business_date(context: Mapping[str, Any]) -> dt.date:
+    """The `business_date` param, else the logical date, else the run_after date (UTC)."""
+    if chosen := context["params"].get("business_date"):
+        return parse_date(chosen)
+    moment = context.get("logical_date") or context["dag_run"].run_after
+    return moment.astimezone(dt.UTC).date()
+
+
+@dataclass(frozen=True)
+class Run:
+    """What every task of one DAG run shares."""
+
+    settings: Settings
+    day: dt.date
+    folder: Path  # the run's working folder
+    run_id: str  # its id in the pipeline_runs table
+
+    @classmethod
+    def current(cls) -> Run:
+        """The run of the task being executed."""
+        from airflow.sdk import get_current_context
+
+        from customer_pipeline.cleanup import run_folder
+
+        context = get_current_context()
+        settings = build_settings(context["params"])
+        day = settings.check_business_date(business_date(context))
+        dag_run = context["dag_run"]
+        run_id = uuid.uuid5(uuid.NAMESPACE_URL, f"airflow:{dag_run.dag_id}/{dag_run.run_id}")
+        return cls(settings, day, run_folder(settings, day, dag_run.run_id), str(run_id))
+
+    def work_folder(self) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self.folder
+
+
+def files_from_xcom(*groups: Sequence[Mapping[str, Any]]) -> list[Any]:  # GeneratedFile
+    """The generated files that tasks passed as dicts; a mapped task's lazy output is read in
+    one request (a slice)."""
+    from customer_pipeline.generate.csvfile import GeneratedFile
+
+    return [GeneratedFile(**file) for group in groups for file in group[:]]
+
+
+def chunk_indexes(run: Run) -> list[int]:
+    """One index per chunk of the run's transactions: at least one (maybe an empty file),
+    at most [core] max_map_length."""
+    from airflow.sdk import conf
+
+    from customer_pipeline.generate.transactions import transaction_chunks
+
+    chunks = max(1, len(transaction_chunks(run.settings, run.day)))
+    limit = conf.getint("core", "max_map_length")
+    if chunks > limit:
+        raise ConfigError(f"{chunks} chunks exceed [core] max_map_length {limit}: raise chunk_size")
+    return list(range(chunks))
+
+
+def failed_tasks(ti: Any) -> list[str]:
+    """The tasks of the current DAG run that failed (or could not run because one did)."""
+    states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id])[ti.run_id]
+    return sorted(task for task, state in states.items() if state in {"failed", "upstream_failed"})
+
+
+# -- retries and params --------------------------------------------------------------------
+
+#: Bad settings, bad data, a mail service that refused the key or the message: no retry can
+#: cure them. Anything else gets the task's retries.
+RETRY_POLICY = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(
+            exception=[ConfigError, QualityError, DeliveryRefused],
+            action=RetryAction.FAIL,
+            reason="retrying cannot help",
+        )
+    ]
+)
+
+
+def retried(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """The retry arguments of the tasks that use the database or the mail service."""
+    return {
+        "retries": int(env.get("PIPELINE_TASK_RETRIES", "3")),
+        "retry_delay": dt.timedelta(seconds=float(env.get("PIPELINE_RETRY_DELAY_SECONDS", "30"))),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": dt.timedelta(minutes=10),
+        "retry_policy": RETRY_POLICY,
+    }
+
+
+#: Params that are settings of the same name, by section of the trigger form.
+SECTIONS = {
+    "Dataset (fixed once a schema holds data)": (
+        "seed",
+        "locale",
+        "customers",
+        "products",
+        "stores",
+    ),
+    "The day": ("transactions", "chunk_size"),
+    "Delivery": ("email_backend", "email_to"),
+}
+SETTING_PARAMS = (*(name for names in SECTIONS.values() for name in names), "reset")
+
+
+def _setting_param(name: str, section: str) -> Param:
+    """An optional param for a setting: empty means the environment, else the default."""
+    option = OPTION[name]
+    default = Settings().value(name)
+    schema: dict[str, Any] = {"type": ["null", "integer" if option.kind is int else "string"]}
+    bounds = {"minimum": option.minimum, "maximum": option.maximum}
+    schema |= {key: value for key, value in bounds.items() if value is not None}
+    if option.multiple_of:
+        schema["multipleOf"] = option.multiple_of
+    if option.choices:
+        schema["enum"] = [None, *option.choices]
+    if option.kind is tuple:  # recipients: addresses without spaces or line breaks
+        address = {"type": "string", "format": "email", "pattern": r"^[^\s,;<>]+@[^\s,;<>]+$"}
+        schema |= {"type": ["null", "array"], "items": address, "minItems": 1}
+        default = ", ".join(default)
+    return Param(
+        None,
+        title=name.replace("_", " ").capitalize(),
+        description=f"{option.help} Empty: {option.env}, else {default}.",
+        section=section,
+        **schema,
+    )
+
+
+def dag_params() -> dict[str, Param]:
+    """The trigger form: the business date, the settings by section, the reset."""
+    params = {
+        "business_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            pattern=DATE_PATTERN,
+            title="Business date",
+            description="YYYY-MM-DD, 2020-2099; empty: the run's logical date (or run_after).",
+            section="The day",
+        )
+    }
+    for section, names in SECTIONS.items():
+        params |= {name: _setting_param(name, section) for name in names}
+    params["reset"] = Param(
+        False,
+        type="boolean",
+        title="Reset",
+        description="Drop and recreate every pipeline table first: deletes all history. "
+        "Checking it is the confirmation.",
+        section="Danger zone",
+    )
+    return params

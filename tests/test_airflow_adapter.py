@@ -1,0 +1,100 @@
+"""The Airflow adapter's translations, tested with plain Connection objects and params.
+
+Airflow is imported inside the tests, after the airflow_home fixture configured it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [
+    pytest.mark.airflow,
+    pytest.mark.skipif(importlib.util.find_spec("airflow") is None, reason="needs apache-airflow"),
+]
+
+
+def connection(conn_type: str, **fields: Any) -> Any:
+    from airflow.sdk import Connection
+
+    extra = fields.pop("extra", None)
+    return Connection(
+        conn_id="c", conn_type=conn_type, extra=json.dumps(extra) if extra else None, **fields
+    )
+
+
+def settings(connections: dict[str, Any], **params: Any) -> Any:
+    from customer_pipeline.airflow_adapter import build_settings
+
+    return build_settings(params, connection=connections.get, env={})
+
+
+def test_the_database_connection_gives_the_url_and_schema(airflow_home: Path) -> None:
+    db = connection(
+        "postgres",
+        host="db.internal",
+        port=5433,
+        login="shop",
+        password="pw",
+        schema="retail",
+        extra={"search_path": "daily", "sslmode": "require", "not_libpq": "x"},
+    )
+    chosen = settings({"customers_db": db})
+    assert chosen.db_schema == "daily"
+    assert chosen.database_url == (
+        "sslmode=require host=db.internal port=5433 user=shop password=pw dbname=retail"
+    )
+
+
+def test_without_a_database_connection_the_environment_decides(airflow_home: Path) -> None:
+    from customer_pipeline.airflow_adapter import build_settings
+
+    chosen = build_settings({}, connection=lambda conn_id: None, env={"DATABASE_SCHEMA": "s"})
+    assert (chosen.database_url, chosen.db_schema) == (None, "s")
+
+
+def test_the_smtp_connection_is_read_as_the_smtp_provider_reads_it(airflow_home: Path) -> None:
+    smtp = connection(
+        "smtp",
+        host="mail.internal",
+        port=2525,
+        login="me",
+        password="pw",
+        extra={"disable_ssl": True, "from_email": "reports@shop.test", "timeout": 5},
+    )
+    chosen = settings({"smtp_default": smtp}, email_backend="smtp", email_to=["m@shop.test"])
+    assert (chosen.smtp_host, chosen.smtp_port, chosen.smtp_user) == ("mail.internal", 2525, "me")
+    assert (chosen.smtp_ssl, chosen.smtp_starttls, chosen.smtp_timeout) == (False, True, 5.0)
+    assert chosen.email_from == "reports@shop.test"
+
+
+def test_the_sendgrid_connection_gives_the_key_and_host(airflow_home: Path) -> None:
+    sendgrid = connection(
+        "sendgrid",
+        host="127.0.0.1",
+        port=8025,
+        password="SG.key",
+        extra={"from_email": "reports@shop.test"},
+    )
+    chosen = settings(
+        {"sendgrid_default": sendgrid},
+        email_backend="sendgrid",
+        email_to=["m@shop.test"],
+    )
+    assert (chosen.sendgrid_api_key, chosen.sendgrid_host) == ("SG.key", "https://127.0.0.1:8025")
+
+
+def test_a_connection_of_another_backend_is_not_read(airflow_home: Path) -> None:
+    smtp = connection("smtp", host="mail.internal", port=2525)
+    assert settings({"smtp_default": smtp}).smtp_host == "localhost"
+
+
+def test_a_bad_param_is_named_as_a_param(airflow_home: Path) -> None:
+    from customer_pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="param 'customers' must be"):
+        settings({}, customers=-1)
