@@ -152,3 +152,15 @@ def test_an_api_key_with_a_line_break_is_refused_without_echoing_it() -> None:
     with pytest.raises(ConfigError, match="API key contains") as info:
         Settings(sendgrid_api_key="SG.k3y\n").validate()
     assert "SG.k3y" not in str(info.value)
+
+
+def test_the_readme_configuration_table_lists_every_variable() -> None:
+    import re
+
+    from customer_pipeline.settings import OPTIONS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    first_cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    documented = {name for cell in first_cells for name in re.findall(r"`([A-Z_]+)`", cell)}
+    assert documented == {option.env for option in OPTIONS}
