@@ -27,13 +27,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 
+from builders import insights_doc
 from customer_pipeline import mail
 from customer_pipeline.errors import ConfigError, DeliveryError, DeliveryRefused
 from customer_pipeline.insights import Ranked
 from customer_pipeline.mail import outbox_paths, retry_after_seconds, send_report
 from customer_pipeline.report import CSV_NAME, TEXT_NAME, Report, RunFacts, build_report
 from customer_pipeline.settings import Settings, parse_date
-from test_report import insights_doc
 
 DAY = parse_date("2024-03-15")
 SENDER = "reports@shop.test"
