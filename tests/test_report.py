@@ -507,7 +507,7 @@ def test_matplotlib_is_not_imported_with_the_package() -> None:
     import sys
 
     code = (
-        "import sys, customer_pipeline.report, customer_pipeline.mail, "
+        "import sys, customer_pipeline.report, customer_pipeline.delivery, "
         "customer_pipeline.insights, customer_pipeline.report.charts; "
         "print('matplotlib' in sys.modules)"
     )

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from builders import STORE, insights_doc, metrics_doc
-from customer_pipeline.mail import build_message
+from customer_pipeline.delivery import build_message
 from customer_pipeline.quality import CheckResult
 from customer_pipeline.report import Report, RunFacts, build_report
 from customer_pipeline.settings import Settings
