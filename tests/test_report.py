@@ -38,7 +38,7 @@ from customer_pipeline.report import (
     Change,
     RunFacts,
     build_report,
-    change,
+    relative_change,
     text_table,
 )
 from customer_pipeline.report.view import KPIS
@@ -155,9 +155,9 @@ def test_subject_falls_and_currency_follows_the_locale() -> None:
 
 
 def test_change_and_its_rendering() -> None:
-    assert change(110, 100) == Change(10.0)
-    assert change(1, 0) is None  # no base to compare with
-    assert change(1, None) is None
+    assert relative_change(110, 100) == Change(10.0)
+    assert relative_change(1, 0) is None  # no base to compare with
+    assert relative_change(1, None) is None
     assert Change(-3.14).text == "-3.1%"
     assert Change(4.25).text == "+4.2%"
     assert Change(0.04).text == Change(-0.04).text == "0.0%"

@@ -29,7 +29,7 @@ from customer_pipeline.report.document import (
     InlineImage,
     Report,
 )
-from customer_pipeline.report.formatting import Change, change
+from customer_pipeline.report.formatting import Change, relative_change
 from customer_pipeline.report.text import text_table
 from customer_pipeline.report.view import RunFacts
 
@@ -43,8 +43,8 @@ __all__ = [
     "Report",
     "RunFacts",
     "build_report",
-    "change",
     "daily_report",
     "preload_charts",
+    "relative_change",
     "text_table",
 ]

@@ -71,7 +71,7 @@ class Change:
         return "good" if self.direction == self.polarity else "bad"
 
 
-def change(current: Any, previous: Any, polarity: int = 1) -> Change | None:
+def relative_change(current: Any, previous: Any, polarity: int = 1) -> Change | None:
     """The change from `previous` to `current`; None without a (non-zero) previous value."""
     if previous is None or current is None:
         return None

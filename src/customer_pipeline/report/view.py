@@ -19,12 +19,12 @@ from customer_pipeline import __version__
 from customer_pipeline.insights import Group, Insights, Ranked
 from customer_pipeline.report.formatting import (
     Change,
-    change,
     currency_of,
     format_count,
     format_duration,
     format_money,
     format_share,
+    relative_change,
 )
 from customer_pipeline.settings import Settings
 
@@ -103,7 +103,7 @@ class Kpi:
 
     @property
     def change(self) -> Change | None:
-        return change(self.today, self.previous_day, self.polarity)
+        return relative_change(self.today, self.previous_day, self.polarity)
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class Headline:
 
     @property
     def change(self) -> Change | None:
-        return change(self.total, self.previous_total)
+        return relative_change(self.total, self.previous_total)
 
     @property
     def previous(self) -> str | None:
@@ -148,7 +148,7 @@ class Headline:
 
     @property
     def average_change(self) -> Change | None:
-        return change(self.total, self.average_total)
+        return relative_change(self.total, self.average_total)
 
 
 @dataclass(frozen=True)
