@@ -141,7 +141,7 @@ def customer_pipeline() -> None:
     @task(**RETRIED)
     def send_email(metrics: dict, checks: list[dict], loaded: dict[str, int]) -> str:
         """Render the report (with the day's insights and charts), deliver it; say where."""
-        from customer_pipeline.mail import send_report
+        from customer_pipeline.delivery import send_report
         from customer_pipeline.report import RunFacts, daily_report
 
         run = Run.current()

@@ -1,13 +1,13 @@
 """The daily report: subject, HTML body, plain-text twin, charts and CSV, from a KPI document
 and the day's insights.
 
-The documents are built by hand in the shape of metrics.compute_metrics and
-insights.compute_insights: no database.
+The documents come from tests/builders.py: no database.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import re
@@ -20,7 +20,16 @@ from typing import Any
 
 import pytest
 
-from customer_pipeline.insights import Group, Insights, Ranked, mask_email
+from builders import (
+    DAY,
+    STORE,
+    empty_day,
+    empty_insights,
+    history_day,
+    insights_doc,
+    metrics_doc,
+)
+from customer_pipeline.insights import Insights, Ranked, mask_email
 from customer_pipeline.quality import CheckResult
 from customer_pipeline.report import (
     CSV_NAME,
@@ -29,13 +38,12 @@ from customer_pipeline.report import (
     Change,
     RunFacts,
     build_report,
-    change,
+    relative_change,
     text_table,
 )
+from customer_pipeline.report.view import KPIS
 from customer_pipeline.settings import Settings
 
-DAY = dt.date(2024, 3, 15)  # a Friday
-STORE = "O'Brien & <Sons>"
 KPI_LABELS = (
     "Total sales",
     "Transactions",
@@ -45,103 +53,8 @@ KPI_LABELS = (
     "Smallest transaction",
     "Largest transaction",
 )
+NO_HISTORY = insights_doc(history=False)
 REPRS = ("Decimal(", "{'", "['", "None", "datetime.", "<built-in", "object at 0x", "Undefined")
-
-
-def metrics_doc(**changes: Any) -> dict[str, Any]:
-    """A KPI document shaped like compute_metrics' result."""
-    doc: dict[str, Any] = {
-        "business_date": DAY.isoformat(),
-        "transaction_count": 12345,
-        "total_sales": 1234567.5,
-        "total_quantity_sold": 40321,
-        "average_transaction_amount": 100.01,
-        "min_transaction_amount": 1.5,
-        "max_transaction_amount": 9999.99,
-        "unique_customers": 1000,
-        "top_product": {"product_id": 7, "product_name": "Espresso Machine", "sales": 5000.0},
-        "top_customer": {
-            "customer_id": "3f2b8c1e-0000-4000-8000-000000000001",
-            "first_name": "Ann",
-            "last_name": "Lee",
-            "sales": 4000.25,
-        },
-        "top_store": {"store_id": 3, "store_name": STORE, "sales": 3000.0},
-        "payment_methods": {
-            "Credit Card": {"count": 10000, "sales": 1000000.0},
-            "Cash": {"count": 2345, "sales": 234567.5},
-        },
-    }
-    doc.update(changes)
-    return doc
-
-
-def empty_day() -> dict[str, Any]:
-    return metrics_doc(
-        transaction_count=0,
-        total_sales=0,
-        total_quantity_sold=0,
-        average_transaction_amount=0,
-        min_transaction_amount=0,
-        max_transaction_amount=0,
-        unique_customers=0,
-        top_product=None,
-        top_customer=None,
-        top_store=None,
-        payment_methods={},
-    )
-
-
-def history_day(day: dt.date, sales: float, count: int = 10000) -> dict[str, Any]:
-    """A daily_metrics row as insights.compute_insights returns it."""
-    return {
-        "business_date": day,
-        "transaction_count": count,
-        "total_sales": sales,
-        "total_quantity_sold": 39000,
-        "average_transaction_amount": 95.0,
-        "min_transaction_amount": 1.5,
-        "max_transaction_amount": 8000.0,
-        "unique_customers": 950,
-    }
-
-
-def insights_doc(*, history: bool = True) -> Insights:
-    """Insights consistent with metrics_doc(): the figures add up to its totals."""
-    hours = [Group(f"{h:02d}", 0, 0, 0.0) for h in range(24)]
-    hours[9] = Group("09", 4000, 13000, 400000.0)
-    hours[14] = Group("14", 6000, 20000, 634567.5)
-    hours[20] = Group("20", 2345, 7321, 200000.0)
-    days = [
-        history_day(DAY - dt.timedelta(days=d), 1000000.0 + 10000 * d)
-        for d in (7, 6, 5, 3, 2, 1)  # no KPIs for DAY - 4
-    ]
-    days[-1] = history_day(DAY - dt.timedelta(days=1), 1184804.89, 11000)
-    return Insights(
-        business_date=DAY,
-        by_category=(
-            Group("Electronics", 5000, 9000, 734567.5),
-            Group("Food & Drink", 7345, 31321, 500000.0),
-        ),
-        by_store_type=(
-            Group("Retail", 8000, 30000, 800000.0),
-            Group("Online", 4345, 10321, 434567.5),
-        ),
-        by_hour=tuple(hours),
-        top_products=(
-            Ranked(1, "7", "Espresso Machine", "Electronics", 20, 25, 5000.0),
-            Ranked(2, "9", "Tea <Pot>", "Food & Drink", 30, 60, 2500.0),
-        ),
-        top_customers=(
-            Ranked(1, "c1", "Ann Lee", "a***@example.org", 3, 4, 4000.25),
-            Ranked(2, "c2", "Jo O'Hara", "j***@example.net", 1, 1, 3999.0),
-        ),
-        top_stores=(
-            Ranked(1, "3", STORE, "Dublin · Retail", 120, 300, 3000.0),
-            Ranked(2, "4", "Smith & Co", "Online · Online", 80, 100, 2000.0),
-        ),
-        history=tuple(days) if history else (),
-    )
 
 
 def line_of(text: str, label: str) -> str:
@@ -223,12 +136,9 @@ def test_subject_has_the_date_the_headline_and_the_change() -> None:
 
 
 def test_subject_without_history_or_without_sales() -> None:
-    assert (
-        build_report(Settings(), metrics_doc()).subject == "Daily sales 2024-03-15: $1,234,567.50"
-    )
-    report = build_report(Settings(), metrics_doc(), insights=insights_doc(history=False))
+    report = build_report(Settings(), metrics_doc(), insights=NO_HISTORY)
     assert report.subject == "Daily sales 2024-03-15: $1,234,567.50"
-    assert build_report(Settings(), empty_day()).subject == (
+    assert build_report(Settings(), empty_day(), insights=empty_insights()).subject == (
         "Daily sales 2024-03-15: $0.00 (no transactions)"
     )
 
@@ -240,13 +150,14 @@ def test_subject_falls_and_currency_follows_the_locale() -> None:
     fall = Insights(**{**insights.__dict__, "history": tuple(history)})
     report = build_report(Settings(locale="de_DE"), metrics_doc(), insights=fall)
     assert report.subject == "Daily sales 2024-03-15: €1,234,567.50 (-50.0% vs previous day)"
-    assert build_report(Settings(locale="en_GB"), metrics_doc()).subject.endswith("£1,234,567.50")
+    gb = build_report(Settings(locale="en_GB"), metrics_doc(), insights=NO_HISTORY)
+    assert gb.subject.endswith("£1,234,567.50")
 
 
 def test_change_and_its_rendering() -> None:
-    assert change(110, 100) == Change(10.0)
-    assert change(1, 0) is None  # no base to compare with
-    assert change(1, None) is None
+    assert relative_change(110, 100) == Change(10.0)
+    assert relative_change(1, 0) is None  # no base to compare with
+    assert relative_change(1, None) is None
     assert Change(-3.14).text == "-3.1%"
     assert Change(4.25).text == "+4.2%"
     assert Change(0.04).text == Change(-0.04).text == "0.0%"
@@ -266,7 +177,7 @@ def test_text_report_is_readable(numbers: type) -> None:
         "max_transaction_amount",
     ):
         doc[key] = numbers(str(doc[key]))
-    text = build_report(Settings(seed=7), doc).text
+    text = build_report(Settings(seed=7), doc, insights=NO_HISTORY).text
 
     lines = text.splitlines()
     assert lines[0] == "Daily sales report: Friday, 15 March 2024"
@@ -286,9 +197,9 @@ def test_text_report_is_readable(numbers: type) -> None:
     # values end in one column
     assert len({len(line) for line in kpi_lines}) == 1
 
-    assert "#7 Espresso Machine" in line_of(text, "1  #7")
-    assert f"#3 {STORE}  $3,000.00" in text
-    assert "Ann Lee  $4,000.25" in text
+    assert line_of(text, "1  Espresso Machine").split()[-1] == "$5,000.00"
+    assert f"1  {STORE}  Dublin · Retail  120 transactions  $3,000.00" in text
+    assert "1  Ann Lee    a***@example.org  3 purchases  $4,000.25" in text
 
     header = line_of(text, "Credit Card").split()
     assert header == ["Credit", "Card", "10,000", "$1,000,000.00", "81.0%"]
@@ -355,7 +266,7 @@ def test_text_columns_stay_aligned_for_very_large_numbers() -> None:
             "Buy Now Pay Later Instalments": {"count": 1, "sales": 0.5},
         },
     )
-    text = build_report(Settings(), doc).text
+    text = build_report(Settings(), doc, insights=NO_HISTORY).text
     kpi_lines = [line_of(text, label) for label in KPI_LABELS]
     assert len({len(line) for line in kpi_lines}) == 1
     assert line_of(text, "Total sales").split() == ["Total", "sales", "$123,456,789,012.34"]
@@ -372,7 +283,7 @@ def test_text_table() -> None:
 
 # -- the HTML body ---------------------------------------------------------------------------------
 def test_html_holds_every_kpi() -> None:
-    report = build_report(Settings(seed=7), metrics_doc())
+    report = build_report(Settings(seed=7), metrics_doc(), insights=NO_HISTORY)
     html = report.html
     assert html.lstrip().startswith("<!DOCTYPE html>")
     assert "<title>Daily sales 2024-03-15: $1,234,567.50</title>" in html
@@ -387,9 +298,9 @@ def test_html_holds_every_kpi() -> None:
         ("Unique customers", "1,000"),
     ]:
         assert [label, value] in rows
-    assert ["1", "#7 Espresso Machine", "$5,000.00"] in rows
-    assert ["1", "Ann Lee", "$4,000.25"] in rows
-    assert ["1", f"#3 {STORE}", "$3,000.00"] in rows
+    assert ["1", "Espresso Machine Electronics · 25 units", "$5,000.00"] in rows
+    assert ["1", "Ann Lee a***@example.org · 3 purchases", "$4,000.25"] in rows
+    assert ["1", f"{STORE} Dublin · Retail · 120 transactions", "$3,000.00"] in rows
     assert ["Cash", "$234,567.50"] in rows
     assert ["19.0% · 2,345 tx"] in [row[1:] for row in rows]
     assert "seed 7" not in html  # in the run facts instead
@@ -450,7 +361,7 @@ def test_html_is_for_mail_clients() -> None:
 
 
 def test_day_without_transactions() -> None:
-    report = build_report(Settings(), empty_day(), insights=Insights(business_date=DAY))
+    report = build_report(Settings(), empty_day(), insights=empty_insights())
     for rendering in (report.text, visible_text(report.html)):
         assert "No transactions" in rendering
         assert "Top product" not in rendering
@@ -463,9 +374,34 @@ def test_day_without_transactions() -> None:
     assert report.images == ()
 
 
+def test_a_day_without_sales_renders_every_part() -> None:
+    """Zeros and nulls, as calculate_metrics gives them, after a week with sales."""
+    report = build_report(Settings(), empty_day(), insights=empty_insights(history=True))
+    assert report.subject == "Daily sales 2024-03-15: $0.00 (no transactions)"
+    for rendering in (report.text, visible_text(report.html)):
+        assert "No transactions on this date." in rendering
+    assert line_of(report.text, "Transactions").split() == [
+        "Transactions",
+        "0",
+        "11,000",
+        "-100.0%",
+    ]
+    assert line_of(report.text, "Fri 2024-03-15").split() == [
+        "Fri",
+        "2024-03-15",
+        "*",
+        "0",
+        "$0.00",
+    ]
+    assert [image.filename for image in report.images] == ["sales-trend.png"]
+    rows = list(csv.DictReader(io.StringIO(report.attachments[0].content)))
+    assert {r["metric"] for r in rows} == {key for _, key, *_ in KPIS} | {"hour_sales"}
+    assert {r["value"] for r in rows} == {"0", "0.00"}
+
+
 # -- escaping --------------------------------------------------------------------------------------
 def test_html_escapes_names_and_text_keeps_them_verbatim() -> None:
-    for report in (build_report(Settings(), metrics_doc()), full_report()):
+    for report in (build_report(Settings(), metrics_doc(), insights=NO_HISTORY), full_report()):
         assert "O&#39;Brien &amp; &lt;Sons&gt;" in report.html
         assert STORE not in report.html
         assert "<Sons>" not in report.html
@@ -481,19 +417,15 @@ def test_html_escapes_names_and_text_keeps_them_verbatim() -> None:
 
 
 def test_html_escapes_every_name() -> None:
-    doc = metrics_doc(
-        top_product={"product_id": 1, "product_name": "<b>Bold</b>", "sales": 1.0},
-        top_customer={
-            "customer_id": "c1",
-            "first_name": "<script>",
-            "last_name": "alert(1)</script>",
-            "sales": 1.0,
-        },
-        payment_methods={"<img src=x>": {"count": 1, "sales": 1.0}},
+    doc = metrics_doc(payment_methods={"<img src=x>": {"count": 1, "sales": 1.0}})
+    insights = dataclasses.replace(
+        insights_doc(),
+        top_products=(Ranked(1, "1", "<b>Bold</b>", "", 1, 1, 1.0),),
+        top_customers=(Ranked(1, "c1", "<script> alert(1)</script>", "", 1, 1, 1.0),),
     )
     checks = [CheckResult('"><svg onload=alert(1)>', False, 1, "<0>")]
-    html = build_report(Settings(), doc, checks).html
-    for raw in ("<b>", "<script>", "<img", "<svg", "<0>"):
+    html = build_report(Settings(), doc, checks, insights=insights).html
+    for raw in ("<b>", "<script>", "<img src=x", "<svg", "<0>"):  # the charts are <img>s
         assert raw not in html
     assert "&lt;b&gt;Bold&lt;/b&gt;" in html
     assert "&lt;script&gt;" in html
@@ -509,7 +441,10 @@ def test_data_quality_section(as_dicts: bool) -> None:
         CheckResult("transactions row count", False, 999, "1000"),
     ]
     report = build_report(
-        Settings(), metrics_doc(), [c.as_dict() for c in checks] if as_dicts else checks
+        Settings(),
+        metrics_doc(),
+        [c.as_dict() for c in checks] if as_dicts else checks,
+        insights=insights_doc(),
     )
     assert "1 of 2 checks FAILED" in report.text
     assert line_of(report.text, "orphan stores").split()[-1] == "passed"
@@ -528,14 +463,14 @@ def test_data_quality_section(as_dicts: bool) -> None:
 
 
 def test_no_quality_section_without_checks() -> None:
-    report = build_report(Settings(), metrics_doc())
+    report = build_report(Settings(), metrics_doc(), insights=insights_doc())
     assert "Data quality" not in report.text
     assert "Data quality" not in report.html
 
 
-def test_run_facts_as_a_mapping() -> None:
-    run = {"row_counts": {"transactions": 5}, "seed": 9, "duration_seconds": 125.2}
-    report = build_report(Settings(seed=1), metrics_doc(), run=run)
+def test_run_facts() -> None:
+    run = RunFacts(row_counts={"transactions": 5}, seed=9, duration_seconds=125.2)
+    report = build_report(Settings(seed=1), metrics_doc(), insights=insights_doc(), run=run)
     assert "Seed          9" in report.text
     assert "Duration      2 min 05 s" in report.text
     assert ["Rows loaded", "transactions 5"] in html_rows(report.html)
@@ -561,9 +496,8 @@ def test_charts_are_small_pngs_referenced_by_content_id() -> None:
     assert browser.count("data:image/png;base64,") == 2
 
 
-def test_charts_need_insights_and_the_trend_needs_history() -> None:
-    assert build_report(Settings(), metrics_doc()).images == ()
-    report = build_report(Settings(), metrics_doc(), insights=insights_doc(history=False))
+def test_the_trend_chart_needs_history() -> None:
+    report = build_report(Settings(), metrics_doc(), insights=NO_HISTORY)
     assert [image.filename for image in report.images] == ["hourly-sales.png"]
     assert "Last 7 days" not in report.text
 
@@ -573,8 +507,8 @@ def test_matplotlib_is_not_imported_with_the_package() -> None:
     import sys
 
     code = (
-        "import sys, customer_pipeline.report, customer_pipeline.mail, "
-        "customer_pipeline.insights, customer_pipeline.charts; "
+        "import sys, customer_pipeline.report, customer_pipeline.delivery, "
+        "customer_pipeline.insights, customer_pipeline.report.charts; "
         "print('matplotlib' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -607,7 +541,7 @@ def test_kpis_as_csv() -> None:
 
 def test_csv_cells_never_start_a_formula() -> None:
     doc = metrics_doc(payment_methods={"=HYPERLINK(1)": {"count": 1, "sales": 1.0}})
-    content = build_report(Settings(), doc).attachments[0].content
+    content = build_report(Settings(), doc, insights=insights_doc()).attachments[0].content
     assert "'=HYPERLINK(1)" in content
 
 
@@ -615,12 +549,9 @@ def test_files_and_write(tmp_path: Path) -> None:
     report = full_report()
     assert [f.filename for f in report.files()] == [TEXT_NAME, CSV_NAME]
     assert report.files()[0].content == report.text
-    paths = report.write(tmp_path / "day")
-    assert paths == {
-        "text": str(tmp_path / "day" / TEXT_NAME),
-        "html": str(tmp_path / "day" / HTML_NAME),
-        CSV_NAME: str(tmp_path / "day" / CSV_NAME),
-    }
+    report.write(tmp_path / "day")
+    written = sorted(path.name for path in (tmp_path / "day").iterdir())
+    assert written == sorted([TEXT_NAME, HTML_NAME, CSV_NAME])
     assert (tmp_path / "day" / "Daily_Report.txt").read_text(encoding="utf-8") == report.text
     assert (tmp_path / "day" / "Daily_Report.html").read_text(
         encoding="utf-8"
@@ -664,15 +595,16 @@ def test_compiled_templates_are_cached_and_change_nothing(tmp_path: Path) -> Non
 
 def test_an_unusable_template_cache_only_costs_the_compiling(tmp_path: Path) -> None:
     (tmp_path / "jinja").write_text("a file where the cache folder should be")
-    report = build_report(Settings(seed=7, cache_dir=tmp_path), metrics_doc())
-    assert report.html == build_report(Settings(seed=7, cache_dir=None), metrics_doc()).html
+    report = build_report(Settings(seed=7, cache_dir=tmp_path), metrics_doc(), insights=NO_HISTORY)
+    uncached = build_report(Settings(seed=7, cache_dir=None), metrics_doc(), insights=NO_HISTORY)
+    assert report.html == uncached.html
     assert (tmp_path / "jinja").read_text() == "a file where the cache folder should be"
 
 
 def test_chart_imports_can_be_made_ahead_in_a_thread() -> None:
     """A fresh interpreter: nothing of matplotlib until preload(), all of it after."""
     script = (
-        "import sys; from customer_pipeline.charts import preload;"
+        "import sys; from customer_pipeline.report import preload_charts as preload;"
         "assert 'matplotlib.figure' not in sys.modules;"
         "preload().join();"
         "assert {'matplotlib.figure', 'matplotlib.backends.backend_agg'} <= set(sys.modules)"

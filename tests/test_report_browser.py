@@ -28,11 +28,11 @@ from pathlib import Path
 
 import pytest
 
-from customer_pipeline.mail import build_message
+from builders import STORE, insights_doc, metrics_doc
+from customer_pipeline.delivery import build_message
 from customer_pipeline.quality import CheckResult
 from customer_pipeline.report import Report, RunFacts, build_report
 from customer_pipeline.settings import Settings
-from test_report import STORE, insights_doc, metrics_doc
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 WIDTHS = {"phone": 400, "desktop": 1280}

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from customer_pipeline.charts import preload as preload_charts
 from customer_pipeline.cleanup import delete_files, run_folder
 from customer_pipeline.database import check_connection, database_url, describe
 from customer_pipeline.dataset import check_dataset
+from customer_pipeline.delivery import send_report
 from customer_pipeline.generate.csvfile import GeneratedFile, rows_per_table
 from customer_pipeline.generate.customers import generate_customers
 from customer_pipeline.generate.products import generate_products
@@ -27,10 +27,9 @@ from customer_pipeline.generate.transactions import (
     transaction_chunks,
 )
 from customer_pipeline.load import load_day
-from customer_pipeline.mail import send_report
 from customer_pipeline.metrics import calculate_metrics
 from customer_pipeline.quality import check_data_quality
-from customer_pipeline.report import RunFacts, daily_report
+from customer_pipeline.report import RunFacts, daily_report, preload_charts
 from customer_pipeline.runs import finish_run, start_run
 from customer_pipeline.schema import create_tables
 from customer_pipeline.settings import Settings

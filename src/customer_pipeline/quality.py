@@ -34,6 +34,7 @@ LEFT JOIN stores s USING (store_id)
 WHERE t.business_date = %(day)s
 """
 
+
 @dataclass(frozen=True)
 class CheckResult:
     name: str

@@ -2,7 +2,7 @@
 
 Everything runs on 127.0.0.1; the messages are checked as received, parsed back with
 the standard ``email`` package. Retries are checked with the waits recorded (not slept):
-see the `delays` fixture.
+``send_report(..., sleep=delays.append)``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import datetime as dt
 import email
 import email.policy
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -27,13 +26,20 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 
-from customer_pipeline import mail
+from builders import insights_doc
+from conftest import free_port
+from customer_pipeline.delivery import (
+    BACKENDS,
+    Message,
+    OutboxFallback,
+    outbox_paths,
+    retry_after_seconds,
+    send_report,
+)
 from customer_pipeline.errors import ConfigError, DeliveryError, DeliveryRefused
 from customer_pipeline.insights import Ranked
-from customer_pipeline.mail import outbox_paths, retry_after_seconds, send_report
 from customer_pipeline.report import CSV_NAME, TEXT_NAME, Report, RunFacts, build_report
-from customer_pipeline.settings import Settings, parse_date
-from test_report import insights_doc
+from customer_pipeline.settings import EMAIL_BACKENDS, Settings, parse_date
 
 DAY = parse_date("2024-03-15")
 SENDER = "reports@shop.test"
@@ -43,7 +49,7 @@ SMTP_USER, SMTP_PASSWORD = "reporter", "s3cret-pw"
 
 
 # -- the report -----------------------------------------------------------------------------
-def metrics_doc() -> dict[str, Any]:
+def accented_metrics() -> dict[str, Any]:
     """A KPI document shaped like compute_metrics' result, with non-ASCII names."""
     return {
         "business_date": DAY.isoformat(),
@@ -79,18 +85,16 @@ def report() -> Report:
     )
     return build_report(
         Settings(),
-        metrics_doc(),
+        accented_metrics(),
         insights=insights,
         run=RunFacts({"transactions": 1234}, 42, 3.5, "run-1"),
     )
 
 
 @pytest.fixture
-def delays(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The waits between attempts, recorded instead of slept."""
-    waited: list[float] = []
-    monkeypatch.setattr(mail, "sleep", waited.append)
-    return waited
+def delays() -> list[float]:
+    """The waits between attempts, recorded instead of slept (pass ``sleep=delays.append``)."""
+    return []
 
 
 #: Retries as configured in these tests: 4 attempts, 0.5 s doubling, at most 5 s.
@@ -160,13 +164,6 @@ def parse(raw: bytes) -> EmailMessage:
     return message
 
 
-def free_port() -> int:
-    """A port nothing listens on (just released by the kernel)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # -- outbox ----------------------------------------------------------------------------------
 def test_outbox_writes_the_message_and_the_html(tmp_path: Path, report: Report) -> None:
     settings = Settings(
@@ -219,6 +216,20 @@ def check_saved(error: DeliveryError, settings: Settings, report: Report) -> Non
     assert "\n" not in str(error)
     check_message(parse(eml.read_bytes()), report)
     assert html.read_text(encoding="utf-8") == report.browser_html()
+
+
+def failed_delivery(
+    settings: Settings,
+    report: Report,
+    delays: list[float],
+    error: type[DeliveryError] = DeliveryError,
+    match: str | None = None,
+) -> DeliveryError:
+    """Delivery fails with `error`; the report is in the outbox and the error names it."""
+    with pytest.raises(error, match=match) as caught:
+        send_report(settings, DAY, report, sleep=delays.append)
+    check_saved(caught.value, settings, report)
+    return caught.value
 
 
 def test_retry_after_header() -> None:
@@ -339,7 +350,7 @@ def test_smtp_retries_a_temporary_failure(
 ) -> None:
     controller, mailbox = smtp_server
     mailbox.data_replies = ["451 4.3.0 Temporary failure, try again", "421 4.3.2 Busy"]
-    send_report(smtp_settings(controller.port, outbox), DAY, report)
+    send_report(smtp_settings(controller.port, outbox), DAY, report, sleep=delays.append)
     assert mailbox.attempts == 3
     assert delays == [0.5, 1.0]  # exponential backoff from email_retry_delay
     (envelope,) = mailbox.envelopes
@@ -352,16 +363,14 @@ def test_smtp_gives_up_after_the_last_attempt(
     controller, mailbox = smtp_server
     mailbox.data_replies = ["451 4.3.0 Try again"] * 10
     settings = smtp_settings(controller.port, outbox, email_retry_max_delay=0.75)
-    with pytest.raises(DeliveryError) as caught:
-        send_report(settings, DAY, report)
-    assert not isinstance(caught.value, DeliveryRefused)  # worth another try later
+    error = failed_delivery(settings, report, delays)
+    assert not isinstance(error, DeliveryRefused)  # worth another try later
     assert mailbox.attempts == 4
     assert delays == [0.5, 0.75, 0.75]  # capped
-    message = str(caught.value)
+    message = str(error)
     assert f"127.0.0.1:{controller.port}" in message
     assert "451 4.3.0 Try again" in message
     assert "gave up after 4 attempts" in message
-    check_saved(caught.value, settings, report)
 
 
 def test_smtp_permanent_failure_is_not_retried(
@@ -370,23 +379,21 @@ def test_smtp_permanent_failure_is_not_retried(
     controller, mailbox = smtp_server
     mailbox.data_replies = ["554 5.7.1 Message rejected as spam"]
     settings = smtp_settings(controller.port, outbox)
-    with pytest.raises(DeliveryRefused, match=r"554 5\.7\.1 Message rejected as spam") as caught:
-        send_report(settings, DAY, report)
+    failed_delivery(
+        settings, report, delays, DeliveryRefused, match=r"554 5\.7\.1 Message rejected as spam"
+    )
     assert mailbox.attempts == 1
     assert delays == []
-    check_saved(caught.value, settings, report)
 
 
 def test_smtp_server_not_listening(report: Report, outbox: Path, delays: list[float]) -> None:
     port = free_port()
     settings = smtp_settings(port, outbox)
-    with pytest.raises(DeliveryError) as caught:
-        send_report(settings, DAY, report)
-    message = str(caught.value)
+    error = failed_delivery(settings, report, delays)
+    message = str(error)
     assert f"127.0.0.1:{port}" in message
     assert "gave up after 4 attempts" in message
     assert delays == [0.5, 1.0, 2.0]
-    check_saved(caught.value, settings, report)
 
 
 def test_smtp_retries_really_wait(report: Report, outbox: Path) -> None:
@@ -403,16 +410,14 @@ def test_smtp_some_recipients_refused(
     controller, mailbox = smtp_server
     mailbox.unknown_users = {"owner@shop.test"}
     settings = smtp_settings(controller.port, outbox)
-    with pytest.raises(DeliveryRefused) as caught:
-        send_report(settings, DAY, report)
-    message = str(caught.value)
+    error = failed_delivery(settings, report, delays, DeliveryRefused)
+    message = str(error)
     assert f"127.0.0.1:{controller.port}" in message
     assert "owner@shop.test (550)" in message
     assert "manager@shop.test" not in message.partition(";")[0]
     # the others got it once: no retry, which would send it to them again
     assert [e.rcpt_tos for e in mailbox.envelopes] == [["manager@shop.test"]]
     assert delays == []
-    check_saved(caught.value, settings, report)
 
 
 def test_smtp_every_recipient_refused(
@@ -421,15 +426,13 @@ def test_smtp_every_recipient_refused(
     controller, mailbox = smtp_server
     mailbox.unknown_users = set(RECIPIENTS)
     settings = smtp_settings(controller.port, outbox)
-    with pytest.raises(DeliveryRefused) as caught:
-        send_report(settings, DAY, report)
-    message = str(caught.value)
+    error = failed_delivery(settings, report, delays, DeliveryRefused)
+    message = str(error)
     assert "refused every recipient" in message
     assert "manager@shop.test, owner@shop.test" in message
     assert "\n" not in message
     assert mailbox.envelopes == []
     assert delays == []
-    check_saved(caught.value, settings, report)
 
 
 def test_smtp_recipients_temporarily_refused_are_retried(
@@ -437,9 +440,10 @@ def test_smtp_recipients_temporarily_refused_are_retried(
 ) -> None:
     controller, mailbox = smtp_server
     mailbox.busy_users = set(RECIPIENTS)
-    with pytest.raises(DeliveryError, match="gave up after 4 attempts") as caught:
-        send_report(smtp_settings(controller.port, outbox), DAY, report)
-    assert not isinstance(caught.value, DeliveryRefused)
+    error = failed_delivery(
+        smtp_settings(controller.port, outbox), report, delays, match="gave up after 4 attempts"
+    )
+    assert not isinstance(error, DeliveryRefused)
     assert len(delays) == 3
 
 
@@ -465,9 +469,8 @@ def test_smtp_wrong_password(
 ) -> None:
     controller, mailbox = auth_smtp_server
     settings = smtp_settings(controller.port, outbox, smtp_user=SMTP_USER, smtp_password="wrong-pw")
-    with pytest.raises(DeliveryRefused) as caught:
-        send_report(settings, DAY, report)
-    message = str(caught.value)
+    error = failed_delivery(settings, report, delays, DeliveryRefused)
+    message = str(error)
     assert f"127.0.0.1:{controller.port}" in message
     assert f"refused the login of user '{SMTP_USER}'" in message
     assert "535" in message
@@ -478,7 +481,6 @@ def test_smtp_wrong_password(
     assert set(mailbox.logins) == {(SMTP_USER.encode(), b"wrong-pw")}
     assert mailbox.envelopes == []
     assert delays == []  # a wrong password does not get better
-    check_saved(caught.value, settings, report)
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -486,9 +488,10 @@ def test_smtp_without_login_where_required(
     auth_smtp_server: tuple[Controller, Mailbox], report: Report, outbox: Path, delays: list[float]
 ) -> None:
     controller, mailbox = auth_smtp_server
-    with pytest.raises(DeliveryRefused, match=r"530") as caught:
-        send_report(smtp_settings(controller.port, outbox), DAY, report)
-    assert "\n" not in str(caught.value)
+    error = failed_delivery(
+        smtp_settings(controller.port, outbox), report, delays, DeliveryRefused, match=r"530"
+    )
+    assert "\n" not in str(error)
     assert mailbox.envelopes == []
     assert delays == []
 
@@ -630,7 +633,9 @@ def test_sendgrid_retries_after_429_as_told(
 ) -> None:
     sendgrid_api.statuses = [429]
     sendgrid_api.retry_after = "3"
-    where = send_report(sendgrid_settings(sendgrid_api.port, outbox), DAY, report)
+    where = send_report(
+        sendgrid_settings(sendgrid_api.port, outbox), DAY, report, sleep=delays.append
+    )
     assert "202" in where
     assert len(sendgrid_api.requests) == 2
     assert delays == [3.0]  # the server's Retry-After, not the 0.5 s backoff
@@ -643,7 +648,7 @@ def test_sendgrid_retry_after_is_capped(
 ) -> None:
     sendgrid_api.statuses = [429, 429]
     sendgrid_api.retry_after = "3600"
-    send_report(sendgrid_settings(sendgrid_api.port, outbox), DAY, report)
+    send_report(sendgrid_settings(sendgrid_api.port, outbox), DAY, report, sleep=delays.append)
     assert delays == [5.0, 5.0]  # email_retry_max_delay
 
 
@@ -664,22 +669,22 @@ def test_sendgrid_server_error(
 ) -> None:
     sendgrid_api.status = 500
     settings = sendgrid_settings(sendgrid_api.port, outbox)
-    with pytest.raises(DeliveryError, match=r"HTTP 500") as caught:
-        send_report(settings, DAY, report)
-    assert not isinstance(caught.value, DeliveryRefused)
-    message = str(caught.value)
+    error = failed_delivery(settings, report, delays, match=r"HTTP 500")
+    assert not isinstance(error, DeliveryRefused)
+    message = str(error)
     assert "gave up after 4 attempts" in message
     assert API_KEY not in message
     assert len(sendgrid_api.requests) == 4
     assert delays == [0.5, 1.0, 2.0]
-    check_saved(caught.value, settings, report)
 
 
 def test_sendgrid_server_error_then_success(
     sendgrid_api: FakeSendGrid, report: Report, outbox: Path, delays: list[float]
 ) -> None:
     sendgrid_api.statuses = [500, 503]
-    assert "202" in send_report(sendgrid_settings(sendgrid_api.port, outbox), DAY, report)
+    assert "202" in send_report(
+        sendgrid_settings(sendgrid_api.port, outbox), DAY, report, sleep=delays.append
+    )
     assert len(sendgrid_api.requests) == 3
     assert delays == [0.5, 1.0]
     assert not outbox.exists()
@@ -704,9 +709,8 @@ def test_sendgrid_refusals_fail_at_once(
 ) -> None:
     sendgrid_api.status = status
     settings = sendgrid_settings(sendgrid_api.port, outbox)
-    with pytest.raises(DeliveryRefused) as caught:
-        send_report(settings, DAY, report)
-    message = str(caught.value)
+    error = failed_delivery(settings, report, delays, DeliveryRefused)
+    message = str(error)
     assert f"HTTP {status}" in message
     assert cause in message
     assert API_KEY not in message
@@ -714,12 +718,11 @@ def test_sendgrid_refusals_fail_at_once(
     assert "\n" not in message
     assert len(sendgrid_api.requests) == 1
     assert delays == []
-    check_saved(caught.value, settings, report)
     # nothing in the chain of exceptions holds the key either
-    error: BaseException | None = caught.value
-    while error is not None:
-        assert API_KEY not in str(error)
-        error = error.__cause__
+    chained: BaseException | None = error
+    while chained is not None:
+        assert API_KEY not in str(chained)
+        chained = chained.__cause__
 
 
 def test_sendgrid_unreachable(
@@ -729,42 +732,46 @@ def test_sendgrid_unreachable(
         monkeypatch.delenv(name, raising=False)
     port = free_port()
     settings = sendgrid_settings(port, outbox)
-    with pytest.raises(DeliveryError) as caught:
-        send_report(settings, DAY, report)
-    message = str(caught.value)
+    error = failed_delivery(settings, report, delays)
+    message = str(error)
     assert f"http://127.0.0.1:{port}" in message
     assert "gave up after 4 attempts" in message
     assert API_KEY not in message
     assert len(delays) == 3
-    check_saved(caught.value, settings, report)
 
 
-def test_an_unexpected_error_still_saves_the_report(
-    report: Report, outbox: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def broken(settings: Settings, message: EmailMessage) -> str:
+class BrokenBackend:
+    """A backend with a bug: it fails with something no backend should raise."""
+
+    name = "SMTP"
+
+    def send(self, message: Message) -> str:
         raise RuntimeError(f"bug near {API_KEY}")
 
-    monkeypatch.setattr(mail, "_smtp_once", broken)
+
+def test_an_unexpected_error_still_saves_the_report(report: Report, outbox: Path) -> None:
     settings = smtp_settings(free_port(), outbox, sendgrid_api_key=API_KEY)
+    backend = OutboxFallback(BrokenBackend(), settings)
     with pytest.raises(
         DeliveryError, match="smtp delivery failed: RuntimeError: bug near"
     ) as caught:
-        send_report(settings, DAY, report)
+        backend.send(Message.of(settings, DAY, report))
     assert API_KEY not in str(caught.value)
     check_saved(caught.value, settings, report)
 
 
-def test_outbox_unwritable_too(
-    report: Report, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, delays: list[float]
-) -> None:
+def test_outbox_unwritable_too(report: Report, tmp_path: Path, delays: list[float]) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     settings = smtp_settings(free_port(), blocker / "outbox", email_attempts=1)
     with pytest.raises(DeliveryError) as caught:
-        send_report(settings, DAY, report)
+        send_report(settings, DAY, report, sleep=delays.append)
     assert "saving the report to the outbox failed too" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_every_backend_setting_has_its_backend() -> None:
+    assert set(BACKENDS) == set(EMAIL_BACKENDS)
 
 
 # -- settings --------------------------------------------------------------------------------

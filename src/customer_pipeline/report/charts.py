@@ -1,5 +1,8 @@
 """The report's charts: small, deterministic PNGs drawn headless with matplotlib.
 
+:func:`chart_images` draws the charts a report shows: the sales by hour on a day with
+sales, and the last 7 days when any of them before the business date has KPIs.
+
 Figures are made with :class:`matplotlib.figure.Figure` and rendered by the Agg canvas
 explicitly: no pyplot, no global backend switch, no display needed, nothing imported
 until a chart is drawn. The PNGs carry no software or date metadata, so the same data
@@ -12,9 +15,14 @@ import datetime as dt
 import io
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-#: The report's palette (see templates/daily_report.html.j2).
+from customer_pipeline.report.document import InlineImage
+
+if TYPE_CHECKING:
+    from customer_pipeline.report.view import ReportView
+
+#: The report's palette (see report/templates/daily_report.html.j2).
 ACCENT = "#2563eb"
 ACCENT_LIGHT = "#bfd3fb"
 MUTED = "#64748b"
@@ -39,8 +47,8 @@ def compact_money(value: float, currency: str = "") -> str:
 
 
 def preload() -> threading.Thread:
-    """Import what drawing needs (matplotlib's Figure and Agg canvas: 0.2-0.3 s of Python)
-    in a background thread, e.g. while PostgreSQL checks and aggregates the day and this
+    """Import what drawing needs (matplotlib's Figure and Agg canvas, slow to import) in a
+    background thread, e.g. while PostgreSQL checks and aggregates the day and this
     process waits. The first chart then finds them imported (or waits for the import)."""
 
     def load() -> None:
@@ -144,3 +152,33 @@ def trend_png(days: Sequence[tuple[dt.date, float | None]], currency: str = "") 
             color=TEXT if i == last else MUTED,
         )
     return _png(figure, bottom=0.22)
+
+
+def chart_images(view: ReportView) -> tuple[InlineImage, ...]:
+    """The report's charts, each with its Content-ID (unique per date) and alt text."""
+    images = []
+    stamp = view.day.strftime("%Y%m%d")
+    if view.has_sales:
+        peak = view.peak
+        hours = [(int(hour.name), hour.amount) for hour in view.hours]
+        images.append(
+            InlineImage(
+                cid=f"hourly-sales.{stamp}@customer-pipeline",
+                filename="hourly-sales.png",
+                data=hourly_sales_png(hours, view.currency),
+                alt=f"Sales by hour (UTC): peak {peak.hour}-{peak.until}, {peak.sales}"
+                if peak
+                else "Sales by hour (UTC)",
+            )
+        )
+    if view.trend:
+        days = [(day.date, day.total_sales) for day in view.trend]
+        images.append(
+            InlineImage(
+                cid=f"sales-trend.{stamp}@customer-pipeline",
+                filename="sales-trend.png",
+                data=trend_png(days, view.currency),
+                alt=f"Total sales of the last 7 days, {view.day} last: {view.headline.value}",
+            )
+        )
+    return tuple(images)

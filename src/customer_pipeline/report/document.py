@@ -1,0 +1,67 @@
+"""What a rendered report is: a subject, an HTML body, its plain-text twin, the inline
+images and the attached files."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+
+TEXT_NAME = "Daily_Report.txt"
+HTML_NAME = "Daily_Report.html"
+CSV_NAME = "Daily_Metrics.csv"
+
+
+@dataclass(frozen=True)
+class InlineImage:
+    """A picture shown in the HTML body, referenced there as ``cid:<cid>``."""
+
+    cid: str
+    filename: str
+    data: bytes
+    alt: str = ""
+    subtype: str = "png"  # image/<subtype>
+
+    @property
+    def src(self) -> str:
+        return f"cid:{self.cid}"
+
+    def data_uri(self) -> str:
+        return f"data:image/{self.subtype};base64,{base64.b64encode(self.data).decode('ascii')}"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A text file attached to the message (UTF-8)."""
+
+    filename: str
+    content: str
+    subtype: str = "plain"  # text/<subtype>
+
+
+@dataclass(frozen=True)
+class Report:
+    subject: str
+    text: str
+    html: str
+    images: tuple[InlineImage, ...] = ()
+    #: attached after Daily_Report.txt, which is always the text rendering
+    attachments: tuple[Attachment, ...] = ()
+
+    def files(self) -> tuple[Attachment, ...]:
+        """Every attachment, Daily_Report.txt first."""
+        return (Attachment(TEXT_NAME, self.text), *self.attachments)
+
+    def browser_html(self) -> str:
+        """The HTML with each ``cid:`` image replaced by a data: URI: opens in any browser."""
+        html = self.html
+        for image in self.images:
+            html = html.replace(f'src="{image.src}"', f'src="{image.data_uri()}"')
+        return html
+
+    def write(self, folder: Path) -> None:
+        """Write the browser-ready HTML and every attachment into `folder`."""
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / HTML_NAME).write_text(self.browser_html(), encoding="utf-8")
+        for attachment in self.files():
+            (folder / attachment.filename).write_text(attachment.content, encoding="utf-8")

@@ -1,0 +1,411 @@
+"""What the report shows, as small values: the templates read their attributes (and escape
+them), the text tables, the charts and the CSV read them too.
+
+Each value keeps its raw figures; what a reader sees (money with the day's currency, counts
+with separators, shares, changes) is derived from them in properties, so both renderings
+show the same strings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from customer_pipeline import __version__
+from customer_pipeline.insights import Group, Insights, Ranked
+from customer_pipeline.report.formatting import (
+    Change,
+    currency_of,
+    format_count,
+    format_duration,
+    format_money,
+    format_share,
+    relative_change,
+)
+from customer_pipeline.settings import Settings
+
+#: The headline KPIs, in report order: (label, key in the metrics document, is money,
+#: polarity: 1 when more is better, 0 when a change is neither good nor bad).
+KPIS: tuple[tuple[str, str, bool, int], ...] = (
+    ("Total sales", "total_sales", True, 1),
+    ("Transactions", "transaction_count", False, 1),
+    ("Total quantity sold", "total_quantity_sold", False, 1),
+    ("Average transaction", "average_transaction_amount", True, 1),
+    ("Unique customers", "unique_customers", False, 1),
+    ("Smallest transaction", "min_transaction_amount", True, 0),
+    ("Largest transaction", "max_transaction_amount", True, 0),
+)
+
+#: What each top 5 shows beside a name, by noun.
+TOP_FIGURES: dict[str, Callable[[Ranked], str]] = {
+    "product": lambda r: f"{r.quantity:,} units",
+    "customer": lambda r: f"{r.transactions:,} purchase{'s' if r.transactions != 1 else ''}",
+    "store": lambda r: f"{r.transactions:,} transactions",
+}
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the caller knows of the run that made the report (all optional)."""
+
+    row_counts: Mapping[str, int] = field(default_factory=dict)
+    seed: int | None = None
+    duration_seconds: float | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """One data-quality result, as the report shows it."""
+
+    name: str
+    passed: bool
+    value: Any = None
+    expected: Any = None
+
+    @classmethod
+    def of(cls, check: Any) -> Check:
+        """From a CheckResult or its dict."""
+        item = check if isinstance(check, Mapping) else dataclasses.asdict(check)
+        return cls(str(item["name"]), bool(item["passed"]), item.get("value"), item.get("expected"))
+
+    @property
+    def problem(self) -> str:
+        return "" if self.passed else f"got {self.value}, expected {self.expected}"
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One headline figure of the day, and of the day before when it is known."""
+
+    label: str
+    key: str
+    is_money: bool
+    polarity: int
+    today: Any
+    previous_day: Any  # None without the KPIs of the day before
+    currency: str
+
+    def _format(self, value: Any) -> str:
+        return format_money(value, self.currency) if self.is_money else format_count(value)
+
+    @property
+    def value(self) -> str:
+        return self._format(self.today)
+
+    @property
+    def previous(self) -> str | None:
+        return None if self.previous_day is None else self._format(self.previous_day)
+
+    @property
+    def change(self) -> Change | None:
+        return relative_change(self.today, self.previous_day, self.polarity)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The day's total sales against the day before and the average of the days before."""
+
+    total: float
+    previous_total: Any  # None without the KPIs of the day before
+    earlier_totals: tuple[float, ...]
+    currency: str
+
+    @property
+    def value(self) -> str:
+        return format_money(self.total, self.currency)
+
+    @property
+    def change(self) -> Change | None:
+        return relative_change(self.total, self.previous_total)
+
+    @property
+    def previous(self) -> str | None:
+        return (
+            None
+            if self.previous_total is None
+            else format_money(self.previous_total, self.currency)
+        )
+
+    @property
+    def average_days(self) -> int:
+        return len(self.earlier_totals)
+
+    @property
+    def average_total(self) -> float | None:
+        earlier = self.earlier_totals
+        return sum(earlier) / len(earlier) if earlier else None
+
+    @property
+    def average(self) -> str | None:
+        return (
+            None if self.average_total is None else format_money(self.average_total, self.currency)
+        )
+
+    @property
+    def average_change(self) -> Change | None:
+        return relative_change(self.total, self.average_total)
+
+
+@dataclass(frozen=True)
+class Share:
+    """A part of the day's sales: a category, a store type, a payment method, an hour."""
+
+    name: str
+    transaction_count: int
+    amount: float
+    day_total: float
+    currency: str
+
+    @property
+    def transactions(self) -> str:
+        return format_count(self.transaction_count)
+
+    @property
+    def sales(self) -> str:
+        return format_money(self.amount, self.currency)
+
+    @property
+    def share(self) -> str:
+        return format_share(self.amount, self.day_total)
+
+    @property
+    def bar(self) -> int:
+        """The bar's width in percent: at least 1 for any sales, 0 without."""
+        percent = 100 * self.amount / self.day_total if self.day_total else 0.0
+        return max(1, min(100, round(percent))) if self.amount > 0 else 0
+
+
+@dataclass(frozen=True)
+class Hour(Share):
+    """An hour of the day (UTC), named "00" to "23"."""
+
+    @property
+    def hour(self) -> str:
+        return f"{self.name}:00"
+
+    @property
+    def until(self) -> str:
+        return f"{int(self.name) + 1:02d}:00"
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    title: str
+    rows: tuple[Share, ...]
+
+
+@dataclass(frozen=True)
+class TrendDay:
+    """One of the last 7 dates, with its KPIs when they were calculated."""
+
+    date: dt.date
+    kpis: Mapping[str, Any] | None
+    today: bool
+    currency: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.date:%a} {self.date}"
+
+    @property
+    def transactions(self) -> str | None:
+        return None if self.kpis is None else format_count(self.kpis["transaction_count"])
+
+    @property
+    def sales(self) -> str | None:
+        return None if self.kpis is None else format_money(self.kpis["total_sales"], self.currency)
+
+    @property
+    def total_sales(self) -> float | None:
+        return None if self.kpis is None else float(self.kpis["total_sales"])
+
+
+@dataclass(frozen=True)
+class TopRow:
+    rank: int
+    name: str
+    detail: str
+    figure: str
+    amount: float
+    currency: str
+
+    @property
+    def sales(self) -> str:
+        return format_money(self.amount, self.currency)
+
+
+@dataclass(frozen=True)
+class Top:
+    """A top 5: products, customers or stores."""
+
+    noun: str
+    ranked: tuple[Ranked, ...]
+    currency: str
+
+    @property
+    def title(self) -> str:
+        count = len(self.ranked)
+        return f"Top {count} {self.noun}s" if count > 1 else f"Top {self.noun}"
+
+    @property
+    def rows(self) -> tuple[TopRow, ...]:
+        figure = TOP_FIGURES[self.noun]
+        return tuple(
+            TopRow(r.rank, r.name, r.detail, figure(r), r.sales, self.currency) for r in self.ranked
+        )
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """Everything the report shows of one business date."""
+
+    day: dt.date
+    currency: str
+    metrics: Mapping[str, Any]
+    insights: Insights
+    checks: tuple[Check, ...]
+    run: RunFacts
+
+    @classmethod
+    def of(
+        cls,
+        settings: Settings,
+        metrics: Mapping[str, Any],
+        checks: Iterable[Any],
+        insights: Insights,
+        run: RunFacts,
+    ) -> ReportView:
+        day = dt.date.fromisoformat(str(metrics["business_date"]))
+        if insights.business_date != day:
+            raise ValueError(f"insights of {insights.business_date} given for the report of {day}")
+        if run.seed is None:
+            run = dataclasses.replace(run, seed=settings.seed)
+        checked = tuple(map(Check.of, checks))
+        return cls(day, currency_of(settings.locale), metrics, insights, checked, run)
+
+    @property
+    def total(self) -> float:
+        return float(self.metrics["total_sales"] or 0)
+
+    @property
+    def has_sales(self) -> bool:
+        return int(self.metrics["transaction_count"] or 0) > 0
+
+    @cached_property
+    def previous(self) -> Mapping[str, Any] | None:
+        """The KPIs of the date before, when they were calculated."""
+        return self.insights.previous_day()
+
+    @property
+    def has_history(self) -> bool:
+        return self.previous is not None
+
+    @property
+    def date_long(self) -> str:
+        return f"{self.day:%A}, {self.day.day} {self.day:%B %Y}"
+
+    @property
+    def subject(self) -> str:
+        headline = f"Daily sales {self.day}: {self.headline.value}"
+        if not self.has_sales:
+            return f"{headline} (no transactions)"
+        delta = self.headline.change
+        return f"{headline} ({delta.text} vs previous day)" if delta else headline
+
+    @cached_property
+    def headline(self) -> Headline:
+        previous = self.previous["total_sales"] if self.previous else None
+        earlier = tuple(float(day["total_sales"]) for day in self.insights.history)
+        return Headline(self.total, previous, earlier, self.currency)
+
+    @cached_property
+    def kpis(self) -> tuple[Kpi, ...]:
+        before = self.previous
+        return tuple(
+            Kpi(
+                label,
+                key,
+                is_money,
+                polarity,
+                self.metrics[key],
+                before[key] if before else None,
+                self.currency,
+            )
+            for label, key, is_money, polarity in KPIS
+        )
+
+    def _shares(self, groups: Iterable[Group]) -> tuple[Share, ...]:
+        return tuple(
+            Share(g.name, g.transactions, g.sales, self.total, self.currency) for g in groups
+        )
+
+    @cached_property
+    def breakdowns(self) -> tuple[Breakdown, ...]:
+        methods = sorted(
+            (self.metrics.get("payment_methods") or {}).items(),
+            key=lambda item: (-float(item[1]["sales"]), item[0]),
+        )
+        by_method = tuple(
+            Share(str(m), int(row["count"]), float(row["sales"]), self.total, self.currency)
+            for m, row in methods
+        )
+        return (
+            Breakdown("Sales by category", self._shares(self.insights.by_category)),
+            Breakdown("Sales by store type", self._shares(self.insights.by_store_type)),
+            Breakdown("Sales by payment method", by_method),
+        )
+
+    @cached_property
+    def hours(self) -> tuple[Hour, ...]:
+        return tuple(
+            Hour(g.name, g.transactions, g.sales, self.total, self.currency)
+            for g in self.insights.by_hour
+        )
+
+    @cached_property
+    def peak(self) -> Hour | None:
+        """The busiest hour (the first of equals); None on a day without sales."""
+        if not self.hours or not self.has_sales:
+            return None
+        return max(self.hours, key=lambda hour: hour.amount)
+
+    @cached_property
+    def trend(self) -> tuple[TrendDay, ...]:
+        """The last 7 dates (the business date last) when any earlier one has KPIs."""
+        if not self.insights.history:
+            return ()
+        stored = {day["business_date"]: day for day in self.insights.history}
+        stored[self.day] = self.metrics
+        dates = (self.day - dt.timedelta(days=offset) for offset in range(6, -1, -1))
+        return tuple(
+            TrendDay(day, stored.get(day), day == self.day, self.currency) for day in dates
+        )
+
+    @cached_property
+    def tops(self) -> tuple[Top, ...]:
+        ins = self.insights
+        tops = {"product": ins.top_products, "customer": ins.top_customers, "store": ins.top_stores}
+        return tuple(Top(noun, ranked, self.currency) for noun, ranked in tops.items() if ranked)
+
+    @property
+    def failed_checks(self) -> tuple[Check, ...]:
+        return tuple(check for check in self.checks if not check.passed)
+
+    @cached_property
+    def run_facts(self) -> tuple[tuple[str, str], ...]:
+        run, facts = self.run, []
+        if run.row_counts:
+            counts = ", ".join(f"{table} {format_count(n)}" for table, n in run.row_counts.items())
+            facts.append(("Rows loaded", counts))
+        facts.append(("Seed", str(run.seed)))
+        if run.duration_seconds is not None:
+            facts.append(("Duration", format_duration(run.duration_seconds)))
+        if run.run_id:
+            facts.append(("Run id", str(run.run_id)))
+        facts.append(("Generated by", f"customer-pipeline {__version__}"))
+        return tuple(facts)
