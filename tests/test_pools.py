@@ -163,3 +163,8 @@ def test_an_unknown_locale_is_refused_by_the_rebuild_command(
     assert exited.value.code == 2
     assert "invalid choice: 'xx_XX'" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_a_locale_without_pools_is_refused() -> None:
+    with pytest.raises(ValueError, match="no value pools for locale 'xx_XX'"):
+        pools("xx_XX")

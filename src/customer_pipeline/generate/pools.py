@@ -3,10 +3,10 @@
 Rows sample the pools (names, streets, cities, postcodes, companies, states, e-mail
 domains, the country) with numpy, never Faker. The pools of each locale are package
 data, ``data/pools/<locale>.json`` (UTF-8, values unquoted), listed in
-``data/pools/manifest.json`` with their sha256 and the Faker version that drew them.
-Generating reads them and never imports Faker: upgrading Faker changes nothing in the
-data. ``python -m customer_pipeline.generate.pools rebuild [--locale X]`` draws them again
-with the installed Faker, which changes the dataset: only ever on purpose.
+``data/pools/manifest.json`` with their sha256 and the Faker and Python versions that
+drew them. Generating reads them and never imports Faker: upgrading Faker changes
+nothing in the data. ``python -m customer_pipeline.generate.pools rebuild [--locale X]``
+draws them again with the installed Faker, which changes the dataset: only on purpose.
 
 The pools do not depend on the dataset's seed (the seed varies every row through the
 numpy streams). A pool keeps Faker's weights: it is Faker's draws, stored as each value
