@@ -1,6 +1,6 @@
 """Measurements that need a process of their own (fresh caches, their own peak memory).
 
-    python bench/child.py generate '{"sizes": {...}, "day": "2020-02-08", "warm_pools": true}'
+    python bench/child.py generate '{"sizes": {...}, "day": "2020-02-08", "warm_up": true}'
     python bench/child.py day '{"sizes": {...}, "day": ..., "database_url": ..., "schema": ...}'
 
 Prints one JSON document on its last line of stdout, with this process's peak memory.
@@ -24,24 +24,24 @@ from generation import generate_day, warm_up
 def generate(params: dict[str, Any]) -> dict[str, Any]:
     """A whole day of files in a fresh process.
 
-    warm_pools: first build the Faker pools (cached per process) on a one-row day, timed
+    warm_up: first a one-row day (the value pools read, the formatting tables made), timed
     apart. keep_in: leave the files in that folder; otherwise each transactions chunk is
     deleted once written and the rest at the end.
     """
     settings = settings_for(params["sizes"])
     day = dt.date.fromisoformat(params["day"])
-    pool_seconds = None
-    if params.get("warm_pools"):
+    warm_up_seconds = None
+    if params.get("warm_up"):
         started = time.perf_counter()
         warm_up(settings, day)
-        pool_seconds = round(time.perf_counter() - started, 4)
+        warm_up_seconds = round(time.perf_counter() - started, 4)
     if params.get("keep_in"):
         result = generate_day(settings, Path(params["keep_in"]), day)
     else:
         with tempfile.TemporaryDirectory(prefix="bench-gen-") as folder:
             result = generate_day(settings, Path(folder), day, keep_files=False)
         del result["files"]
-    return result | {"pool_seconds": pool_seconds}
+    return result | {"warm_up_seconds": warm_up_seconds}
 
 
 def day(params: dict[str, Any]) -> dict[str, Any]:

@@ -83,8 +83,8 @@ def summarise(seconds: dict[str, float], rows: dict[str, int], wall: float | Non
 
 
 def warm_up(settings: Settings, day: dt.date) -> None:
-    """Make this process's Faker pools ready (read from the cache, or built) on a one-row
-    day."""
+    """Make this process ready (the value pools read, the formatting tables made) on a
+    one-row day."""
     tiny = settings.replace(customers=1, products=1, stores=1, transactions=1)
     with tempfile.TemporaryDirectory(prefix="bench-warm-") as folder:
         generate_day(tiny, Path(folder), day)
@@ -117,7 +117,7 @@ def _one_file(settings: Settings, folder: Path, day: dt.date, job: str | int):
 def generate_day_parallel(
     settings: Settings, folder: Path, day: dt.date, workers: int
 ) -> dict[str, Any]:
-    """The same files written by `workers` processes, Faker pools built before timing.
+    """The same files written by `workers` processes, each warmed up before timing.
 
     Largest jobs first: customers, the transaction chunks, then products and stores.
     table_seconds are summed over workers (CPU-side), seconds is the wall time.

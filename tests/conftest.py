@@ -22,7 +22,7 @@ from customer_pipeline.settings import Settings
 
 DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
 
-# Faker's value pools are cached in the user's cache folder (Settings.cache_dir); the tests
+# The cache folder (Settings.cache_dir: compiled report templates) is the user's; the tests
 # keep theirs in a folder of their own, shared by the session (and its DAG runs), deleted after.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="customer-pipeline-cache-")
 atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)

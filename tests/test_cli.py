@@ -159,3 +159,22 @@ def test_metrics_json_keeps_the_documented_key_order(cli: CliRunner) -> None:
         "payment_methods",
     ]
     assert list(document["top_customer"]) == ["customer_id", "first_name", "last_name", "sales"]
+
+
+def test_rebuild_pools_refuses_an_unknown_locale(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["rebuild-pools", "--locale", "xx_XX"])
+    assert result.exit_code == 2
+    assert "unknown locale 'xx_XX'" in result.stderr
+
+
+def test_rebuild_pools_of_the_shipped_data_needs_confirmation(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["rebuild-pools", "--locale", "nl_NL"])
+    assert result.exit_code == 2
+    assert "confirm with --yes" in result.stderr
+
+
+def test_rebuild_pools_into_a_folder(cli: CliRunner, tmp_path) -> None:
+    result = cli.invoke(app, ["rebuild-pools", "--locale", "nl_NL", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "nl_NL.json").stat().st_size > 10_000
+    assert (tmp_path / "manifest.json").exists()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -13,11 +12,9 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from conftest import expected_rows, generate_day, read_csv
-from customer_pipeline.generate import pools
 from customer_pipeline.generate.calendar import customers_through
 from customer_pipeline.generate.csvfile import quote
 from customer_pipeline.generate.transactions import generate_transactions, transaction_chunks
@@ -169,71 +166,6 @@ def test_row_i_does_not_depend_on_the_table_size(tmp_path: Path) -> None:
         few = lines(small, name, tmp_path / "small" / name)
         many = lines(large, name, tmp_path / "large" / name)
         assert few == many[: len(few)], name
-
-
-# -- the pools cache -------------------------------------------------------------------------
-
-
-def same_pools(a: pools.Pools, b: pools.Pools) -> bool:
-    for field in dataclasses.fields(pools.Pools):
-        x, y = getattr(a, field.name), getattr(b, field.name)
-        if isinstance(x, np.ndarray):
-            if x.dtype != y.dtype or not np.array_equal(x, y):
-                return False
-        elif x != y:
-            return False
-    return True
-
-
-def test_cached_pools_are_the_built_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    built = pools.build_pools(7, "de_DE")
-    assert pools.pools(7, "de_DE", tmp_path) is not None  # builds, then saves
-    (saved,) = tmp_path.glob("pools-*.npz")
-    assert same_pools(pools.read_pools(saved), built)
-
-    # a new process: nothing in memory, the file is read and Faker is not called
-    pools._pools.cache_clear()
-    monkeypatch.setattr(pools, "build_pools", lambda *_: pytest.fail("pools were rebuilt"))
-    assert same_pools(pools.pools(7, "de_DE", tmp_path), built)
-
-
-def test_the_cache_key_follows_seed_locale_and_faker() -> None:
-    keys = {pools.cache_key(1, "en_US"), pools.cache_key(2, "en_US"), pools.cache_key(1, "fr_FR")}
-    assert len(keys) == 3
-    assert pools.cache_key(1, "en_US") == pools.cache_key(1, "en_US")
-
-
-@pytest.mark.parametrize("kind", ["not a zip", "truncated", "other arrays"])
-def test_a_broken_cache_file_is_rebuilt(tmp_path: Path, kind: str) -> None:
-    path = tmp_path / f"pools-{pools.cache_key(8, 'fr_FR')}.npz"
-    pools.write_pools(path, pools.build_pools(8, "fr_FR"))
-    if kind == "not a zip":
-        path.write_bytes(b"not a zip file")
-    elif kind == "truncated":
-        path.write_bytes(path.read_bytes()[:2000])
-    else:
-        np.savez(path, something=np.arange(3))
-    pools._pools.cache_clear()
-    assert same_pools(pools.pools(8, "fr_FR", tmp_path), pools.build_pools(8, "fr_FR"))
-    assert same_pools(pools.read_pools(path), pools.build_pools(8, "fr_FR"))  # replaced
-
-
-def test_an_unwritable_cache_only_costs_a_rebuild(tmp_path: Path) -> None:
-    blocker = tmp_path / "a-file"
-    blocker.write_text("the cache folder cannot be made inside a file")
-    pools._pools.cache_clear()
-    assert same_pools(pools.pools(9, "en_US", blocker / "cache"), pools.build_pools(9, "en_US"))
-
-
-def test_files_are_the_same_with_or_without_the_cache(small: Settings, tmp_path: Path) -> None:
-    pools._pools.cache_clear()
-    cached = small.replace(seed=11, cache_dir=tmp_path / "cache")
-    first = digest(generate_day(cached, tmp_path / "cold", DAY))  # builds and saves
-    pools._pools.cache_clear()
-    second = digest(generate_day(cached, tmp_path / "warm", DAY))  # reads the file
-    pools._pools.cache_clear()
-    uncached = dataclasses.replace(cached, cache_dir=None)
-    assert first == second == digest(generate_day(uncached, tmp_path / "none", DAY))
 
 
 @pytest.mark.parametrize(

@@ -125,3 +125,9 @@ def test_volume_chunking_and_delivery_are_not_part_of_the_dataset(settings: Sett
     changed = settings.replace(transactions=5, chunk_size=20_000, email_backend="smtp")
     assert Dataset.of(changed) == Dataset.of(settings)
     assert Dataset.of(settings).history_start == dt.date(2020, 1, 1)
+
+
+def test_the_value_pools_are_part_of_the_dataset(settings: Settings) -> None:
+    from customer_pipeline.generate.pools import pools_version
+
+    assert pools_version("de_DE") in Dataset.of(settings.replace(locale="de_DE")).generator

@@ -94,7 +94,8 @@ def test_environment_is_read_once_here() -> None:
     )
 
 
-def test_the_pools_cache_folder_can_be_moved_or_turned_off(tmp_path: Path) -> None:
+def test_the_cache_folder_can_be_moved_or_turned_off(tmp_path: Path) -> None:
+    assert Settings().cache_dir is None  # Settings() reads no environment; from_env does
     assert Settings.from_env({}).cache_dir == default_cache_dir()
     assert default_cache_dir().name == "customer-pipeline"
     assert Settings.from_env({"PIPELINE_CACHE_DIR": str(tmp_path)}).cache_dir == tmp_path

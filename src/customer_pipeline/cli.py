@@ -21,7 +21,7 @@ from rich.table import Table
 from customer_pipeline.errors import ConfigError, PipelineError
 from customer_pipeline.settings import OPTION, Settings, parse_date
 
-if TYPE_CHECKING:  # the pipeline imports Faker and numpy: only when a command needs them
+if TYPE_CHECKING:  # the pipeline imports numpy and psycopg: only when a command needs them
     from customer_pipeline.pipeline import RunSummary
 
 app = typer.Typer(
@@ -266,3 +266,41 @@ def metrics(
     else:
         insights = collect_insights(settings, day)
         sys.stdout.write(build_report(settings, document, insights=insights).text)
+
+
+@app.command("rebuild-pools")
+@one_line_errors
+def rebuild_pools_command(
+    locale: Annotated[
+        list[str] | None,
+        typer.Option(help="A locale to rebuild; repeat for several (default: all)."),
+    ] = None,
+    into: Annotated[
+        Path | None, typer.Option("--out", help="Write there instead of the package's data.")
+    ] = None,
+    yes: YesOpt = False,
+) -> None:
+    """Draw the shipped value pools again with the installed Faker: on purpose only, since
+    it changes the dataset of those locales (a schema holding one refuses it afterwards)."""
+    from importlib.resources import files
+
+    from customer_pipeline.generate.pools import rebuild_pools
+    from customer_pipeline.settings import LOCALES
+
+    chosen = locale or list(LOCALES)
+    unknown = sorted(set(chosen) - set(LOCALES))
+    if unknown:
+        raise ConfigError(f"unknown locale {unknown[0]!r}: choose one of {', '.join(LOCALES)}")
+    target = into or Path(str(files("customer_pipeline").joinpath("data/pools")))
+    if into is None and not yes:
+        confirm = f"Redraw the shipped pools of {', '.join(chosen)} (changes their datasets)?"
+        if not sys.stdin.isatty():
+            raise ConfigError("rebuilding the shipped pools changes datasets: confirm with --yes")
+        if not typer.confirm(confirm, err=True):
+            raise typer.Exit(1)
+    try:
+        written = rebuild_pools(chosen, target)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    for path in written:
+        out.print(f"Wrote {path}", highlight=False, soft_wrap=True)

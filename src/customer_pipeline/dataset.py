@@ -15,6 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from customer_pipeline.errors import ConfigError
+from customer_pipeline.generate.pools import pools_version
 from customer_pipeline.settings import Settings
 
 #: Bumped whenever the generators make other rows from the same parameters.
@@ -31,7 +32,7 @@ class Dataset:
     products: int
     stores: int
     history_start: dt.date
-    generator: str  # the generators' version, with that of the value pools
+    generator: str  # the generators' version, with that of the locale's value pools
 
     @classmethod
     def of(cls, settings: Settings) -> Dataset:
@@ -43,7 +44,7 @@ class Dataset:
             products=sizes.products,
             stores=sizes.stores,
             history_start=settings.history_start,
-            generator=str(GENERATOR_VERSION),
+            generator=f"{GENERATOR_VERSION}; pools {pools_version(settings.locale)}",
         )
 
     def differences(self, requested: Dataset) -> list[str]:

@@ -80,7 +80,7 @@ def customer_facts(settings: Settings, count: int, through: dt.date) -> Facts:
 
 
 def _block(settings: Settings, block: int, through: dt.date) -> list[np.ndarray]:
-    pool = pools(settings.seed, settings.locale, settings.cache_dir)
+    pool = pools(settings.locale)
     facts = _facts_block(settings, block, through)
     rng = stream(settings.seed, Table.CUSTOMERS, 0, block)
     n = BLOCK_ROWS

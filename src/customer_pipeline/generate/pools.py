@@ -1,46 +1,60 @@
-"""Value pools: Faker is called a few thousand times per (seed, locale), never per row.
+"""Value pools: Faker's weighted draws, made once on purpose and shipped with the package.
 
-Drawing the pools with Faker's own methods keeps its weights (common names come up
-more often). Rows then sample the pools with numpy, about 400x faster than calling
-Faker per row. Faker's output can change between its versions: the lock file pins it
-and the runs table records it.
+Rows sample the pools (names, streets, cities, postcodes, companies, states, e-mail
+domains, the country) with numpy, never Faker. The pools of each locale are package
+data, ``data/pools/<locale>.json`` (UTF-8, values unquoted), listed in
+``data/pools/manifest.json`` with their sha256 and the Faker and Python versions that
+drew them. Generating reads them and never imports Faker: upgrading Faker changes
+nothing in the data. ``python -m customer_pipeline.generate.pools rebuild [--locale X]``
+draws them again with the installed Faker, which changes the dataset: only on purpose.
 
-Building the pools takes about 0.3 s (Faker's weighted draws); every generating process
-(each Airflow task is one) needs them. They are kept on disk in Settings.cache_dir, one
-file per (seed, locale, Faker version, code that makes them), and read back in
-milliseconds: the same values, byte for byte, as a fresh build.
+The pools do not depend on the dataset's seed (the seed varies every row through the
+numpy streams). A pool keeps Faker's weights: it is Faker's draws, stored as each value
+with the number of times it was drawn, so common names come up more often.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
+import argparse
 import hashlib
+import json
 import os
 import re
-import tempfile
-import threading
-import zipfile
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 
-from customer_pipeline.generate import csvfile
-from customer_pipeline.generate.streams import Table
+from customer_pipeline.generate.csvfile import quote
+from customer_pipeline.settings import LOCALES
 
+#: Bumped whenever the files' layout or the way they become Pools changes: part of
+#: pools_version, so a dataset made from another format is recognised.
+POOLS_FORMAT = 1
 #: Draws per pool: enough for Faker's weights to show (en_US has about 700 first and 1000
-#: last names) and for combinations not to repeat visibly; few enough to build in 0.3 s.
+#: last names) and for combinations not to repeat visibly.
 POOL_SIZES = {
-    "first": 1500,
-    "last": 1500,
-    "street": 1500,
-    "city": 800,
-    "postcode": 1500,
-    "company": 800,
+    "first_names": 1500,
+    "last_names": 1500,
+    "streets": 1500,
+    "cities": 800,
+    "postcodes": 1500,
+    "companies": 800,
 }
+#: Longest value kept per pool (longer draws are dropped when the pools are built).
+MAX_LENGTHS = {"streets": 200, "postcodes": 20}
+MAX_LENGTH = 50
+BUILD_SEED = 0  # Faker's seed when the pools are built: the same for every locale
+MANIFEST = "manifest.json"
+SHIPPED = files("customer_pipeline").joinpath("data/pools")
+SOURCE_DIR = Path(__file__).resolve().parent.parent / "data" / "pools"  # where rebuild writes
 
 
 @dataclass(frozen=True)
@@ -61,107 +75,173 @@ class Pools:
     country: bytes
 
 
-def _slug(text: str) -> bytes:
-    from faker.decode import unidecode
-
-    return re.sub(r"[^a-z0-9]", "", unidecode(text).lower())[:20].encode() or b"x"
-
-
-def _draw(method, n: int, *, max_len: int = 50, unique: bool = False) -> list[str]:
-    values = [value for value in (method() for _ in range(n)) if len(value) <= max_len]
-    return sorted(set(values)) if unique else values
-
-
-_BUILDING = threading.Lock()
-
-
-def pools(seed: int, locale: str, cache_dir: Path | None = None) -> Pools:
-    """The pools for one (seed, locale): built (or read from cache_dir) once per process,
-    even by several threads."""
-    with _BUILDING:
-        return _pools(seed, locale, cache_dir)
+# -- reading the shipped pools (no Faker) ----------------------------------------------------
 
 
 @cache
-def _pools(seed: int, locale: str, cache_dir: Path | None) -> Pools:
-    if cache_dir is None:
-        return build_pools(seed, locale)
-    path = cache_dir / f"pools-{cache_key(seed, locale)}.npz"
-    # missing, truncated, foreign or unreadable: built again (and the file replaced)
-    with contextlib.suppress(
-        OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile
-    ):
-        return read_pools(path)
-    built = build_pools(seed, locale)
-    with contextlib.suppress(OSError):  # a read-only or full disk only costs the next build
-        write_pools(path, built)
-    return built
+def _shipped_bytes(locale: str) -> bytes:
+    if locale not in LOCALES:
+        raise ValueError(f"no value pools for locale {locale!r}: choose one of {LOCALES}")
+    return SHIPPED.joinpath(f"{locale}.json").read_bytes()
 
 
-def build_pools(seed: int, locale: str) -> Pools:
-    """Draw every pool with Faker (seeded by `seed`)."""
-    from faker import Faker  # 0.1 s to import: only when pools are built
+def pools_version(locale: str) -> str:
+    """The identity of the locale's pools: the format and the shipped file's digest. Two
+    datasets with the same seed, sizes and pools_version have the same content."""
+    return f"{POOLS_FORMAT}-{hashlib.sha256(_shipped_bytes(locale)).hexdigest()[:16]}"
 
-    fake = Faker(locale)
-    fake.seed_instance(np.random.SeedSequence([seed, int(Table.POOLS)]).generate_state(1)[0].item())
-    first = _draw(fake.first_name, POOL_SIZES["first"])
-    last = _draw(fake.last_name, POOL_SIZES["last"])
-    state = getattr(fake, "administrative_unit", None) or fake.state
-    quote = csvfile.quote
+
+def _weighted(values: np.ndarray, counts: dict[str, int]) -> np.ndarray:
+    """values[i] (made from the i-th key of counts) as many times as Faker drew the key:
+    the pool's weights."""
+    return np.repeat(values, list(counts.values()))
+
+
+def _ascii(values: Iterable[str]) -> np.ndarray:
+    return np.array([value.encode("ascii") for value in values], dtype=np.bytes_)
+
+
+@cache
+def pools(locale: str) -> Pools:
+    """The shipped pools of one locale, read once per process."""
+    document = json.loads(_shipped_bytes(locale))
+    first, last, slugs = document["first_names"], document["last_names"], document["email_names"]
+
+    def weighted(pool: str) -> np.ndarray:
+        return _weighted(quote(document[pool]), document[pool])
+
     return Pools(
-        first_names=quote(first),
-        last_names=quote(last),
-        surnames=tuple(last),
-        first_name_slugs=np.array([_slug(v) for v in first], dtype=np.bytes_),
-        last_name_slugs=np.array([_slug(v) for v in last], dtype=np.bytes_),
-        streets=quote(_draw(fake.street_address, POOL_SIZES["street"], max_len=200)),
-        cities=quote(_draw(fake.city, POOL_SIZES["city"])),
-        states=quote(_draw(state, 500, unique=True)),
-        postcodes=quote(_draw(fake.postcode, POOL_SIZES["postcode"], max_len=20)),
-        email_domains=np.array(
-            [d.encode() for d in _draw(fake.free_email_domain, 200, unique=True)], dtype=np.bytes_
-        ),
-        companies=quote(_draw(fake.company, POOL_SIZES["company"])),
-        country=quote([fake.current_country()])[0],
+        first_names=weighted("first_names"),
+        last_names=weighted("last_names"),
+        surnames=tuple(name for name, count in last.items() for _ in range(count)),
+        first_name_slugs=_weighted(_ascii(slugs[name] for name in first), first),
+        last_name_slugs=_weighted(_ascii(slugs[name] for name in last), last),
+        streets=weighted("streets"),
+        cities=weighted("cities"),
+        states=quote(document["states"]),
+        postcodes=weighted("postcodes"),
+        email_domains=_ascii(document["email_domains"]),
+        companies=weighted("companies"),
+        country=quote([document["country"]])[0],
     )
 
 
-# -- the cache -------------------------------------------------------------------------------
+# -- building them with Faker (on purpose only) ----------------------------------------------
 
 
-def cache_key(seed: int, locale: str) -> str:
-    """Everything the pools depend on: seed, locale, Faker's version, and this module's and
-    the CSV quoting's code (a changed draw or pool size is a new key, never a stale file)."""
-    digest = hashlib.sha256(f"{seed}|{locale}|faker {version('faker')}".encode())
-    for module in (__file__, csvfile.__file__):
-        digest.update(Path(module).read_bytes())
-    return digest.hexdigest()[:32]
+def _counts(method: Callable[[], str], pool: str) -> dict[str, int]:
+    """`method` drawn POOL_SIZES[pool] times, too long values dropped: each value with
+    its count, the most frequent first."""
+    longest = MAX_LENGTHS.get(pool, MAX_LENGTH)
+    drawn = Counter(value for value in (method() for _ in range(POOL_SIZES[pool])))
+    kept = [(value, n) for value, n in drawn.items() if len(value) <= longest]
+    return dict(sorted(kept, key=lambda item: (-item[1], item[0])))
 
 
-def write_pools(path: Path, pools: Pools) -> None:
-    """Save pools as .npz (no pickles), atomically: readers see the old file or the new."""
-    arrays = {
-        field.name: getattr(pools, field.name)
-        for field in dataclasses.fields(Pools)
-        if field.name not in ("surnames", "country")
+def _distinct(method: Callable[[], str], draws: int) -> list[str]:
+    return sorted({value for value in (method() for _ in range(draws)) if len(value) <= MAX_LENGTH})
+
+
+def _slug(text: str, unidecode: Callable[[str], str]) -> str:
+    return re.sub(r"[^a-z0-9]", "", unidecode(text).lower())[:20] or "x"
+
+
+def draw_pools(locale: str) -> dict[str, object]:
+    """One locale's pools drawn with the installed Faker: the document of its file."""
+    from faker import Faker
+    from faker.decode import unidecode
+
+    fake = Faker(locale)
+    fake.seed_instance(BUILD_SEED)
+    names = {
+        "first_names": _counts(fake.first_name, "first_names"),
+        "last_names": _counts(fake.last_name, "last_names"),
     }
-    arrays["surnames"] = np.array([name.encode() for name in pools.surnames], dtype=np.bytes_)
-    arrays["country"] = np.array([pools.country], dtype=np.bytes_)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".pools-", suffix=".npz")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            np.savez(out, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+    state = getattr(fake, "administrative_unit", None) or fake.state
+    return {
+        "locale": locale,
+        "country": fake.current_country(),
+        **names,
+        "email_names": {
+            name: _slug(name, unidecode) for pool in names.values() for name in sorted(pool)
+        },
+        "streets": _counts(fake.street_address, "streets"),
+        "cities": _counts(fake.city, "cities"),
+        "states": _distinct(state, 500),
+        "postcodes": _counts(fake.postcode, "postcodes"),
+        "companies": _counts(fake.company, "companies"),
+        "email_domains": _distinct(fake.free_email_domain, 200),
+    }
 
 
-def read_pools(path: Path) -> Pools:
-    with np.load(path, allow_pickle=False) as saved:
-        values = {name: saved[name] for name in saved.files}
-    values["surnames"] = tuple(name.decode() for name in values["surnames"])
-    values["country"] = bytes(values["country"][0])
-    return Pools(**values)
+def _json_bytes(document: object) -> bytes:
+    return (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode()
+
+
+def _write_drawn(locales: Sequence[str], out_dir: str) -> None:
+    """Draw every locale first, then write the files (a failed draw writes nothing)."""
+    documents = {locale: _json_bytes(draw_pools(locale)) for locale in locales}
+    for locale, data in documents.items():
+        (Path(out_dir) / f"{locale}.json").write_bytes(data)
+
+
+def _build_facts() -> dict[str, str]:
+    """What the drawn files depend on besides the locale: Faker, and Python's random and
+    str hashing (the major.minor version)."""
+    return {"faker": version("faker"), "python": "{}.{}".format(*sys.version_info)}
+
+
+def rebuild_pools(locales: Sequence[str], out_dir: Path) -> list[Path]:
+    """Draw the pools of `locales` with the installed Faker into out_dir, one file per
+    locale, and update out_dir's manifest; return the files written (the manifest last).
+
+    The draws run in a fresh interpreter with a fixed str hash seed: some of Faker's lists
+    are made from sets (it_IT's cities), whose order follows the hash seed of the process.
+    This changes the dataset of every schema on these locales: run it on purpose only.
+    """
+    unknown = sorted(set(locales) - set(LOCALES))
+    if unknown:
+        raise ValueError(f"no such locale: {', '.join(unknown)} (known: {', '.join(LOCALES)})")
+    manifest_path = out_dir / MANIFEST
+    manifest = json.loads(manifest_path.read_bytes()) if manifest_path.exists() else {}
+    same_format = manifest.get("format", POOLS_FORMAT) == POOLS_FORMAT
+    if not same_format and set(locales) != set(LOCALES):
+        raise ValueError(f"the pools' format is now {POOLS_FORMAT}: rebuild every locale")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    draw = "import sys; from customer_pipeline.generate.pools import _write_drawn;"
+    draw += "_write_drawn(sys.argv[2:], sys.argv[1])"
+    subprocess.run(  # noqa: S603 (this interpreter, this module, locales checked above)
+        [sys.executable, "-c", draw, str(out_dir), *locales],
+        env=os.environ | {"PYTHONHASHSEED": "0"},
+        check=True,
+    )
+    entries = manifest.get("files", {}) if same_format else {}
+    written = [out_dir / f"{locale}.json" for locale in locales]
+    for path in written:
+        entries[path.name] = _build_facts() | {
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()
+        }
+    manifest = {"format": POOLS_FORMAT, "files": dict(sorted(entries.items()))}
+    manifest_path.write_bytes(_json_bytes(manifest))
+    return [*written, manifest_path]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m customer_pipeline.generate.pools",
+        description="Draw the shipped value pools again with the installed Faker. This "
+        "changes the generated data of every dataset on these locales: only on purpose.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    rebuild = commands.add_parser("rebuild", help="draw the pools and update the manifest")
+    rebuild.add_argument(
+        "--locale", action="append", choices=LOCALES, help="only this locale (repeatable)"
+    )
+    rebuild.add_argument("--out", type=Path, default=SOURCE_DIR, help="default: %(default)s")
+    args = parser.parse_args(argv)
+    for path in rebuild_pools(args.locale or LOCALES, args.out):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -72,9 +72,7 @@ def _block(settings: Settings, block: int, rows: int) -> list[np.ndarray]:
     category, cents = facts.category, facts.price_cents
     rng = stream(settings.seed, Table.PRODUCTS, 0, block, part=1)
     first = block * BLOCK_ROWS + 1
-    names = _names(
-        rng, category, pools(settings.seed, settings.locale, settings.cache_dir).surnames, rows
-    )
+    names = _names(rng, category, pools(settings.locale).surnames, rows)
     names += [""] * (BLOCK_ROWS - rows)  # rows past the table's end are cut anyway
     return [
         csvfile.integers(np.arange(first, first + BLOCK_ROWS)),

@@ -50,7 +50,7 @@ def store_facts(seed: int, count: int) -> Facts:
 
 
 def _block(settings: Settings, block: int) -> list[np.ndarray]:
-    pool = pools(settings.seed, settings.locale, settings.cache_dir)
+    pool = pools(settings.locale)
     facts = _facts_block(settings.seed, block)
     rng = stream(settings.seed, Table.STORES, 0, block, part=1)
     first = block * BLOCK_ROWS + 1

@@ -28,7 +28,6 @@ class Table(enum.IntEnum):
     STORES = 3
     TRANSACTIONS = 4
     CUSTOMER_IDS = 5
-    POOLS = 6
     CALENDAR = 7
     SIGNUPS = 8
 
