@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from customer_pipeline.errors import ConfigError, PipelineError
+from customer_pipeline.errors import ConfigError, PipelineError, Stopped
 from customer_pipeline.settings import EMAIL_BACKENDS, Settings, parse_date
 
 if TYPE_CHECKING:  # the pipeline imports Faker and numpy: only when a command needs them
@@ -52,6 +52,9 @@ def one_line_errors(command: F) -> F:
         except ConfigError as exc:
             err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except Stopped as exc:  # the run cleaned up: exit 143 after SIGTERM, 130 after Ctrl-C
+            err.print(f"[bold red]Error:[/] {exc}", highlight=False)
+            raise typer.Exit(exc.code) from None
         except (PipelineError, psycopg.Error) as exc:
             message = " ".join(str(exc).split()) or type(exc).__name__
             err.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
@@ -98,7 +101,7 @@ def run(
     outbox: Annotated[Path | None, typer.Option(help="Outbox folder (default ./outbox).")] = None,
 ) -> None:
     """Run the whole pipeline for one business date and print a summary."""
-    from customer_pipeline.pipeline import run_day
+    from customer_pipeline.pipeline import run_day, stop_on_signals
 
     day = business_date(date)
     settings = settings_from(
@@ -128,7 +131,8 @@ def run(
         def progress(step: str, completed: int, total: int) -> None:
             bar.update(task, description=step, completed=completed, total=total)
 
-        summary = run_day(settings, day, progress=progress)
+        with stop_on_signals():
+            summary = run_day(settings, day, progress=progress)
     print_summary(summary)
 
 

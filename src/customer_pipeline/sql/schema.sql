@@ -80,10 +80,27 @@ CREATE TABLE IF NOT EXISTS pipeline_runs (
     row_counts    jsonb       NOT NULL DEFAULT '{}',
     timings       jsonb       NOT NULL DEFAULT '{}',
     versions      jsonb       NOT NULL,
-    status        text        NOT NULL CHECK (status IN ('running', 'success', 'failed')),
+    -- true: the run's process holds the run's advisory lock for its whole life (CLI runs);
+    -- 'running' with that lock free means the process died: the next run says 'abandoned'
+    process_lock  boolean     NOT NULL DEFAULT false,
+    status        text        NOT NULL CONSTRAINT pipeline_runs_status_check
+                              CHECK (status IN ('running', 'success', 'failed', 'abandoned')),
     error         text,
     delivered_to  text,        -- where the report went (outbox file, smtp://..., sendgrid)
     started_at    timestamptz NOT NULL DEFAULT now(),
     finished_at   timestamptz
 );
 CREATE INDEX IF NOT EXISTS pipeline_runs_business_date ON pipeline_runs (business_date);
+-- A table made before runs could be abandoned gains the status and the column, once.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = 'pipeline_runs'::regclass
+                   AND conname = 'pipeline_runs_status_check'
+                   AND pg_get_constraintdef(oid) LIKE '%abandoned%') THEN
+        ALTER TABLE pipeline_runs
+            ADD COLUMN IF NOT EXISTS process_lock boolean NOT NULL DEFAULT false,
+            DROP CONSTRAINT IF EXISTS pipeline_runs_status_check,
+            ADD CONSTRAINT pipeline_runs_status_check
+                CHECK (status IN ('running', 'success', 'failed', 'abandoned'));
+    END IF;
+END $$;
