@@ -10,7 +10,7 @@ import socket
 import psycopg
 import pytest
 
-from conftest import expected_rows
+from conftest import day_fingerprint, expected_rows
 from customer_pipeline.errors import ConfigError, DatabaseUnavailable, DeliveryError
 from customer_pipeline.pipeline import run_day
 from customer_pipeline.settings import Settings
@@ -147,16 +147,6 @@ def test_unreachable_database_is_one_line(settings: Settings) -> None:
         run_day(settings, DAY)
     assert "\n" not in str(info.value)
     assert not settings.work_dir.exists()
-
-
-def day_fingerprint(db: psycopg.Connection, day: dt.date) -> tuple:
-    """Everything about a day's rows, order-independent, plus the customers they reference."""
-    return db.execute(
-        "SELECT count(*), md5(string_agg(t::text, '|' ORDER BY transaction_id)), "
-        "md5(string_agg(DISTINCT c::text, '|')) "
-        "FROM transactions t JOIN customers c USING (customer_id) WHERE business_date = %s",
-        [day],
-    ).fetchone()
 
 
 def test_backfill_in_any_order_or_alone_gives_the_same_day(
