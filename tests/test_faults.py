@@ -52,9 +52,11 @@ CREATE FUNCTION public.hold_stage_copies() RETURNS event_trigger LANGUAGE plpgsq
 DECLARE created record;
 BEGIN
     FOR created IN SELECT object_identity FROM pg_event_trigger_ddl_commands()
-                   WHERE object_type = 'table' AND object_identity ~ '\.transactions_\d{8}_stage$' LOOP
+                   WHERE object_type = 'table'
+                   AND object_identity ~ '\.transactions_\d{8}_stage$' LOOP
         EXECUTE format('CREATE OR REPLACE TRIGGER hold_copy BEFORE INSERT ON %s '
-                       'FOR EACH ROW EXECUTE FUNCTION public.hold_copy()', created.object_identity);
+                       'FOR EACH ROW EXECUTE FUNCTION public.hold_copy()',
+                       created.object_identity);
     END LOOP;
 END $$;
 CREATE EVENT TRIGGER hold_stage_copies ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
@@ -189,7 +191,9 @@ def held(settings: Settings, point: str) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_lock(%s)", [HOLD])
         else:
             conn.execute("BEGIN")
-            conn.execute(f"LOCK TABLE {settings.db_schema}.{partition_name(DAY)} IN ACCESS SHARE MODE")
+            conn.execute(
+                f"LOCK TABLE {settings.db_schema}.{partition_name(DAY)} IN ACCESS SHARE MODE"
+            )
         yield
     finally:
         conn.close()
@@ -250,9 +254,13 @@ def test_a_lost_server_is_one_line_naming_the_step_and_a_rerun_is_identical(
             _, err = run.communicate(timeout=60)
         finally:
             cluster.start()
-    lost = r"Error: load_data: lost the connection to postgresql://postgres@127\.0\.0\.1:\d+/postgres"
+    lost = (
+        r"Error: load_data: lost the connection to postgresql://postgres@127\.0\.0\.1:\d+/postgres"
+    )
     assert run.returncode == 1
-    assert re.fullmatch(lost + r": terminating connection due to administrator command\n", err.decode())
+    assert re.fullmatch(
+        lost + r": terminating connection due to administrator command\n", err.decode()
+    )
     with psycopg.connect(small.database_url, autocommit=True) as again:
         again.execute(f"SET search_path TO {small.db_schema}")
         run_day(small, DAY)
