@@ -30,7 +30,7 @@ import psycopg
 import pytest
 
 from conftest import day_fingerprint, expected_rows
-from customer_pipeline.load import partition_name
+from customer_pipeline.load import COPY_CONNECTIONS, partition_name
 from customer_pipeline.pipeline import run_day
 from customer_pipeline.settings import Settings
 
@@ -149,24 +149,24 @@ def cli_run(settings: Settings, name: str, *args: str) -> subprocess.Popen:
     )
 
 
-#: What a run waits for at each point: (wait event, the statement waiting).
+#: What a run waits for at each point: (wait event, the statement waiting, connections).
 POINTS = {
-    "copy": ("advisory", "COPY %"),  # its first row, on HOLD
-    "swap": ("relation", "DROP TABLE %"),  # the day's partition, that it replaces
-    "reset": ("advisory", "SELECT pg_advisory_xact_lock%"),  # the runs in progress
+    "copy": ("advisory", "COPY %", COPY_CONNECTIONS),  # every COPY, at its first row (HOLD)
+    "swap": ("relation", "DROP TABLE %", 1),  # the day's partition, that it replaces
+    "reset": ("advisory", "SELECT pg_advisory_xact_lock%", 1),  # the runs in progress
 }
 
 
 def wait_until_waiting(url: str, name: str, point: str, run: subprocess.Popen) -> None:
-    """Poll pg_stat_activity until a connection of `name` waits at `point`."""
-    event, statement = POINTS[point]
+    """Poll pg_stat_activity until the connections of `name` wait at `point`."""
+    event, statement, connections = POINTS[point]
     deadline = time.monotonic() + 60
     with psycopg.connect(url, autocommit=True) as conn:
-        while not conn.execute(
-            "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = %s "
-            "AND wait_event_type = 'Lock' AND wait_event = %s AND query LIKE %s)",
+        while conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+            "AND wait_event_type = 'Lock' AND wait_event = %s AND query LIKE %s",
             [name, event, statement],
-        ).fetchone()[0]:
+        ).fetchone()[0] < connections:
             assert run.poll() is None, f"the run ended first: {run.communicate()}"
             assert time.monotonic() < deadline, f"{name} never waited at {point}"
             time.sleep(0.02)

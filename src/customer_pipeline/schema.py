@@ -36,13 +36,17 @@ def schema_lock(conn: psycopg.Connection, settings: Settings, name: str) -> None
 def hold_lock(
     conn: psycopg.Connection, settings: Settings, name: str, *, shared: bool = False
 ) -> None:
-    """Wait for the advisory lock `name`, then hold it until `conn` closes (session-level)."""
+    """Wait for the advisory lock `name`, then hold it until `conn` closes (session-level).
+
+    The connection may sit idle meanwhile: a server's idle_session_timeout must not end it.
+    """
+    conn.execute("SET idle_session_timeout = 0")
     function = "pg_advisory_lock_shared" if shared else "pg_advisory_lock"
     conn.execute(f"SELECT {function}(hashtextextended(%s, 0))", [lock_key(settings, name)])
 
 
-#: Work in progress holds these shared, on one connection each (one process never holds
-#: one twice: its second request would queue behind a waiting reset, which waits for its
+#: Work in progress holds these shared, on one connection each (one run never takes one
+#: twice: its second request would queue behind a waiting reset, which waits for its
 #: first): a CLI run holds "runs" for its whole life (its record must survive), a load
 #: holds "write" from its staging tables' creation to their drop (they copy the tables).
 #: A reset takes them exclusively, in this order: a run takes "runs" before its load.
