@@ -161,12 +161,12 @@ def wait_until_waiting(url: str, name: str, point: str, run: subprocess.Popen) -
     """Poll pg_stat_activity until the connections of `name` wait at `point`."""
     event, statement, connections = POINTS[point]
     deadline = time.monotonic() + 60
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+        "AND wait_event_type = 'Lock' AND wait_event = %s AND query LIKE %s"
+    )
     with psycopg.connect(url, autocommit=True) as conn:
-        while conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
-            "AND wait_event_type = 'Lock' AND wait_event = %s AND query LIKE %s",
-            [name, event, statement],
-        ).fetchone()[0] < connections:
+        while conn.execute(query, [name, event, statement]).fetchone()[0] < connections:
             assert run.poll() is None, f"the run ended first: {run.communicate()}"
             assert time.monotonic() < deadline, f"{name} never waited at {point}"
             time.sleep(0.02)

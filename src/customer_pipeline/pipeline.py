@@ -157,6 +157,7 @@ def _run_steps(
     """Steps 2-7 in the run's working folder, which is deleted however they end."""
     folder = run_folder(settings, day, summary.run_id)
     chunks = transaction_chunks(settings, day)
+    # the dimensions, the chunks, then load, check, metrics, report, send
     steps = _Steps(summary, progress, len(DIMENSION_GENERATORS) + len(chunks) + 5)
     try:
         folder.mkdir(parents=True, exist_ok=True)
