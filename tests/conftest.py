@@ -144,6 +144,16 @@ def expected_rows(settings: Settings, day) -> dict[str, int]:
     }
 
 
+def day_fingerprint(db: psycopg.Connection, day) -> tuple:
+    """Everything about a day's rows, order-independent, plus the customers they reference."""
+    return db.execute(
+        "SELECT count(*), md5(string_agg(t::text, '|' ORDER BY transaction_id)), "
+        "md5(string_agg(DISTINCT c::text, '|')) "
+        "FROM transactions t JOIN customers c USING (customer_id) WHERE business_date = %s",
+        [day],
+    ).fetchone()
+
+
 def read_csv(path) -> list[dict[str, str]]:
     import csv
 

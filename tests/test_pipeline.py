@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import os
+import signal
 import socket
 
 import psycopg
 import pytest
 
-from conftest import expected_rows
-from customer_pipeline.errors import ConfigError, DatabaseUnavailable, DeliveryError
-from customer_pipeline.pipeline import run_day
+from conftest import day_fingerprint, expected_rows
+from customer_pipeline.errors import ConfigError, DatabaseUnavailable, DeliveryError, Stopped
+from customer_pipeline.pipeline import run_day, stop_on_signals
 from customer_pipeline.settings import Settings
 
 DAY = dt.date(2026, 11, 20)
@@ -149,16 +151,6 @@ def test_unreachable_database_is_one_line(settings: Settings) -> None:
     assert not settings.work_dir.exists()
 
 
-def day_fingerprint(db: psycopg.Connection, day: dt.date) -> tuple:
-    """Everything about a day's rows, order-independent, plus the customers they reference."""
-    return db.execute(
-        "SELECT count(*), md5(string_agg(t::text, '|' ORDER BY transaction_id)), "
-        "md5(string_agg(DISTINCT c::text, '|')) "
-        "FROM transactions t JOIN customers c USING (customer_id) WHERE business_date = %s",
-        [day],
-    ).fetchone()
-
-
 def test_backfill_in_any_order_or_alone_gives_the_same_day(
     settings: Settings, db: psycopg.Connection, database_url: str
 ) -> None:
@@ -192,3 +184,23 @@ def test_a_rerun_under_the_same_run_id_records_the_rerun(
     ).fetchone()
     assert sizes["transactions"] == 300
     assert counts == expected_rows(again, DAY)
+
+
+def test_sigterm_stops_a_run_as_a_failure_that_cleans_up(
+    settings: Settings, db: psycopg.Connection
+) -> None:
+    before = signal.getsignal(signal.SIGTERM)
+
+    def progress(step: str, done: int, total: int) -> None:
+        if step == "load_data":
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(Stopped) as stopped, stop_on_signals():
+        run_day(settings, DAY, progress=progress)
+    assert stopped.value.code == 143
+    assert db.execute("SELECT status, error FROM pipeline_runs").fetchone() == (
+        "failed",
+        "Stopped: stopped by SIGTERM",
+    )
+    assert not settings.work_dir.exists()
+    assert signal.getsignal(signal.SIGTERM) == before

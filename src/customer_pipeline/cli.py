@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from customer_pipeline.errors import ConfigError, PipelineError
+from customer_pipeline.errors import ConfigError, PipelineError, Stopped
 from customer_pipeline.settings import OPTION, Settings, parse_date
 
 if TYPE_CHECKING:  # the pipeline imports numpy and psycopg: only when a command needs them
@@ -73,6 +73,8 @@ def one_line_errors(command: F) -> F:
             return command(*args, **kwargs)
         except ConfigError as exc:
             fail(str(exc), 2)
+        except Stopped as exc:  # the run cleaned up: exit 143 after SIGTERM, 130 after Ctrl-C
+            fail(str(exc), exc.code)
         except (PipelineError, psycopg.Error) as exc:
             fail(" ".join(str(exc).split()) or type(exc).__name__, 1)
         except OSError as exc:  # a folder or file of the run: name it and the cause
@@ -129,7 +131,7 @@ def run(
     outbox: setting(Path, "outbox_dir") = None,
 ) -> None:
     """Run the whole pipeline for one business date and print a summary."""
-    from customer_pipeline.pipeline import run_day
+    from customer_pipeline.pipeline import run_day, stop_on_signals
 
     day = business_date(date)
     settings = settings_from(
@@ -161,7 +163,8 @@ def run(
         def progress(step: str, completed: int, total: int) -> None:
             bar.update(task, description=step, completed=completed, total=total)
 
-        summary = run_day(settings, day, progress=progress)
+        with stop_on_signals():
+            summary = run_day(settings, day, progress=progress)
     print_summary(summary)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from customer_pipeline.errors import DatabaseUnavailable
+from customer_pipeline.errors import ConnectionLost, DatabaseUnavailable
 from customer_pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ def connect(settings: Settings, *, autocommit: bool = False) -> Iterator[psycopg
     """A connection whose search_path is the pipeline's schema (and nothing else, so that no
     name falls through to another schema).
 
-    Commits when the block succeeds, rolls back when it raises.
+    Commits when the block succeeds, rolls back when it raises. A connection that breaks
+    in the block (server stopped, network lost) raises ConnectionLost, naming the server.
     """
     url = database_url(settings)
     try:
@@ -64,13 +66,22 @@ def connect(settings: Settings, *, autocommit: bool = False) -> Iterator[psycopg
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise DatabaseUnavailable(f"cannot connect to {describe(url)}: {reason}") from None
     try:
-        with conn:
-            conn.execute(
-                sql.SQL("SET search_path TO {}").format(sql.Identifier(settings.db_schema))
-            )
-            if not autocommit:
-                conn.commit()  # the caller's work starts a transaction of its own
-            yield conn
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(settings.db_schema)))
+        if not autocommit:
+            conn.commit()  # the caller's work starts a transaction of its own
+        yield conn
+        if not autocommit:
+            conn.commit()
+    except BaseException as exc:
+        if not autocommit and not conn.closed:
+            # a rollback that fails leaves the connection unusable: closing it below rolls
+            # back on the server just the same, and the block's own error is the one to see
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
+        if isinstance(exc, psycopg.OperationalError) and conn.broken:
+            reason = next(iter(str(exc).strip().splitlines()), "") or type(exc).__name__
+            raise ConnectionLost(f"lost the connection to {describe(url)}: {reason}") from exc
+        raise
     finally:
         conn.close()
 

@@ -5,13 +5,17 @@ then swapped in as the day's partition ``transactions_YYYYMMDD`` in one transact
 also upserts the dimension tables. Either the whole day is replaced or nothing changes:
 a failure at any point leaves the previous state of that day intact. A session advisory
 lock per (schema, date) keeps two loads of the same date from interleaving; loads of
-different dates overlap except for the short swap.
+different dates overlap except for the short swap. A load that dies (killed, its server
+lost) leaves its staging tables, with its date's lock free: the next run drops them
+(customer_pipeline.leftovers), as does the next load of that date.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,7 +29,7 @@ from customer_pipeline.database import connect
 from customer_pipeline.errors import ConfigError
 from customer_pipeline.generate import customers, products, stores, transactions
 from customer_pipeline.generate.csvfile import GeneratedFile
-from customer_pipeline.schema import schema_lock
+from customer_pipeline.schema import hold_lock, schema_lock
 from customer_pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,6 +75,22 @@ def _stage_name(table: str, day: dt.date) -> str:
     return f"{table}_{day:%Y%m%d}_stage"
 
 
+def staged_day(table_name: str) -> dt.date | None:
+    """The date whose load made the staging table `table_name`; None when it is not one."""
+    tables = "|".join(["transactions", *(d[0] for d in DIMENSIONS)])
+    if not (found := re.fullmatch(rf"(?:{tables})_(\d{{8}})_stage", table_name)):
+        return None
+    try:
+        return dt.datetime.strptime(found[1], "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def load_lock(day: dt.date) -> str:
+    """The lock a load of `day` holds while its staging tables exist (see schema.lock_key)."""
+    return f"load:{day}"
+
+
 Copy = tuple[int, str, Sequence[str], str]  # (file index, stage, columns, path)
 
 
@@ -79,12 +99,14 @@ def _copy_all(settings: Settings, copies: Sequence[Copy], connections: int) -> d
 
     The connections take the next file from one queue (largest first) as soon as they are
     free, so both cores stay busy to the end whatever the files' sizes and costs; after a
-    failure no connection starts another file.
+    failure (or an interruption of the caller: a signal) no connection starts another file
+    and the COPYs under way are cancelled.
     """
     queue = deque(copies)
     lock = threading.Lock()
     failed = threading.Event()
     copied: dict[int, int] = {}
+    working: list[psycopg.Connection] = []
 
     def next_copy() -> Copy | None:
         with lock:
@@ -93,6 +115,7 @@ def _copy_all(settings: Settings, copies: Sequence[Copy], connections: int) -> d
     def worker() -> None:
         try:
             with connect(settings) as conn:
+                working.append(conn)
                 while (job := next_copy()) is not None:
                     index, stage, columns, path = job
                     copied[index] = copy_file(conn, stage, columns, path)
@@ -101,8 +124,16 @@ def _copy_all(settings: Settings, copies: Sequence[Copy], connections: int) -> d
             raise
 
     with ThreadPoolExecutor(connections) as pool:
-        for future in [pool.submit(worker) for _ in range(min(connections, len(copies)))]:
-            future.result()
+        futures = [pool.submit(worker) for _ in range(min(connections, len(copies)))]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            failed.set()
+            for conn in working:
+                with contextlib.suppress(psycopg.Error):  # it may have ended meanwhile
+                    conn.cancel_safe(timeout=5)
+            raise
     return copied
 
 
@@ -154,7 +185,6 @@ def load_day(
     generated = _as_files(files)
     columns = {"transactions": transactions.COLUMNS, **{d[0]: d[2] for d in DIMENSIONS}}
     stages = {table: _stage_name(table, day) for table in columns}
-    lock_key = f"customer_pipeline:{settings.db_schema}:load:{day}"
     # largest first, over COPY_CONNECTIONS connections: both cores parse CSV
     copies: list[Copy] = sorted(
         (
@@ -164,8 +194,10 @@ def load_day(
         key=lambda copy: -Path(copy[3]).stat().st_size,
     )
 
+    # the session's locks last until it closes, however the load ends
     with connect(settings, autocommit=True) as session:
-        session.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [lock_key])
+        hold_lock(session, settings, "write", shared=True)  # a reset waits for the load
+        hold_lock(session, settings, load_lock(day))
         try:
             _prepare_stages(session, stages, day)
             copied = _copy_all(settings, copies, COPY_CONNECTIONS)
@@ -175,10 +207,13 @@ def load_day(
                 analyzed = helper.submit(_analyze, settings, stages["transactions"])
                 with session.transaction():
                     _swap(session, settings, day, stages, analyzed.result)
-        finally:
-            for stage in stages.values():
-                session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stage)))
-            session.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [lock_key])
+        except BaseException:
+            # the connection may be lost too: then the next run drops them (the load lock
+            # went with the connection); the load's own error is the one to report
+            with contextlib.suppress(psycopg.Error):
+                _drop_stages(session, stages)
+            raise
+        _drop_stages(session, stages)
     counts = {table: 0 for table in (*(d[0] for d in DIMENSIONS), "transactions")}
     for index, rows in copied.items():
         counts[generated[index].table] += rows
@@ -186,11 +221,16 @@ def load_day(
     return counts
 
 
+def _drop_stages(session: psycopg.Connection, stages: Mapping[str, str]) -> None:
+    for stage in stages.values():
+        session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stage)))
+
+
 def _prepare_stages(session: psycopg.Connection, stages: Mapping[str, str], day: dt.date) -> None:
     """Fresh staging tables: the day's transactions (with the parent's checks and the
     partition's bound, all checked during the COPY; keyed later), unlogged dimensions."""
+    _drop_stages(session, stages)  # what a dead load of this date left
     for table, stage in stages.items():
-        session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stage)))
         if table != "transactions":
             session.execute(
                 sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {})").format(

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import signal
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +21,7 @@ from customer_pipeline.cleanup import delete_files, run_folder
 from customer_pipeline.database import check_connection, database_url, describe
 from customer_pipeline.dataset import check_dataset
 from customer_pipeline.delivery import send_report
+from customer_pipeline.errors import ConnectionLost, Stopped
 from customer_pipeline.generate.csvfile import GeneratedFile, rows_per_table
 from customer_pipeline.generate.customers import generate_customers
 from customer_pipeline.generate.products import generate_products
@@ -26,11 +30,12 @@ from customer_pipeline.generate.transactions import (
     generate_transaction_chunks,
     transaction_chunks,
 )
+from customer_pipeline.leftovers import sweep_dead_runs
 from customer_pipeline.load import load_day
 from customer_pipeline.metrics import calculate_metrics
 from customer_pipeline.quality import check_data_quality
 from customer_pipeline.report import RunFacts, daily_report, preload_charts
-from customer_pipeline.runs import finish_run, start_run
+from customer_pipeline.runs import finish_run, hold_run, start_run
 from customer_pipeline.schema import create_tables
 from customer_pipeline.settings import Settings
 
@@ -67,94 +72,152 @@ def prepare(settings: Settings, day: dt.date) -> Settings:
     return settings
 
 
-def begin_day(settings: Settings, day: dt.date, run_id: str | None = None) -> str:
-    """Step 1 with its bookkeeping: the tables (created or reset), then the run's record."""
+def tables_ready(settings: Settings) -> None:
+    """The tables (created or reset), and what dead runs left behind removed."""
     create_tables(settings)
+    sweep_dead_runs(settings)
+
+
+def begin_day(settings: Settings, day: dt.date, run_id: str | None = None) -> str:
+    """Step 1 with its bookkeeping, as the DAG runs it: the tables ready, then the run's
+    record (finished by the DAG's teardown)."""
+    tables_ready(settings)
     return start_run(settings, day, run_id)
 
 
 def run_day(
     settings: Settings, day: dt.date, *, run_id: str | None = None, progress: Progress | None = None
 ) -> RunSummary:
-    """Run every step for one business date; the working folder is always deleted."""
+    """Run every step for one business date; the working folder is always deleted.
+
+    The run holds its lock for its whole life (runs.hold_run): if the process dies, the
+    next run finds the run dead and removes what it left (customer_pipeline.leftovers).
+    """
     prepare(settings, day)
-    run_id = begin_day(settings, day, run_id)
-    summary = RunSummary(run_id, day, describe(database_url(settings)))
-    folder = run_folder(settings, day, run_id)
-    chunks = transaction_chunks(settings, day)
-    total = len(DIMENSION_GENERATORS) + len(chunks) + 5  # load, check, metrics, report, send
-    done = 0
+    tables_ready(settings)  # before the lock: a reset waits for runs that hold it
+    run_id = run_id or str(uuid.uuid4())
+    with hold_run(settings, run_id):
+        start_run(settings, day, run_id, process_lock=True)
+        summary = RunSummary(run_id, day, describe(database_url(settings)))
+        try:
+            _run_steps(settings, day, summary, progress)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):  # never hide the step's own error
+                finish_run(
+                    settings,
+                    run_id,
+                    status="failed",
+                    row_counts=summary.row_counts,
+                    timings=summary.timings,
+                    error=f"{type(exc).__name__}: {exc}"[:2000],
+                )
+            raise
+        finish_run(
+            settings,
+            run_id,
+            status="success",
+            row_counts=summary.row_counts,
+            timings=summary.timings,
+            delivered_to=summary.delivered_to,
+        )
+    return summary
+
+
+class _Steps:
+    """Times a run's steps into its summary and reports its progress."""
+
+    def __init__(self, summary: RunSummary, progress: Progress | None, total: int) -> None:
+        self.summary, self.progress, self.total, self.done = summary, progress, total, 0
+
+    def report(self, name: str) -> None:
+        if self.progress:
+            self.progress(name, self.done, self.total)
 
     @contextmanager
-    def step(name: str, units: int = 1) -> Iterator[Callable[[], None]]:
-        """Time a step of `units` units of progress; what it yields advances by one."""
-        nonlocal done
-        started, first = time.perf_counter(), done
-        if progress:
-            progress(name, done, total)
+    def step(self, name: str, units: int = 1) -> Iterator[Callable[[], None]]:
+        """Time a step of `units` units of progress; what it yields advances by one. A lost
+        connection's error names the step."""
+        started, first = time.perf_counter(), self.done
+        self.report(name)
 
         def advance() -> None:
-            nonlocal done
-            done += 1
-            if progress:
-                progress(name, done, total)
+            self.done += 1
+            self.report(name)
 
-        yield advance
-        summary.timings[name] = round(
-            summary.timings.get(name, 0) + time.perf_counter() - started, 3
-        )
-        done = first + units
-        if progress:
-            progress(name, done, total)
+        try:
+            yield advance
+        except ConnectionLost as exc:
+            raise ConnectionLost(f"{name}: {exc}") from exc
+        timings = self.summary.timings
+        timings[name] = round(timings.get(name, 0) + time.perf_counter() - started, 3)
+        self.done = first + units
+        self.report(name)
 
+
+def _run_steps(
+    settings: Settings, day: dt.date, summary: RunSummary, progress: Progress | None
+) -> None:
+    """Steps 2-7 in the run's working folder, which is deleted however they end."""
+    folder = run_folder(settings, day, summary.run_id)
+    chunks = transaction_chunks(settings, day)
+    # the dimensions, the chunks, then load, check, metrics, report, send
+    steps = _Steps(summary, progress, len(DIMENSION_GENERATORS) + len(chunks) + 5)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         files: list[GeneratedFile] = []
         for name, generate in DIMENSION_GENERATORS.items():
-            with step(name):
+            with steps.step(name):
                 files.append(generate(settings, folder, day))
         if chunks:  # every chunk through one pipeline, one file each
-            with step("generate_transaction_data", units=len(chunks)) as advance:
+            with steps.step("generate_transaction_data", units=len(chunks)) as advance:
                 for generated in generate_transaction_chunks(
                     settings, folder, day, range(len(chunks))
                 ):
                     files.append(generated)
                     advance()
-        with step("load_data"):
+        with steps.step("load_data"):
             summary.row_counts = load_day(settings, day, files)
         preload_charts()  # the report's imports, while PostgreSQL checks and aggregates
-        with step("check_data_quality"):
+        with steps.step("check_data_quality"):
             generated = rows_per_table(files)  # what was generated, not what was loaded
             checks = [c.as_dict() for c in check_data_quality(settings, day, generated)]
-        with step("calculate_metrics"):
+        with steps.step("calculate_metrics"):
             summary.metrics = calculate_metrics(settings, day)
-        with step("build_report"):
+        with steps.step("build_report"):
             facts = RunFacts(
-                summary.row_counts, settings.seed, sum(summary.timings.values()), run_id
+                summary.row_counts, settings.seed, sum(summary.timings.values()), summary.run_id
             )
             report = daily_report(settings, day, summary.metrics, checks, run=facts)
             report.write(folder)
-        with step("send_email"):
+        with steps.step("send_email"):
             summary.delivered_to = send_report(settings, day, report)
-    except BaseException as exc:
-        with contextlib.suppress(Exception):  # never hide the step's own error
-            finish_run(
-                settings,
-                run_id,
-                status="failed",
-                row_counts=summary.row_counts,
-                timings=summary.timings,
-                error=f"{type(exc).__name__}: {exc}"[:2000],
-            )
-        raise
     finally:
         delete_files(settings, folder)
-    finish_run(
-        settings,
-        run_id,
-        status="success",
-        row_counts=summary.row_counts,
-        timings=summary.timings,
-        delivered_to=summary.delivered_to,
-    )
-    return summary
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """For the block, SIGTERM (what Airflow, systemd and Kubernetes send) and SIGINT (Ctrl-C)
+    raise errors.Stopped in the main thread: the run unwinds like any failure (every step
+    cleans up, the run is recorded as failed). A second signal gets the handlers that were
+    there before (SIGTERM then ends the process at once; the next run removes what it left).
+    Outside the main thread (where Python cannot handle signals), nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+
+    def restore() -> None:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+    def stop(signum: int, frame: object) -> None:
+        restore()
+        raise Stopped(signum)
+
+    for signum in before:
+        signal.signal(signum, stop)
+    try:
+        yield
+    finally:
+        restore()

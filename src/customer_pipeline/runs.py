@@ -1,11 +1,19 @@
-"""The runs table: what each run did, so that any run can be reproduced."""
+"""The runs table: what each run did, so that any run can be reproduced.
+
+A run's status is 'running' until it ends as 'success' or 'failed'; 'abandoned' when its
+process ended without saying (killed, its server lost), as the next run finds out
+(customer_pipeline.leftovers). A CLI run (process_lock) holds its run lock on a connection
+of its own for its whole life (hold_run); an Airflow run has no process between its tasks,
+and its teardown task records its outcome.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import platform
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from importlib.metadata import version
 from typing import Any
 
@@ -14,6 +22,7 @@ from psycopg.types.json import Jsonb
 
 from customer_pipeline import __version__
 from customer_pipeline.database import connect
+from customer_pipeline.schema import hold_lock
 from customer_pipeline.settings import Settings
 
 LIBRARIES = ("faker", "numpy", "psycopg", "jinja2")
@@ -25,19 +34,39 @@ def library_versions() -> dict[str, str]:
     return found
 
 
-def start_run(settings: Settings, day: dt.date, run_id: str | None = None) -> str:
-    """Record a run as 'running'; return its id (a new UUID unless given)."""
+def run_lock(run_id: str) -> str:
+    """The lock that a CLI run's process holds for the run's whole life (schema.lock_key)."""
+    return f"run:{run_id}"
+
+
+@contextmanager
+def hold_run(settings: Settings, run_id: str) -> Iterator[None]:
+    """Keep the run alive in the database's eyes while the block runs: a connection of its
+    own holds the run's lock (free: the run is dead) and the schema's "runs" lock shared (a
+    reset waits until the run ends). However the process ends, closing the connection
+    releases both. Take it before the run is recorded (start_run with process_lock)."""
+    with connect(settings, autocommit=True) as conn:
+        hold_lock(conn, settings, "runs", shared=True)
+        hold_lock(conn, settings, run_lock(run_id))
+        yield
+
+
+def start_run(
+    settings: Settings, day: dt.date, run_id: str | None = None, *, process_lock: bool = False
+) -> str:
+    """Record a run as 'running'; return its id (a new UUID unless given). process_lock:
+    the caller holds the run's lock for the run's life (hold_run)."""
     run_id = run_id or str(uuid.uuid4())
     with connect(settings) as conn:
         server = conn.execute("SHOW server_version").fetchone()[0]
         conn.execute(
             "INSERT INTO pipeline_runs (run_id, business_date, seed, locale, sizes, versions, "
-            "status) VALUES (%s, %s, %s, %s, %s, %s, 'running') "
+            "process_lock, status) VALUES (%s, %s, %s, %s, %s, %s, %s, 'running') "
             "ON CONFLICT (run_id) DO UPDATE SET business_date = EXCLUDED.business_date, "
             "seed = EXCLUDED.seed, locale = EXCLUDED.locale, sizes = EXCLUDED.sizes, "
-            "versions = EXCLUDED.versions, status = 'running', row_counts = '{}', "
-            "timings = '{}', error = NULL, delivered_to = NULL, finished_at = NULL, "
-            "started_at = now()",
+            "versions = EXCLUDED.versions, process_lock = EXCLUDED.process_lock, "
+            "status = 'running', row_counts = '{}', timings = '{}', error = NULL, "
+            "delivered_to = NULL, finished_at = NULL, started_at = now()",
             [
                 run_id,
                 day,
@@ -45,6 +74,7 @@ def start_run(settings: Settings, day: dt.date, run_id: str | None = None) -> st
                 settings.locale,
                 Jsonb(settings.sizes.as_dict()),
                 Jsonb({**library_versions(), "postgresql": server}),
+                process_lock,
             ],
         )
     return run_id

@@ -40,12 +40,43 @@ _MARK = f"{_PREFIX}{SCHEMA_VERSION}"
 _V2_TABLES = frozenset(TABLES) - {"pipeline_dataset"}
 
 
+def lock_key(settings: Settings, name: str) -> str:
+    """The advisory lock named `name` within the pipeline's schema (hashed into its key)."""
+    return f"customer_pipeline:{settings.db_schema}:{name}"
+
+
 def schema_lock(conn: psycopg.Connection, settings: Settings, name: str) -> None:
     """Take a transaction-scoped advisory lock named `name` within the pipeline's schema."""
     conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-        [f"customer_pipeline:{settings.db_schema}:{name}"],
+        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [lock_key(settings, name)]
     )
+
+
+def hold_lock(
+    conn: psycopg.Connection, settings: Settings, name: str, *, shared: bool = False
+) -> None:
+    """Wait for the advisory lock `name`, then hold it until `conn` closes (session-level).
+
+    The connection may sit idle meanwhile: a server's idle_session_timeout must not end it.
+    """
+    conn.execute("SET idle_session_timeout = 0")
+    function = "pg_advisory_lock_shared" if shared else "pg_advisory_lock"
+    conn.execute(f"SELECT {function}(hashtextextended(%s, 0))", [lock_key(settings, name)])
+
+
+#: Work in progress holds these shared, on one connection each (one run never takes one
+#: twice: its second request would queue behind a waiting reset, which waits for its
+#: first): a CLI run holds "runs" for its whole life (its record must survive), a load
+#: holds "write" from its staging tables' creation to their drop (they copy the tables).
+#: A reset takes them exclusively, in this order: a run takes "runs" before its load.
+IN_PROGRESS = ("runs", "write")
+
+
+def wait_for_work_in_progress(conn: psycopg.Connection, settings: Settings) -> None:
+    """In the caller's transaction: wait until no run or load is in progress, and keep new
+    ones waiting until the transaction ends."""
+    for name in IN_PROGRESS:
+        schema_lock(conn, settings, name)
 
 
 def create_tables(settings: Settings, *, reset: bool | None = None) -> list[str]:
@@ -63,6 +94,7 @@ def create_tables(settings: Settings, *, reset: bool | None = None) -> list[str]
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(settings.db_schema)))
         found = _owned_tables(conn, settings)
         if reset:
+            wait_for_work_in_progress(conn, settings)  # a reset serializes with runs and loads
             _drop(conn, settings, found)
         elif found.other_versions:
             raise ConfigError(

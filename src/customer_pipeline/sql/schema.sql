@@ -80,7 +80,11 @@ CREATE TABLE IF NOT EXISTS pipeline_runs (
     row_counts    jsonb       NOT NULL DEFAULT '{}',
     timings       jsonb       NOT NULL DEFAULT '{}',
     versions      jsonb       NOT NULL,
-    status        text        NOT NULL CHECK (status IN ('running', 'success', 'failed')),
+    -- true: the run's process holds the run's advisory lock for its whole life (CLI runs);
+    -- 'running' with that lock free means the process died: the next run says 'abandoned'
+    process_lock  boolean     NOT NULL DEFAULT false,
+    status        text        NOT NULL CONSTRAINT pipeline_runs_status_check
+                              CHECK (status IN ('running', 'success', 'failed', 'abandoned')),
     error         text,
     delivered_to  text,        -- where the report went (outbox file, smtp://..., sendgrid)
     started_at    timestamptz NOT NULL DEFAULT now(),
