@@ -178,3 +178,15 @@ def test_rebuild_pools_into_a_folder(cli: CliRunner, tmp_path) -> None:
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "nl_NL.json").stat().st_size > 10_000
     assert (tmp_path / "manifest.json").exists()
+
+
+def test_version_choices_and_flags_read_like_a_cli() -> None:
+    from customer_pipeline import __version__
+
+    assert (
+        CliRunner().invoke(app, ["--version"]).stdout.strip() == f"customer-pipeline {__version__}"
+    )
+    help_text = CliRunner().invoke(app, ["run", "--help"], terminal_width=200).stdout
+    assert "outbox|smtp|sendgrid" in help_text and "en_US|de_DE" in help_text
+    assert "--reset <bool>" not in " ".join(help_text.split())
+    assert "PIPELINE_TRANSACTIONS" in help_text

@@ -66,7 +66,7 @@ def test_a_whole_day(settings: Settings, db: psycopg.Connection) -> None:
     assert run[0] == "success" and run[1] == 42
     assert run[2]["transactions"] == 1000  # the typical day asked for
     assert run[3] == expected  # what the day actually had
-    assert {"faker", "numpy", "psycopg", "postgresql", "customer-pipeline"} <= set(run[4])
+    assert {"pools", "numpy", "psycopg", "postgresql", "customer-pipeline"} <= set(run[4])
     assert "load_data" in run[5]
 
 

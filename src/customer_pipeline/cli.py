@@ -28,7 +28,6 @@ app = typer.Typer(
     help="Synthetic retail data -> PostgreSQL -> KPIs -> emailed daily report.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
 out = Console()
 err = Console(stderr=True)
@@ -40,28 +39,65 @@ DateOpt = Annotated[
 ResetOpt = Annotated[
     bool,
     typer.Option(
-        "--reset", help="Drop and recreate every pipeline table first: deletes all history."
+        "--reset",
+        help="Drop and recreate every pipeline table first: deletes all history.",
+        metavar="",  # a flag: no value to show
     ),
 ]
 YesOpt = Annotated[
-    bool, typer.Option("--yes", "-y", help="Do not ask for confirmation before --reset.")
+    bool,
+    typer.Option("--yes", "-y", help="Do not ask for confirmation before --reset.", metavar=""),
 ]
 
 
 def option_help(name: str) -> str:
-    """A setting's help, from its one declaration: what it means, its choices, its
-    environment variable and default."""
+    """A setting's help, from its one declaration: what it means, its environment
+    variable and default (the choices are its metavar)."""
     option = OPTION[name]
     default = Settings().value(name)
     if isinstance(default, tuple):
         default = ", ".join(default)
-    choices = f" One of: {', '.join(option.choices)}." if option.choices else ""
-    return f"{option.help}{choices} (env {option.env}; default {default})"
+    return f"{option.help} (env {option.env}; default {default})"
 
 
 def setting(kind: Any, name: str) -> Any:
-    """The Annotated type of a CLI option for the setting `name`."""
-    return Annotated[kind | None, typer.Option(OPTION[name].flag, help=option_help(name))]
+    """The Annotated type of a CLI option for the setting `name` (choices shown and
+    completed by the shell; checked by Settings, so that a bad one is one line too)."""
+    option = OPTION[name]
+    choices = option.choices or ()
+    return Annotated[
+        kind | None,
+        typer.Option(
+            option.flag,
+            help=option_help(name),
+            metavar="|".join(choices) or None,
+            autocompletion=(lambda: list(choices)) if choices else None,
+        ),
+    ]
+
+
+def show_version(value: bool) -> None:
+    if value:
+        from customer_pipeline import __version__
+
+        out.print(f"customer-pipeline {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            callback=show_version,
+            is_eager=True,
+            metavar="",
+        ),
+    ] = False,
+) -> None:
+    """Synthetic retail data -> PostgreSQL -> KPIs -> emailed daily report."""
 
 
 def one_line_errors(command: F) -> F:
@@ -283,8 +319,11 @@ def rebuild_pools_command(
     ] = None,
     yes: YesOpt = False,
 ) -> None:
-    """Draw the shipped value pools again with the installed Faker: on purpose only, since
-    it changes the dataset of those locales (a schema holding one refuses it afterwards)."""
+    """Draw the shipped value pools again with the installed Faker (changes datasets).
+
+    On purpose only: a schema that holds a dataset of a rebuilt locale refuses its runs
+    afterwards (another DATABASE_SCHEMA, or --reset).
+    """
     from importlib.resources import files
 
     from customer_pipeline.generate.pools import rebuild_pools

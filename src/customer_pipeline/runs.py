@@ -22,10 +22,13 @@ from psycopg.types.json import Jsonb
 
 from customer_pipeline import __version__
 from customer_pipeline.database import connect
+from customer_pipeline.generate.pools import pools_version
 from customer_pipeline.schema import hold_lock
 from customer_pipeline.settings import Settings
 
-LIBRARIES = ("faker", "numpy", "psycopg", "jinja2")
+#: What a run's rows depend on besides the dataset (numpy draws them; Faker no longer: the
+#: pools are shipped, and recorded by their version)
+LIBRARIES = ("numpy", "psycopg", "jinja2")
 
 
 def library_versions() -> dict[str, str]:
@@ -73,7 +76,13 @@ def start_run(
                 settings.seed,
                 settings.locale,
                 Jsonb(settings.sizes.as_dict()),
-                Jsonb({**library_versions(), "postgresql": server}),
+                Jsonb(
+                    {
+                        **library_versions(),
+                        "pools": pools_version(settings.locale),
+                        "postgresql": server,
+                    }
+                ),
                 process_lock,
             ],
         )
