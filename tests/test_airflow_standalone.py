@@ -1,9 +1,10 @@
 """The DAG under `make airflow`: `bin/airflow standalone` (what the target runs) on a free
-port (AIRFLOW_PORT), in an Airflow home of its own, with the pipeline's data in a schema of
-the test PostgreSQL. A run triggered through the REST API (/api/v2, as the simple auth
-manager's admin, with the password it generated) with params must succeed, which it only
-can when the execution API URL followed the port, and load its day. The LocalExecutor is
-sized to the machine; no airflow.cfg is written.
+port (AIRFLOW_PORT), in an Airflow home of its own, Airflow's metadata and the pipeline's
+data on an embedded PostgreSQL of its own (PIPELINE_PGDATA). A run triggered through the
+REST API (/api/v2, as the simple auth manager's admin, with the password it generated) with
+params must succeed, which it only can when the execution API URL followed the port, and
+load its day. The LocalExecutor is sized to the machine; no airflow.cfg is written; when
+Airflow stops, the embedded server stops too.
 
 Asset events are not checked yet: the DAG declares no assets (issue 14, "Assets").
 """
@@ -15,22 +16,28 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 import pytest
-from psycopg import sql
 
 from conftest import expected_rows
 from customer_pipeline.settings import Settings
 from test_celery import free_port
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
+    from pgserver.utils import PostmasterInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = dt.date(2026, 11, 20)
@@ -57,9 +64,16 @@ class Standalone:
 
     process: subprocess.Popen
     home: Path
+    pgdata: Path
     url: str
     log: Path
     token: str = ""
+
+    def database(self, dbname: str) -> psycopg.Connection:
+        """A connection to a database of its embedded PostgreSQL (which must be running)."""
+        return psycopg.connect(
+            PostmasterInfo.read_from_pgdata(self.pgdata).get_uri(), dbname=dbname
+        )
 
     def request(self, method: str, path: str, body: dict | None = None) -> dict:
         request = urllib.request.Request(
@@ -103,7 +117,8 @@ class Standalone:
             raise
 
     def stop(self) -> None:
-        """SIGTERM to every process it started (its process group); wait until all are gone."""
+        """SIGTERM to every process it started (its process group); wait until all are gone,
+        the embedded PostgreSQL too (it stops when the last process using it exits)."""
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout=60)
@@ -111,6 +126,12 @@ class Standalone:
         finally:
             if not group_gone(self.process.pid):
                 os.killpg(self.process.pid, signal.SIGKILL)
+        self.wait_for(lambda: server_gone(self.pgdata), 60, "PostgreSQL still running")
+
+
+def server_gone(pgdata: Path) -> bool:
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    return info is None or not info.is_running()
 
 
 def group_gone(pgid: int) -> bool:
@@ -123,27 +144,23 @@ def group_gone(pgid: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def pipeline_schema(database_url: str) -> Iterator[str]:
-    """A schema of the test database for the module's runs, dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    yield name
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+def standalone() -> Iterator[Standalone]:
+    """`bin/airflow standalone` as `make airflow` starts it, logged in, its DAG parsed.
+
+    Its files live in a folder of its own (as the session's PostgreSQL does, see conftest),
+    which the embedded server's user can reach; deleted afterwards.
+    """
+    with tempfile.TemporaryDirectory(prefix="customer-pipeline-standalone-") as name:
+        yield from started_standalone(Path(name))
 
 
-@pytest.fixture(scope="module")
-def standalone(
-    database_url: str, pipeline_schema: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Standalone]:
-    """`bin/airflow standalone` as `make airflow` starts it, logged in, its DAG parsed."""
-    folder = tmp_path_factory.mktemp("standalone")
+def started_standalone(folder: Path) -> Iterator[Standalone]:
     port = free_port()
     env = project_env(
         folder / "airflow-home",
         port,
         AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",  # only the runs triggered here
-        DATABASE_URL=database_url,
-        DATABASE_SCHEMA=pipeline_schema,
+        PIPELINE_PGDATA=str(folder / "pgdata"),
         PIPELINE_WORK_DIR=str(folder / "work"),
         PIPELINE_OUTBOX_DIR=str(folder / "outbox"),
         PIPELINE_TASK_RETRIES="0",
@@ -154,7 +171,9 @@ def standalone(
             [str(ROOT / "bin" / "airflow"), "standalone"],
             cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-    airflow = Standalone(process, folder / "airflow-home", f"http://127.0.0.1:{port}", log)
+    airflow = Standalone(
+        process, folder / "airflow-home", folder / "pgdata", f"http://127.0.0.1:{port}", log
+    )
     try:
         airflow.wait_for(airflow.logged_in, 120, "never logged in")
         dag = "/api/v2/dags/customer_pipeline"
@@ -164,30 +183,43 @@ def standalone(
         airflow.stop()
 
 
-def test_a_run_triggered_through_the_rest_api_loads_its_day(
-    standalone: Standalone, database_url: str, pipeline_schema: str
-) -> None:
-    run_id = f"rest-{uuid.uuid4().hex[:8]}"
+RUN_ID = f"rest-{uuid.uuid4().hex[:8]}"
+
+
+def test_a_run_triggered_through_the_rest_api_loads_its_day(standalone: Standalone) -> None:
     conf = {"business_date": DAY.isoformat(), **PARAMS, "chunk_size": 10_000}
-    body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
+    body = {"dag_run_id": RUN_ID, "logical_date": None, "conf": conf}
     standalone.request("POST", "/api/v2/dags/customer_pipeline/dagRuns", body)
-    state = standalone.wait_for(lambda: run_state(standalone, run_id), 90, "still running")
+    state = standalone.wait_for(lambda: run_state(standalone, RUN_ID), 90, "still running")
     assert state == "success", standalone.log_tail()
-    loaded = loaded_transactions(database_url, pipeline_schema, DAY)
+    with standalone.database("postgres") as conn:
+        query = "SELECT count(*) FROM transactions WHERE business_date = %s"
+        loaded = conn.execute(query, [DAY]).fetchone()[0]
     assert loaded == expected_rows(SETTINGS, DAY)["transactions"]
 
 
-def test_the_local_executor_has_two_workers_per_cpu(standalone: Standalone) -> None:
-    import psutil
+def test_the_metadata_is_on_the_embedded_postgresql(standalone: Standalone) -> None:
+    with standalone.database("airflow") as conn:
+        runs = conn.execute("SELECT run_id FROM dag_run WHERE run_id = %s", [RUN_ID]).fetchall()
+    assert runs == [(RUN_ID,)]
 
-    components = psutil.Process(standalone.process.pid).children()
-    (scheduler,) = [p for p in components if p.cmdline()[-1:] == ["scheduler"]]
-    workers = [p for p in scheduler.children() if "LocalExecutor" in " ".join(p.cmdline())]
+
+def test_the_local_executor_has_two_workers_per_cpu(standalone: Standalone) -> None:
+    (command,) = psutil.Process(standalone.process.pid).children()  # `airflow standalone`
+    (scheduler,) = [p for p in command.children() if command_line(p).endswith(" scheduler")]
+    workers = [p for p in scheduler.children() if "LocalExecutor" in command_line(p)]
     assert len(workers) == 2 * len(os.sched_getaffinity(0))  # Airflow's default: 32
 
 
+def command_line(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:  # exited meanwhile, or a zombie
+        return ""
+
+
 def test_no_airflow_cfg_is_written(standalone: Standalone) -> None:
-    assert (standalone.home / "airflow.db").exists()  # the right home
+    assert (standalone.home / "simple_auth_manager_passwords.json.generated").exists()
     assert not (standalone.home / "airflow.cfg").exists()
 
 
@@ -195,10 +227,3 @@ def run_state(standalone: Standalone, run_id: str) -> str | None:
     """The run's state once it has finished, else None."""
     run = standalone.request("GET", f"/api/v2/dags/customer_pipeline/dagRuns/{run_id}")
     return run["state"] if run["state"] in ("success", "failed") else None
-
-
-def loaded_transactions(database_url: str, schema: str, day: dt.date) -> int:
-    with psycopg.connect(database_url) as conn:
-        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-        query = "SELECT count(*) FROM transactions WHERE business_date = %s"
-        return conn.execute(query, [day]).fetchone()[0]
