@@ -24,9 +24,9 @@ install: .venv/.synced
 
 # `make run` and `make airflow` run bin/airflow: this project's Airflow from any shell, its
 # whole configuration in the environment that script sets (no airflow.cfg), its home in
-# airflow-home/, this project's dags/, processes sized to the machine, the UI and APIs on
-# 127.0.0.1:$(AIRFLOW_PORT), and the pipeline's defaults: embedded PostgreSQL, email to the
-# outbox. Outside Airflow, the same pipeline: `.venv/bin/customer-pipeline run --help`.
+# airflow-home/, its metadata on the embedded PostgreSQL, this project's dags/, processes
+# sized to the machine, the UI and APIs on 127.0.0.1:$(AIRFLOW_PORT), and the pipeline's
+# defaults: embedded PostgreSQL, email to the outbox. Outside Airflow, the same pipeline: `.venv/bin/customer-pipeline run --help`.
 AIRFLOW := bin/airflow
 export PIPELINE_AIRFLOW_HOME ?= $(CURDIR)/airflow-home
 export AIRFLOW_PORT ?= 8080
