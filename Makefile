@@ -22,31 +22,37 @@ $(UV):
 
 install: .venv/.synced
 
-# `make run` and `make airflow`: Airflow configured by the environment below (no airflow.cfg),
-# its home and SQLite metadata database in airflow-home/ (created on first use), this
-# project's dags/, and the pipeline's defaults: embedded PostgreSQL, email to the outbox.
-# Outside Airflow, the same pipeline: `uv run customer-pipeline run --help`.
-AIRFLOW_HOME_DIR := $(CURDIR)/airflow-home
+# `make run` and `make airflow` run bin/airflow: this project's Airflow from any shell, its
+# whole configuration in the environment that script sets (no airflow.cfg), its home in
+# airflow-home/, its metadata on the embedded PostgreSQL, this project's dags/, processes
+# sized to the machine, the UI and APIs on 127.0.0.1:$(AIRFLOW_PORT), and the pipeline's
+# defaults: embedded PostgreSQL, email to the outbox. Outside Airflow, the same pipeline: `.venv/bin/customer-pipeline run --help`.
+AIRFLOW := bin/airflow
+export PIPELINE_AIRFLOW_HOME ?= $(CURDIR)/airflow-home
+export AIRFLOW_PORT ?= 8080
 TODAY := $(shell date -u +%F)
-RUN_LOG = $(AIRFLOW_HOME_DIR)/make-run-$(TODAY).log
-run airflow: export AIRFLOW_HOME := $(AIRFLOW_HOME_DIR)
-run airflow: export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
-run airflow: export AIRFLOW__CORE__LOAD_EXAMPLES := False
-run airflow: export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := False
-run airflow: export PIPELINE_WORK_DIR ?= $(CURDIR)/work
-run airflow: export PIPELINE_OUTBOX_DIR ?= $(CURDIR)/outbox
-run airflow: export PIPELINE_PGDATA ?= $(CURDIR)/.pgdata
+RUN_LOG = $(PIPELINE_AIRFLOW_HOME)/make-run-$(TODAY).log
 
-# The DAG once, for today (UTC), in-process through Airflow; then the run's summary.
+# The DAG once, for today (UTC), in-process through Airflow; then the run's summary. Its
+# metadata database is its own, not the UI's: a `dags test` run shown in the UI's history
+# has a wrong duration (apache/airflow#66127), and the UI keeps the runs it made.
+RUN_DB := $(PIPELINE_AIRFLOW_HOME)/make-run.db
+run: export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := sqlite:///$(RUN_DB)
 run: install
-	@mkdir -p $(AIRFLOW_HOME)
-	@test -f $(AIRFLOW_HOME)/airflow.db || { echo "Creating the Airflow metadata database in $(AIRFLOW_HOME)"; \
-		$(RUN) airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 \
-		|| { cat $(AIRFLOW_HOME)/db-migrate.log; rm -f $(AIRFLOW_HOME)/airflow.db; exit 1; }; }
-	@echo "airflow dags test customer_pipeline $(TODAY)  (log: $(RUN_LOG))"
-	@$(RUN) airflow dags test customer_pipeline $(TODAY) > $(RUN_LOG) 2>&1 \
+	@test -f $(RUN_DB) || { echo "Creating the metadata database of \`make run\` ($(RUN_DB))"; \
+		mkdir -p $(PIPELINE_AIRFLOW_HOME); \
+		$(AIRFLOW) db migrate > $(PIPELINE_AIRFLOW_HOME)/make-run-db-migrate.log 2>&1 \
+		|| { cat $(PIPELINE_AIRFLOW_HOME)/make-run-db-migrate.log; rm -f $(RUN_DB); exit 1; }; }
+	@echo "bin/airflow dags test customer_pipeline $(TODAY)  (log: $(RUN_LOG))"
+	@$(AIRFLOW) dags test customer_pipeline $(TODAY) > $(RUN_LOG) 2>&1 \
 		|| { tail -n 40 $(RUN_LOG); echo "The run failed: see $(RUN_LOG)"; exit 1; }
 	@$(RUN) customer-pipeline summary --date $(TODAY)
+
+# Airflow's UI, scheduler, dag processor and triggerer (`airflow standalone`, LocalExecutor).
+airflow: install
+	@echo "Airflow on http://127.0.0.1:$(AIRFLOW_PORT) (user admin; password in" \
+		"$(PIPELINE_AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated). Stop with Ctrl-C."
+	@$(AIRFLOW) standalone
 
 # `make celery`: the same DAG on Airflow's CeleryExecutor, every process on this machine
 # (Procfile.celery, run by honcho: api-server, scheduler, dag-processor and WORKERS Celery
@@ -56,6 +62,7 @@ run: install
 CELERY_HOME_DIR := $(CURDIR)/airflow-home-celery
 WORKERS ?= 2
 celery: export AIRFLOW_HOME := $(CELERY_HOME_DIR)
+celery: export AIRFLOW_CONFIG := /dev/null
 celery: export AIRFLOW__CORE__EXECUTOR := CeleryExecutor
 celery: export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 celery: export AIRFLOW__CORE__LOAD_EXAMPLES := False
@@ -64,8 +71,8 @@ celery: export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= postgresql+psycopg://postg
 celery: export AIRFLOW__CELERY__BROKER_URL ?= redis://127.0.0.1:6379/0
 celery: export AIRFLOW__CELERY__RESULT_BACKEND ?= db+$(AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)
 celery: export AIRFLOW__API__HOST ?= 127.0.0.1
-celery: export AIRFLOW__API__PORT ?= 8080
-celery: export AIRFLOW__CORE__EXECUTION_API_SERVER_URL ?= http://$(AIRFLOW__API__HOST):$(AIRFLOW__API__PORT)/execution/
+celery: export AIRFLOW__API__PORT := $(AIRFLOW_PORT)
+celery: export AIRFLOW__CORE__EXECUTION_API_SERVER_URL ?= http://$(AIRFLOW__API__HOST):$(AIRFLOW_PORT)/execution/
 celery: export CELERY_CONCURRENCY ?= 2
 celery: export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 celery: export DATABASE_SCHEMA ?= customer_pipeline
@@ -73,10 +80,8 @@ celery: export PIPELINE_WORK_DIR ?= $(CURDIR)/work
 celery: export PIPELINE_OUTBOX_DIR ?= $(CURDIR)/outbox
 celery: install
 	@mkdir -p $(AIRFLOW_HOME)
-	@# one JWT secret and API key for every process (and every machine): kept in AIRFLOW_HOME
-	@test -f $(AIRFLOW_HOME)/secrets.env || $(RUN) python -c "import secrets; \
-		print('AIRFLOW__API_AUTH__JWT_SECRET=' + secrets.token_urlsafe(32)); \
-		print('AIRFLOW__API__SECRET_KEY=' + secrets.token_urlsafe(16))" > $(AIRFLOW_HOME)/secrets.env
+	@# one JWT secret, API key and Fernet key for every process (and every machine)
+	@bin/airflow-secrets $(AIRFLOW_HOME)/secrets.env
 	@$(RUN) airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 \
 		|| { tail -n 20 $(AIRFLOW_HOME)/db-migrate.log; echo "airflow db migrate failed: is PostgreSQL at $$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN?"; exit 1; }
 	$(RUN) honcho -f Procfile.celery -e $(AIRFLOW_HOME)/secrets.env start -c worker=$(WORKERS)
@@ -95,14 +100,6 @@ bench: install
 format: install
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
-
-# Airflow's UI, scheduler, dag processor and triggerer in one process (LocalExecutor).
-.PHONY: airflow
-airflow: install
-	@mkdir -p $(AIRFLOW_HOME)
-	@echo "Airflow on http://localhost:8080 (user admin; password in" \
-		"$(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated). Stop with Ctrl-C."
-	$(RUN) airflow standalone
 
 clean:
 	rm -rf .venv $(TOOLS) work .pytest_cache .ruff_cache
