@@ -31,9 +31,8 @@ import psutil
 import psycopg
 import pytest
 
-from conftest import expected_rows
+from conftest import expected_rows, free_port
 from customer_pipeline.settings import Settings
-from test_celery import free_port
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
