@@ -190,3 +190,25 @@ def test_version_choices_and_flags_read_like_a_cli() -> None:
     assert "outbox|smtp|sendgrid" in help_text and "en_US|de_DE" in help_text
     assert "--reset <bool>" not in " ".join(help_text.split())
     assert "PIPELINE_TRANSACTIONS" in help_text
+
+
+def test_the_printed_database_url_works_as_it_is(database_url: str) -> None:
+    from customer_pipeline.database import describe
+
+    with psycopg.connect(describe(database_url)) as conn:  # no password: trust, as here
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_db_opens_psql_on_the_pipelines_schema(settings: Settings) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    command = Path(sys.executable).parent / "customer-pipeline"
+    env = os.environ | {"DATABASE_URL": settings.database_url, "DATABASE_SCHEMA": "some_schema"}
+    shown = subprocess.run(
+        [command, "db"], input="SHOW search_path;", env=env, capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "some_schema" in shown.stdout

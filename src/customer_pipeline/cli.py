@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -277,6 +278,35 @@ def create_tables_command(reset: ResetOpt = False, yes: YesOpt = False) -> None:
     check_dataset(settings)
     tables = create_tables(settings, reset=reset)
     out.print(f"{'Reset' if reset else 'Ready'}: {', '.join(tables)}")
+
+
+@app.command()
+@one_line_errors
+def db(
+    url: Annotated[
+        bool,
+        typer.Option(
+            "--url",
+            help="Print the URL (for a BI tool) and keep the server running until Ctrl-C.",
+            metavar="",
+        ),
+    ] = False,
+) -> None:
+    """Open psql on the pipeline's database (the embedded one is started, and kept
+    running while psql runs)."""
+    import subprocess
+    import time
+
+    from customer_pipeline.database import database_url, describe, psql_command
+
+    settings = settings_from()
+    where = describe(database_url(settings))  # starts the embedded server if it is the one
+    if not url:
+        raise typer.Exit(subprocess.call(psql_command(settings)))  # noqa: S603 (our psql)
+    out.print(f"{where} (schema {settings.db_schema}); Ctrl-C stops", highlight=False)
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:  # the embedded server stops when the last process using it exits
+            time.sleep(3600)
 
 
 @app.command()

@@ -44,11 +44,33 @@ def database_url(settings: Settings) -> str:
 
 
 def describe(url: str) -> str:
-    """The URL without its password, for messages and summaries."""
+    """The URL without its password, for messages and summaries: one that psql and BI tools
+    accept as it is (a socket folder as the `host` parameter)."""
+    from urllib.parse import quote
+
     info = psycopg.conninfo.conninfo_to_dict(url)
+    user, dbname = quote(info.get("user") or ""), quote(info.get("dbname") or "")
     host = info.get("host") or "localhost"
-    where = host if host.startswith("/") else f"{host}:{info.get('port') or 5432}"
-    return f"postgresql://{info.get('user') or ''}@{where}/{info.get('dbname') or ''}"
+    if host.startswith("/"):
+        return f"postgresql://{user}@/{dbname}?host={quote(host)}"
+    return f"postgresql://{user}@{host}:{info.get('port') or 5432}/{dbname}"
+
+
+def psql_command(settings: Settings) -> list[str]:
+    """psql on the pipeline's database (the one pgserver ships, else the PATH's), its
+    search_path the pipeline's schema."""
+    import shutil
+
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    bundled = POSTGRES_BIN_PATH / "psql"
+    psql = str(bundled) if bundled.exists() else shutil.which("psql")
+    if psql is None:
+        raise DatabaseUnavailable("no psql found: install PostgreSQL's client")
+    url = psycopg.conninfo.make_conninfo(
+        database_url(settings), options=f"-c search_path={settings.db_schema}"
+    )
+    return [psql, url]
 
 
 @contextmanager
