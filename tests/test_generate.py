@@ -16,6 +16,7 @@ import pytest
 
 from conftest import expected_rows, generate_day, read_csv
 from customer_pipeline.generate.calendar import customers_through
+from customer_pipeline.generate.catalog import HOURLY, PAYMENT_METHODS, PAYMENT_MIX, STORE_TYPES
 from customer_pipeline.generate.csvfile import quote
 from customer_pipeline.generate.transactions import generate_transactions, transaction_chunks
 from customer_pipeline.settings import BLOCK_ROWS, Settings
@@ -200,3 +201,10 @@ def test_chunks_made_together_equal_chunks_made_one_by_one(small: Settings, tmp_
     assert digest(together) == digest(alone)
     some = list(generate_transaction_chunks(small, tmp_path / "together", DAY, [2, 0]))
     assert [Path(f.path).name for f in some] == ["transactions-00002.csv", "transactions-00000.csv"]
+
+
+def test_the_catalog_file_has_a_profile_per_hour_and_a_share_per_method() -> None:
+    assert set(HOURLY) == {(store, day) for store in STORE_TYPES for day in ("weekday", "weekend")}
+    assert {len(profile) for profile in HOURLY.values()} == {24}
+    assert [len(mix) for mix in PAYMENT_MIX] == [len(PAYMENT_METHODS)] * len(STORE_TYPES)
+    assert [sum(mix) for mix in PAYMENT_MIX] == pytest.approx([1.0] * len(STORE_TYPES))
