@@ -16,7 +16,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from conftest import expected_rows
+from conftest import expected_rows, free_port
 from customer_pipeline.generate.transactions import transaction_chunks
 from customer_pipeline.settings import Settings
 
@@ -60,12 +59,6 @@ def broker_missing() -> str | None:
 
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(420)]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def sqlalchemy_url(libpq_url: str, dbname: str) -> str:

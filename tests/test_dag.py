@@ -11,7 +11,6 @@ import datetime as dt
 import functools
 import importlib.util
 import json
-import socket
 import subprocess
 import sys
 import warnings
@@ -21,6 +20,8 @@ from typing import Any
 
 import psycopg
 import pytest
+
+from conftest import free_port
 
 pytestmark = [
     pytest.mark.airflow,
@@ -267,13 +268,10 @@ def test_a_whole_day(dag: Any, pipeline_env: Path, db: psycopg.Connection) -> No
 def test_a_failed_email_still_deletes_the_files_and_keeps_the_day(
     dag: Any, pipeline_env: Path, db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with socket.socket() as probe:  # a port that nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
     smtp = {
         "conn_type": "smtp",
         "host": "127.0.0.1",
-        "port": closed_port,
+        "port": free_port(),
         "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "pipeline@example.org"},
     }
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(smtp))
