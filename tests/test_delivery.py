@@ -258,8 +258,9 @@ class Mailbox:
     data_replies: list[str] = field(default_factory=list)
     attempts: int = 0
 
+    # aiosmtpd's hooks: it passes server, session (and options, mechanism) whether used or not
     async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Envelope, address: str, options: list[str]
+        self, _server: Any, _session: Any, envelope: Envelope, address: str, _options: list[str]
     ) -> str:
         if address in self.unknown_users:
             return "550 5.1.1 No such user here"
@@ -268,7 +269,7 @@ class Mailbox:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Envelope) -> str:
         self.attempts += 1
         if self.data_replies:
             return self.data_replies.pop(0)
@@ -276,7 +277,7 @@ class Mailbox:
         return "250 Message accepted for delivery"
 
     def authenticate(
-        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+        self, _server: Any, _session: Any, _envelope: Any, _mechanism: str, auth_data: Any
     ) -> AuthResult:
         assert isinstance(auth_data, LoginPassword)
         self.logins.append((auth_data.login, auth_data.password))
@@ -745,7 +746,7 @@ class BrokenBackend:
 
     name = "SMTP"
 
-    def send(self, message: Message) -> str:
+    def send(self, message: Message) -> str:  # noqa: ARG002 (the backends' interface)
         raise RuntimeError(f"bug near {API_KEY}")
 
 
