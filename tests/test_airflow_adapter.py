@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 pytestmark = [
     pytest.mark.airflow,
     pytest.mark.skipif(importlib.util.find_spec("airflow") is None, reason="needs apache-airflow"),
+    pytest.mark.usefixtures("airflow_home"),
 ]
 
 
@@ -33,7 +33,7 @@ def settings(connections: dict[str, Any], **params: Any) -> Any:
     return build_settings(params, connection=connections.get, env={})
 
 
-def test_the_database_connection_gives_the_url_and_schema(airflow_home: Path) -> None:
+def test_the_database_connection_gives_the_url_and_schema() -> None:
     db = connection(
         "postgres",
         host="db.internal",
@@ -50,14 +50,14 @@ def test_the_database_connection_gives_the_url_and_schema(airflow_home: Path) ->
     )
 
 
-def test_without_a_database_connection_the_environment_decides(airflow_home: Path) -> None:
+def test_without_a_database_connection_the_environment_decides() -> None:
     from customer_pipeline.airflow_adapter import build_settings
 
-    chosen = build_settings({}, connection=lambda conn_id: None, env={"DATABASE_SCHEMA": "s"})
+    chosen = build_settings({}, connection=lambda _conn_id: None, env={"DATABASE_SCHEMA": "s"})
     assert (chosen.database_url, chosen.db_schema) == (None, "s")
 
 
-def test_the_smtp_connection_is_read_as_the_smtp_provider_reads_it(airflow_home: Path) -> None:
+def test_the_smtp_connection_is_read_as_the_smtp_provider_reads_it() -> None:
     smtp = connection(
         "smtp",
         host="mail.internal",
@@ -72,7 +72,7 @@ def test_the_smtp_connection_is_read_as_the_smtp_provider_reads_it(airflow_home:
     assert chosen.email_from == "reports@shop.test"
 
 
-def test_the_sendgrid_connection_gives_the_key_and_host(airflow_home: Path) -> None:
+def test_the_sendgrid_connection_gives_the_key_and_host() -> None:
     sendgrid = connection(
         "sendgrid",
         host="127.0.0.1",
@@ -88,12 +88,12 @@ def test_the_sendgrid_connection_gives_the_key_and_host(airflow_home: Path) -> N
     assert (chosen.sendgrid_api_key, chosen.sendgrid_host) == ("SG.key", "https://127.0.0.1:8025")
 
 
-def test_a_connection_of_another_backend_is_not_read(airflow_home: Path) -> None:
+def test_a_connection_of_another_backend_is_not_read() -> None:
     smtp = connection("smtp", host="mail.internal", port=2525)
     assert settings({"smtp_default": smtp}).smtp_host == "localhost"
 
 
-def test_a_bad_param_is_named_as_a_param(airflow_home: Path) -> None:
+def test_a_bad_param_is_named_as_a_param() -> None:
     from customer_pipeline.errors import ConfigError
 
     with pytest.raises(ConfigError, match="param 'customers' must be"):

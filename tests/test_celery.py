@@ -16,7 +16,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from conftest import expected_rows
+from conftest import expected_rows, free_port
 from customer_pipeline.generate.transactions import transaction_chunks
 from customer_pipeline.settings import Settings
 
@@ -42,6 +41,8 @@ DAY = dt.date(2026, 11, 20)
 SIZES = {"customers": 300, "products": 40, "stores": 12, "transactions": 25_000}
 RUN_ID = "celery-test"
 SETTINGS = Settings().replace(**SIZES, chunk_size=10_000)  # what the run's params make
+#: Celery's line for a task that a worker finished, as honcho prefixes it (group 1: the worker)
+SUCCEEDED = re.compile(r"^\S*\s*(worker\.\d+)\s*\|.*execute_workload\[.*\] succeeded", re.M)
 
 
 def broker_missing() -> str | None:
@@ -60,12 +61,6 @@ def broker_missing() -> str | None:
 
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(420)]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def sqlalchemy_url(libpq_url: str, dbname: str) -> str:
@@ -214,11 +209,23 @@ def run_on_the_cluster(env: dict[str, str], log: Path, metadata: psycopg.Connect
         "SELECT task_id, map_index, state FROM task_instance WHERE run_id = %s", [RUN_ID]
     ).fetchall()
     assert {state for _, _, state in tasks} == {"success"}
-    # the original's eight tasks, plan, load and checks; one mapped task per chunk
-    assert len({task for task, _, _ in tasks}) == 11
+    # check_dataset, the original's eight tasks, plan, load and checks; one mapped per chunk
+    assert len({task for task, _, _ in tasks}) == 12
     chunks = sorted(i for t, i, _ in tasks if t == "generate_transaction_data")
     assert chunks == list(range(len(transaction_chunks(SETTINGS, DAY)))) and len(chunks) > 1
     # each of the two workers ran tasks of the run (Celery logs every task it finishes)
-    done = re.findall(r"^\S*\s*(worker\.\d+)\s*\|.*execute_workload\[.*\] succeeded", text, re.M)
-    assert set(done) == {"worker.1", "worker.2"}, text[-6000:]
+    done = workers_that_finished(log, len(tasks))
+    assert set(done) == {"worker.1", "worker.2"}, log.read_text(errors="replace")[-6000:]
     assert len(done) >= len(tasks)
+
+
+def workers_that_finished(log: Path, tasks: int, timeout: float = 60) -> list[str]:
+    """The honcho worker of each task Celery logged as succeeded, once `tasks` are logged
+    (or the timeout passed). A worker logs a task's end after the task has stored its
+    state: the last lines may come a moment after the run succeeded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done = SUCCEEDED.findall(log.read_text(errors="replace"))
+        if len(done) >= tasks or time.monotonic() > deadline:
+            return done
+        time.sleep(0.5)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
 
 import psycopg
 import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from conftest import expected_rows
+from conftest import expected_rows, free_port
 from customer_pipeline.cli import app
 from customer_pipeline.settings import Settings
 
@@ -72,12 +71,6 @@ def test_run_then_metrics_json(cli: CliRunner, settings: Settings) -> None:
     assert text.exit_code == 0 and "Total sales" in text.stdout
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -103,7 +96,7 @@ def test_bad_input_is_one_line_and_exit_2(cli: CliRunner, args: list[str], messa
 
 
 def test_unreachable_database(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DATABASE_URL", f"postgresql://me@127.0.0.1:{closed_port()}/shop")
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://me@127.0.0.1:{free_port()}/shop")
     result = cli.invoke(app, ["run"])
     assert result.exit_code == 1
     assert "cannot connect to postgresql://me@127.0.0.1" in result.stderr

@@ -11,7 +11,6 @@ import datetime as dt
 import functools
 import importlib.util
 import json
-import socket
 import subprocess
 import sys
 import warnings
@@ -21,6 +20,8 @@ from typing import Any
 
 import psycopg
 import pytest
+
+from conftest import free_port
 
 pytestmark = [
     pytest.mark.airflow,
@@ -52,7 +53,7 @@ def parse_dag_folder() -> Any:
 
 
 @pytest.fixture
-def dag(airflow_home: Path) -> Any:
+def dag(airflow_home: Path) -> Any:  # noqa: ARG001 (Airflow configured before it is imported)
     """Parsed for each test: an in-process dag.test() writes a run's conf into dag.params."""
     return parse_dag_folder().get_dag("customer_pipeline")
 
@@ -110,7 +111,8 @@ def fingerprint(db: psycopg.Connection, day: str) -> tuple:
 # -- parsing and shape ------------------------------------------------------------------------
 
 
-def test_dag_folder_imports_without_errors_or_deprecation_warnings(airflow_home: Path) -> None:
+@pytest.mark.usefixtures("airflow_home")
+def test_dag_folder_imports_without_errors_or_deprecation_warnings() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         bag = parse_dag_folder()
@@ -120,7 +122,8 @@ def test_dag_folder_imports_without_errors_or_deprecation_warnings(airflow_home:
     assert bag.dag_ids == ["customer_pipeline"]
 
 
-def test_parsing_imports_nothing_heavy(airflow_home: Path) -> None:
+@pytest.mark.usefixtures("airflow_home")
+def test_parsing_imports_nothing_heavy() -> None:
     code = (
         "import importlib.util, sys\n"
         f"spec = importlib.util.spec_from_file_location('dag_file', {str(DAG_FILE)!r})\n"
@@ -149,7 +152,7 @@ def test_params_default_to_the_environment_then_the_library(dag: Any) -> None:
 
     params = {name: dag.params.get_param(name).value for name in dag.params}
     assert params == dict.fromkeys(params) | {"reset": False}  # empty: not decided here
-    build = functools.partial(build_settings, connection=lambda conn_id: None)
+    build = functools.partial(build_settings, connection=lambda _conn_id: None)
     assert build(params, env={}).sizes == Settings().sizes
     chosen = build(params, env={"PIPELINE_SEED": "7", "PIPELINE_TRANSACTIONS": "5000"})
     assert (chosen.seed, chosen.sizes.transactions) == (7, 5000)
@@ -267,13 +270,10 @@ def test_a_whole_day(dag: Any, pipeline_env: Path, db: psycopg.Connection) -> No
 def test_a_failed_email_still_deletes_the_files_and_keeps_the_day(
     dag: Any, pipeline_env: Path, db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with socket.socket() as probe:  # a port that nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
     smtp = {
         "conn_type": "smtp",
         "host": "127.0.0.1",
-        "port": closed_port,
+        "port": free_port(),
         "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "pipeline@example.org"},
     }
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(smtp))
@@ -297,9 +297,8 @@ def test_a_failed_email_still_deletes_the_files_and_keeps_the_day(
     assert db.execute("SELECT count(*) FROM daily_metrics").fetchone()[0] == 1
 
 
-def test_the_same_date_twice_gives_the_same_data(
-    dag: Any, pipeline_env: Path, db: psycopg.Connection
-) -> None:
+@pytest.mark.usefixtures("pipeline_env")
+def test_the_same_date_twice_gives_the_same_data(dag: Any, db: psycopg.Connection) -> None:
     # a manual run without a logical date: the business date is its run_after date
     first = dag.test(logical_date=None, run_after=utc("2024-03-03", 15), run_conf=SMALL_DAY)
     assert first.state == "success", task_states(first)
@@ -314,7 +313,8 @@ def test_the_same_date_twice_gives_the_same_data(
     assert db.execute("SELECT count(*) FROM transactions").fetchone()[0] == once[3]
 
 
-def test_a_configuration_error_fails_at_once_without_retrying(dag: Any, pipeline_env: Path) -> None:
+@pytest.mark.usefixtures("pipeline_env")
+def test_a_configuration_error_fails_at_once_without_retrying(dag: Any) -> None:
     run = dag.test(logical_date=utc("2024-03-04"), run_conf={"customers": 0})
 
     states = task_states(run)
@@ -323,8 +323,9 @@ def test_a_configuration_error_fails_at_once_without_retrying(dag: Any, pipeline
     assert states["create_tables"][0] == "upstream_failed"  # nothing was written
 
 
+@pytest.mark.usefixtures("pipeline_env")
 def test_a_run_of_another_dataset_is_refused_by_the_first_task(
-    dag: Any, pipeline_env: Path, db: psycopg.Connection
+    dag: Any, db: psycopg.Connection
 ) -> None:
     assert dag.test(logical_date=utc("2024-03-06"), run_conf=SMALL_DAY).state == "success"
     before = fingerprint(db, "2024-03-06")
@@ -351,9 +352,8 @@ def test_a_run_of_another_dataset_is_refused_by_the_first_task(
         {"reset": "yes"},
     ],
 )
-def test_bad_params_are_rejected_when_the_run_is_created(
-    dag: Any, pipeline_env: Path, conf: dict
-) -> None:
+@pytest.mark.usefixtures("pipeline_env")
+def test_bad_params_are_rejected_when_the_run_is_created(dag: Any, conf: dict) -> None:
     from airflow.sdk.exceptions import ParamValidationError
 
     with pytest.raises(ParamValidationError):

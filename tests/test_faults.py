@@ -29,7 +29,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import day_fingerprint, expected_rows
+from conftest import day_fingerprint, expected_rows, free_port
 from customer_pipeline.load import COPY_CONNECTIONS, partition_name
 from customer_pipeline.pipeline import run_day
 from customer_pipeline.settings import Settings
@@ -93,14 +93,6 @@ class Cluster:
     def stop(self, mode: str = "fast") -> None:
         """fast: every connection is terminated, as when a server is shut down or restarts."""
         self._tool("pg_ctl", "-w", "-m", mode, "stop")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import itertools
 import subprocess
 import sys
 import uuid
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import expected_rows, generate_day, read_csv
-from customer_pipeline.generate.calendar import customers_through
+from customer_pipeline.generate.calendar import customers_through, transaction_count
+from customer_pipeline.generate.catalog import HOURLY, PAYMENT_METHODS, PAYMENT_MIX, STORE_TYPES
 from customer_pipeline.generate.csvfile import quote
 from customer_pipeline.generate.transactions import generate_transactions, transaction_chunks
 from customer_pipeline.settings import BLOCK_ROWS, Settings
@@ -200,3 +202,22 @@ def test_chunks_made_together_equal_chunks_made_one_by_one(small: Settings, tmp_
     assert digest(together) == digest(alone)
     some = list(generate_transaction_chunks(small, tmp_path / "together", DAY, [2, 0]))
     assert [Path(f.path).name for f in some] == ["transactions-00002.csv", "transactions-00000.csv"]
+
+
+def test_the_catalog_file_has_a_profile_per_hour_and_a_share_per_method() -> None:
+    assert set(HOURLY) == {(store, day) for store in STORE_TYPES for day in ("weekday", "weekend")}
+    assert {len(profile) for profile in HOURLY.values()} == {24}
+    assert [len(mix) for mix in PAYMENT_MIX] == [len(PAYMENT_METHODS)] * len(STORE_TYPES)
+    assert [sum(mix) for mix in PAYMENT_MIX] == pytest.approx([1.0] * len(STORE_TYPES))
+
+
+def test_chunks_cover_the_day_exactly() -> None:
+    day = dt.date(2026, 11, 20)
+    settings = Settings(chunk_size=2 * BLOCK_ROWS).replace(transactions=45_000)
+    chunks = transaction_chunks(settings, day)
+    total = transaction_count(settings, day)
+    assert chunks[0] == (0, 20_000)
+    assert all(stop - start == 20_000 for start, stop in chunks[:-1])
+    assert chunks[-1][1] == total
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(chunks))
+    assert transaction_chunks(Settings().replace(transactions=0), day) == []

@@ -160,7 +160,8 @@ def tied_day(settings: Settings, db: psycopg.Connection) -> None:
     )
 
 
-def test_ties_go_to_the_smaller_id(settings: Settings, tied_day: None) -> None:
+@pytest.mark.usefixtures("tied_day")
+def test_ties_go_to_the_smaller_id(settings: Settings) -> None:
     metrics = calculate_metrics(settings, DAY)
     assert metrics["top_product"] == {"product_id": 1, "product_name": "A", "sales": 10.0}
     assert metrics["top_store"] == {"store_id": 1, "store_name": "S1", "sales": 10.0}

@@ -7,12 +7,11 @@ import email
 import email.policy
 import os
 import signal
-import socket
 
 import psycopg
 import pytest
 
-from conftest import day_fingerprint, expected_rows
+from conftest import day_fingerprint, expected_rows, free_port
 from customer_pipeline.errors import ConfigError, DatabaseUnavailable, DeliveryError, Stopped
 from customer_pipeline.pipeline import run_day, stop_on_signals
 from customer_pipeline.settings import Settings
@@ -27,12 +26,6 @@ def totals(db: psycopg.Connection) -> tuple:
         "FROM transactions WHERE business_date = %s",
         [DAY],
     ).fetchone()
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_whole_day(settings: Settings, db: psycopg.Connection) -> None:
@@ -93,7 +86,7 @@ def test_a_failing_step_still_cleans_up_and_keeps_the_data(
     broken = settings.replace(
         email_backend="smtp",
         smtp_host="127.0.0.1",
-        smtp_port=closed_port(),
+        smtp_port=free_port(),
         email_from="reports@shop.test",
         email_to=("manager@shop.test",),
         email_retry_delay=0.01,
@@ -142,7 +135,7 @@ def test_bad_input_writes_nothing(
 
 
 def test_unreachable_database_is_one_line(settings: Settings) -> None:
-    settings = settings.replace(database_url=f"postgresql://u@127.0.0.1:{closed_port()}/x")
+    settings = settings.replace(database_url=f"postgresql://u@127.0.0.1:{free_port()}/x")
     with pytest.raises(
         DatabaseUnavailable, match=r"cannot connect to postgresql://u@127\.0\.0\.1"
     ) as info:

@@ -78,7 +78,7 @@ class Cells(HTMLParser):
         self.text: list[str] = []
         self._hidden = 0
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def handle_starttag(self, tag: str, _attrs: list[tuple[str, str | None]]) -> None:
         if tag == "tr":
             self._open_rows.append([])
             self.rows.append(self._open_rows[-1])

@@ -31,7 +31,8 @@ def filled(cli: CliRunner, db: psycopg.Connection) -> list[tuple]:
     return day_rows(db)
 
 
-def test_the_first_run_records_the_dataset(filled: list, db: psycopg.Connection) -> None:
+@pytest.mark.usefixtures("filled")
+def test_the_first_run_records_the_dataset(db: psycopg.Connection) -> None:
     assert stored_dataset(db) == Dataset.of(Settings())
 
 
@@ -56,14 +57,14 @@ def test_a_run_of_another_dataset_is_refused_before_any_write(
     assert db.execute("SELECT count(*) FROM pipeline_runs").fetchone()[0] == 1
 
 
-def test_the_days_volume_may_change(cli: CliRunner, filled: list) -> None:
+@pytest.mark.usefixtures("filled")
+def test_the_days_volume_may_change(cli: CliRunner) -> None:
     result = cli.invoke(app, ["run", "--date", "2026-11-21", "--transactions", "300"])
     assert result.exit_code == 0, result.stderr
 
 
-def test_a_reset_starts_another_dataset(
-    cli: CliRunner, db: psycopg.Connection, filled: list
-) -> None:
+@pytest.mark.usefixtures("filled")
+def test_a_reset_starts_another_dataset(cli: CliRunner, db: psycopg.Connection) -> None:
     result = cli.invoke(app, ["run", "--date", DAY, "--seed", "7", "--reset", "--yes"])
     assert result.exit_code == 0, result.stderr
     assert stored_dataset(db).seed == 7

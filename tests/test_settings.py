@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from customer_pipeline.errors import ConfigError
 from customer_pipeline.settings import BLOCK_ROWS, Settings, Sizes, default_cache_dir, parse_date
+
+SENDER = "reports@shop.test"
+RECIPIENTS = ("manager@shop.test", "owner@shop.test")
+API_KEY = "SG.test-key"
 
 
 @pytest.mark.parametrize(
@@ -116,21 +120,6 @@ def test_replace_ignores_none_and_rejects_unknown() -> None:
         base.replace(colour="blue")
 
 
-def test_chunks_cover_the_day_exactly() -> None:
-    from customer_pipeline.generate.calendar import transaction_count
-    from customer_pipeline.generate.transactions import transaction_chunks
-
-    day = dt.date(2026, 11, 20)
-    settings = Settings(chunk_size=2 * BLOCK_ROWS).replace(transactions=45_000)
-    chunks = transaction_chunks(settings, day)
-    total = transaction_count(settings, day)
-    assert chunks[0] == (0, 20_000)
-    assert all(stop - start == 20_000 for start, stop in chunks[:-1])
-    assert chunks[-1][1] == total
-    assert all(a[1] == b[0] for a, b in itertools.pairwise(chunks))
-    assert transaction_chunks(Settings().replace(transactions=0), day) == []
-
-
 def test_dates_before_history_start_are_refused() -> None:
     with pytest.raises(ConfigError, match="before the history start"):
         Settings().check_business_date(dt.date(2019, 12, 31))
@@ -165,3 +154,54 @@ def test_the_readme_configuration_table_lists_every_variable() -> None:
     first_cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
     documented = {name for cell in first_cells for name in re.findall(r"`([A-Z_]+)`", cell)}
     assert documented == {option.env for option in OPTIONS}
+
+
+# -- e-mail settings ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"email_backend": "pigeon"}, r"unknown email backend 'pigeon'"),
+        ({"email_to": ("manager-at-shop.test",)}, r"invalid email address 'manager-at-shop.test'"),
+        ({"email_from": "reports@"}, r"invalid email address 'reports@'"),
+        ({"email_to": ()}, r"no email recipient"),
+        ({"email_backend": "sendgrid"}, r"needs an API key"),
+        ({"email_backend": "sendgrid", "sendgrid_api_key": ""}, r"needs an API key"),
+        (
+            {"email_backend": "smtp", "email_from": Settings().email_from},
+            r"customer-pipeline@example.com is a placeholder",
+        ),
+        (
+            {"email_backend": "smtp", "email_to": Settings().email_to},
+            r"data-team@example.com is a placeholder",
+        ),
+        (
+            {"email_backend": "sendgrid", "email_to": Settings().email_to, "sendgrid_api_key": "k"},
+            r"placeholder",
+        ),
+        ({"email_backend": "smtp", "smtp_port": 0}, r"SMTP_PORT must be .*, got 0"),
+        ({"email_backend": "smtp", "smtp_port": 65536}, r"SMTP_PORT must be .*, got 65536"),
+    ],
+)
+def test_email_settings_are_validated(changes: dict[str, Any], match: str) -> None:
+    settings = Settings(email_from=SENDER, email_to=RECIPIENTS).replace(**changes)
+    if "email_to" in changes:  # the case really is what it claims
+        assert settings.email_to == tuple(changes["email_to"])
+    with pytest.raises(ConfigError, match=match) as caught:
+        settings.validate()
+    assert "\n" not in str(caught.value)
+
+
+def test_placeholders_are_fine_for_the_outbox() -> None:
+    assert Settings().validate().email_to == ("data-team@example.com",)
+
+
+@pytest.mark.parametrize("backend", ["smtp", "sendgrid"])
+def test_real_addresses_are_accepted(backend: str) -> None:
+    settings = Settings(
+        email_backend=backend, email_from=SENDER, email_to=RECIPIENTS, sendgrid_api_key=API_KEY
+    )
+    assert settings.validate() is settings
+
+
+def test_api_key_is_not_in_the_settings_repr() -> None:
+    assert API_KEY not in repr(Settings(sendgrid_api_key=API_KEY, smtp_password=API_KEY))

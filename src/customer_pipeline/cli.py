@@ -151,7 +151,7 @@ def confirm_reset(settings: Settings, yes: bool) -> None:
 
 @app.command()
 @one_line_errors
-def run(
+def run(  # noqa: PLR0913 (Typer: each option of the command is one of its parameters)
     date: DateOpt = None,
     customers: setting(int, "customers") = None,
     products: setting(int, "products") = None,

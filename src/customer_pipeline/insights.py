@@ -112,7 +112,8 @@ def from_document(day: dt.date, document: Mapping[str, Any], history: Any = ()) 
     )
 
 
-def _number(value: Any) -> Any:
+def _decimal_as_float(value: Any) -> Any:
+    """NUMERIC values as floats, as in the stored documents; other values as they are."""
     return float(value) if isinstance(value, Decimal) else value
 
 
@@ -129,5 +130,5 @@ def collect_insights(settings: Settings, day: dt.date) -> Insights:
     return from_document(
         day,
         stored["insights"],
-        ({key: _number(value) for key, value in row.items()} for row in history),
+        ({key: _decimal_as_float(value) for key, value in row.items()} for row in history),
     )

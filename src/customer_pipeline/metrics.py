@@ -138,12 +138,14 @@ ON CONFLICT (business_date) DO UPDATE SET
 """
 
 
-def _money(value: Decimal | None) -> float:
+def _amount(value: Decimal | None) -> float:
+    """A NUMERIC sum of money as the KPI document's float, to the cent (NULL: 0)."""
     return float(round(value or Decimal(0), 2))
 
 
-def _cents(value: Any) -> float:
-    return float(round(Decimal(value or 0) / 100, 2))
+def _amount_from_cents(cents: Any) -> float:
+    """An integer sum of cents as the KPI document's float, in currency units (NULL: 0)."""
+    return float(round(Decimal(cents or 0) / 100, 2))
 
 
 def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any], Insights]:
@@ -160,8 +162,8 @@ def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any],
 
     def figures(row: dict[str, Any]) -> tuple[int, int, float]:
         if "cents" in row:  # the per-customer sums are in integer cents
-            return int(row["transactions"]), int(row["quantity"]), _cents(row["cents"])
-        return int(row["transactions"]), int(row["quantity"]), _money(row["sales"])
+            return int(row["transactions"]), int(row["quantity"]), _amount_from_cents(row["cents"])
+        return int(row["transactions"]), int(row["quantity"]), _amount(row["sales"])
 
     def group(row: dict[str, Any]) -> Group:
         return Group(row["name"], *figures(row))
@@ -198,11 +200,11 @@ def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any],
     metrics = {
         "business_date": day.isoformat(),
         "transaction_count": int(totals.get("transactions") or 0),
-        "total_sales": _money(totals.get("sales")),
+        "total_sales": _amount(totals.get("sales")),
         "total_quantity_sold": int(totals.get("quantity") or 0),
-        "average_transaction_amount": _money(totals.get("average")),
-        "min_transaction_amount": _money(totals.get("smallest")),
-        "max_transaction_amount": _money(totals.get("largest")),
+        "average_transaction_amount": _amount(totals.get("average")),
+        "min_transaction_amount": _amount(totals.get("smallest")),
+        "max_transaction_amount": _amount(totals.get("largest")),
         "unique_customers": int(best["customers"]) if best else 0,
         "top_product": _top(insights.top_products, "product_id", "product_name"),
         "top_customer": None
@@ -211,11 +213,11 @@ def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any],
             "customer_id": best["customer_id"],
             "first_name": best["first_name"],
             "last_name": best["last_name"],
-            "sales": _cents(best["cents"]),
+            "sales": _amount_from_cents(best["cents"]),
         },
         "top_store": _top(insights.top_stores, "store_id", "store_name"),
         "payment_methods": {
-            row["key"]: {"count": int(row["transactions"]), "sales": _money(row["sales"])}
+            row["key"]: {"count": int(row["transactions"]), "sales": _amount(row["sales"])}
             for row in sorted(rows("payment_method"), key=lambda r: r["key"])
         },
     }
@@ -243,11 +245,15 @@ def calculate_metrics(settings: Settings, day: dt.date) -> dict[str, Any]:
     replacing earlier ones; return the KPI document."""
     with connect(settings) as conn:
         metrics, insights = compute_day(conn, day)
-        conn.execute(UPSERT_SQL, {**_row(metrics), "insights": Jsonb(to_document(insights))})
+        conn.execute(
+            UPSERT_SQL, {**_daily_metrics_row(metrics), "insights": Jsonb(to_document(insights))}
+        )
     return metrics
 
 
-def _row(metrics: dict[str, Any]) -> dict[str, Any]:
+def _daily_metrics_row(metrics: dict[str, Any]) -> dict[str, Any]:
+    """UPSERT_SQL's parameters (but insights) from the KPI document."""
+
     def key(name: str, field: str) -> Any:
         return (metrics[name] or {}).get(field)
 

@@ -17,7 +17,7 @@ from functools import cache
 
 import numpy as np
 
-from customer_pipeline.generate.streams import Table, stream
+from customer_pipeline.generate.streams import Stream, stream
 from customer_pipeline.settings import Settings
 
 #: Monday .. Sunday, normalised to a mean of 1
@@ -48,7 +48,7 @@ def transaction_count(settings: Settings, day: dt.date) -> int:
     if typical == 0:
         return 0
     expected = typical * demand(np.array([day], "datetime64[D]"))[0]
-    noise = stream(settings.seed, Table.CALENDAR, day.toordinal()).lognormal(0, DAILY_NOISE)
+    noise = stream(settings.seed, Stream.CALENDAR, day.toordinal()).lognormal(0, DAILY_NOISE)
     return max(1, round(expected * noise))
 
 
@@ -58,7 +58,7 @@ def _cumulative_signups(seed: int, initial: int, history_start: dt.date, days: i
     dates = np.datetime64(history_start, "D") + np.arange(days)
     expected = initial * SIGNUPS_PER_YEAR / 365.25 * demand(dates)
     # one stream for the whole history: day i always gets the i-th draw, whatever `days` is
-    dither = stream(seed, Table.SIGNUPS).random(days)
+    dither = stream(seed, Stream.SIGNUPS).random(days)
     return np.cumsum(np.floor(expected + dither).astype(np.int64))
 
 

@@ -115,20 +115,20 @@ def _small_integers() -> np.ndarray:
 
 
 @cache
-def _cents() -> np.ndarray:
+def _cent_suffixes() -> np.ndarray:
     """b'.00' .. b'.99'."""
     return matrix(np.array([f".{i:02d}".encode() for i in range(100)], dtype="S3"))
 
 
-def money(cents: np.ndarray) -> np.ndarray:
+def cents_as_decimal(cents: np.ndarray) -> np.ndarray:
     """Integer cents as decimal text: 12345 -> b'123.45'."""
-    return np.concatenate(money_parts(cents), axis=1)
+    return np.concatenate(cents_as_decimal_parts(cents), axis=1)
 
 
-def money_parts(cents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """money() as one column in two parts (see rows): no intermediate copy."""
+def cents_as_decimal_parts(cents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cents_as_decimal() as one column in two parts (see rows): no intermediate copy."""
     cents = np.asarray(cents, dtype=np.int64)
-    return integers(cents // 100), _cents()[cents % 100]
+    return integers(cents // 100), _cent_suffixes()[cents % 100]
 
 
 @lru_cache(maxsize=8)
@@ -145,7 +145,7 @@ _NAMED_FROM, _NAMED_TO = (
 @cache
 def _times_of_day() -> np.ndarray:
     seconds = np.arange(86_400)
-    two_digits = _cents()[:, 1:]  # b'00' .. b'99'
+    two_digits = _cent_suffixes()[:, 1:]  # b'00' .. b'99'
     parts = [
         two_digits[seconds // 3600],
         constant(b":", 86_400),

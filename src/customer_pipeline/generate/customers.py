@@ -20,7 +20,7 @@ from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.calendar import customers_through, signup_days
 from customer_pipeline.generate.pools import pools
 from customer_pipeline.generate.streams import (
-    Table,
+    Stream,
     gather_facts,
     stream,
     ticket_counts,
@@ -45,7 +45,7 @@ COLUMNS = (
 FILE_NAME = "customers.csv"
 SIGNUP_YEARS = 3  # the initial population signed up in the years before the history start
 ACTIVITY_SIGMA = 1.3  # lognormal spread of how often customers buy: a few buy a lot
-TICKETS_PER_ACTIVITY = 2.0  # sampling resolution (see streams.tickets)
+TICKETS_PER_ACTIVITY = 2.0  # sampling resolution (see streams.ticket_table)
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Facts:
 
 @lru_cache(maxsize=64)  # shared by the customers file and the day's transactions (<= 32 MB)
 def _facts_block(settings: Settings, block: int, through: dt.date) -> Facts:
-    rng = stream(settings.seed, Table.CUSTOMER_IDS, 0, block)
+    rng = stream(settings.seed, Stream.CUSTOMER_IDS, 0, block)
     n = BLOCK_ROWS
     ids = uuid4(rng, n)
     activity = ticket_counts(rng, rng.lognormal(0.0, ACTIVITY_SIGMA, n), TICKETS_PER_ACTIVITY)
@@ -82,7 +82,7 @@ def customer_facts(settings: Settings, count: int, through: dt.date) -> Facts:
 def _block(settings: Settings, block: int, through: dt.date) -> list[np.ndarray]:
     pool = pools(settings.locale)
     facts = _facts_block(settings, block, through)
-    rng = stream(settings.seed, Table.CUSTOMERS, 0, block)
+    rng = stream(settings.seed, Stream.CUSTOMERS, 0, block)
     n = BLOCK_ROWS
 
     def pick(values: np.ndarray) -> np.ndarray:
@@ -113,7 +113,7 @@ def _block(settings: Settings, block: int, through: dt.date) -> list[np.ndarray]
         csvfile.constant(pool.country, n),
         pick(pool.postcodes),
         csvfile.dates(born),
-        csvfile.money(balance),
+        csvfile.cents_as_decimal(balance),
         csvfile.timestamps_utc(facts.created),
     ]
 

@@ -11,13 +11,13 @@ import numpy as np
 from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.catalog import CATEGORIES
 from customer_pipeline.generate.pools import pools
-from customer_pipeline.generate.streams import Table, gather_facts, stream, ticket_counts
+from customer_pipeline.generate.streams import Stream, gather_facts, stream, ticket_counts
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 
 COLUMNS = ("product_id", "product_name", "category", "price", "quantity")
 FILE_NAME = "products.csv"
 POPULARITY_SIGMA = 1.6  # lognormal spread of popularity: a few best sellers, a long tail
-TICKETS_PER_POPULARITY = 4.0  # sampling resolution (see streams.tickets)
+TICKETS_PER_POPULARITY = 4.0  # sampling resolution (see streams.ticket_table)
 _NAMES = np.array([c.name for c in CATEGORIES], dtype=np.bytes_)
 _LOG_MIN = np.log([c.min_price for c in CATEGORIES])
 _LOG_MAX = np.log([c.max_price for c in CATEGORIES])
@@ -33,7 +33,7 @@ class Facts:
 
 
 def _facts_block(seed: int, block: int) -> Facts:
-    rng = stream(seed, Table.PRODUCTS, 0, block, part=0)
+    rng = stream(seed, Stream.PRODUCTS, 0, block, part=0)
     category = rng.integers(0, len(CATEGORIES), BLOCK_ROWS)
     # log-uniform within the category's range: more cheap items than dear ones; ends in .99
     span = _LOG_MAX[category] - _LOG_MIN[category]
@@ -70,7 +70,7 @@ def _names(
 def _block(settings: Settings, block: int, rows: int) -> list[np.ndarray]:
     facts = _facts_block(settings.seed, block)
     category, cents = facts.category, facts.price_cents
-    rng = stream(settings.seed, Table.PRODUCTS, 0, block, part=1)
+    rng = stream(settings.seed, Stream.PRODUCTS, 0, block, part=1)
     first = block * BLOCK_ROWS + 1
     names = _names(rng, category, pools(settings.locale).surnames, rows)
     names += [""] * (BLOCK_ROWS - rows)  # rows past the table's end are cut anyway
@@ -78,7 +78,7 @@ def _block(settings: Settings, block: int, rows: int) -> list[np.ndarray]:
         csvfile.integers(np.arange(first, first + BLOCK_ROWS)),
         csvfile.quote(names),
         _NAMES[category],
-        csvfile.money(cents),
+        csvfile.cents_as_decimal(cents),
         csvfile.integers(rng.integers(1, 201, BLOCK_ROWS)),
     ]
 

@@ -16,13 +16,13 @@ from customer_pipeline.generate.catalog import (
     STORE_TYPES,
 )
 from customer_pipeline.generate.pools import pools
-from customer_pipeline.generate.streams import Table, gather_facts, stream, ticket_counts
+from customer_pipeline.generate.streams import Stream, gather_facts, stream, ticket_counts
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 
 COLUMNS = ("store_id", "store_name", "location", "store_type", "open_hour", "close_hour")
 FILE_NAME = "stores.csv"
 POPULARITY_SIGMA = 0.6
-TICKETS_PER_POPULARITY = 50.0  # sampling resolution (see streams.tickets)
+TICKETS_PER_POPULARITY = 50.0  # sampling resolution (see streams.ticket_table)
 _TYPES = np.array(STORE_TYPES, dtype=np.bytes_)
 
 
@@ -37,7 +37,7 @@ class Facts:
 
 
 def _facts_block(seed: int, block: int) -> Facts:
-    rng = stream(seed, Table.STORES, 0, block, part=0)
+    rng = stream(seed, Stream.STORES, 0, block, part=0)
     online = rng.random(BLOCK_ROWS) < ONLINE_SHARE
     opens = np.where(online, 0, rng.integers(*RETAIL_OPENING, BLOCK_ROWS))
     closes = np.where(online, 24, rng.integers(*RETAIL_CLOSING, BLOCK_ROWS))
@@ -52,7 +52,7 @@ def store_facts(seed: int, count: int) -> Facts:
 def _block(settings: Settings, block: int) -> list[np.ndarray]:
     pool = pools(settings.locale)
     facts = _facts_block(settings.seed, block)
-    rng = stream(settings.seed, Table.STORES, 0, block, part=1)
+    rng = stream(settings.seed, Stream.STORES, 0, block, part=1)
     first = block * BLOCK_ROWS + 1
     name = pool.companies[rng.integers(0, len(pool.companies), BLOCK_ROWS)]
     city = pool.cities[rng.integers(0, len(pool.cities), BLOCK_ROWS)]

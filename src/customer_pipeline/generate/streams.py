@@ -1,7 +1,7 @@
 """Seeded random streams, UUIDs from their bits, and the block layout of a table.
 
-Every random draw comes from ``stream(seed, table, day, block)``: the same arguments give
-the same numbers in any process, whatever else was drawn before. Tables are generated in
+Every random draw comes from ``stream(seed, stream_id, day, block)``: the same arguments
+give the same numbers in any process, whatever else was drawn before. Tables are generated in
 blocks of BLOCK_ROWS rows; each block always draws a whole block and keeps the rows it
 needs, so row i never depends on how many rows the table has.
 """
@@ -20,8 +20,9 @@ from customer_pipeline.settings import BLOCK_ROWS
 F = TypeVar("F")
 
 
-class Table(enum.IntEnum):
-    """Stream ids: one per table, plus id-only streams that other tables recompute."""
+class Stream(enum.IntEnum):
+    """Stream ids: one per table, plus streams of their own for what other tables recompute
+    (customer ids), the day's volume (calendar) and the sign-ups."""
 
     CUSTOMERS = 1
     PRODUCTS = 2
@@ -33,14 +34,14 @@ class Table(enum.IntEnum):
 
 
 def stream(
-    seed: int, table: Table, day: int = 0, block: int = 0, part: int = 0
+    seed: int, stream_id: Stream, day: int = 0, block: int = 0, part: int = 0
 ) -> np.random.Generator:
-    """The generator for one block of one table on one day (day 0: not date dependent).
+    """The generator of one stream for one block on one day (day 0: not date dependent).
 
     `part` separates independent draws of the same block (numbers that other tables
     recompute, say, from text that only this table needs).
     """
-    return np.random.default_rng(np.random.SeedSequence([seed, int(table), day, block, part]))
+    return np.random.default_rng(np.random.SeedSequence([seed, int(stream_id), day, block, part]))
 
 
 def blocks(start: int, stop: int) -> Iterator[tuple[int, slice]]:
@@ -100,13 +101,18 @@ def ticket_counts(rng: np.random.Generator, weights: np.ndarray, per_unit: float
     return np.floor(weights * per_unit + rng.random(len(weights))).astype(np.int64)
 
 
-def tickets(counts: np.ndarray) -> np.ndarray:
+def ticket_table(counts: np.ndarray) -> np.ndarray:
     """A lookup table for weighted sampling in O(1): index i appears counts[i] times.
 
-    ``table[rng.integers(0, len(table), n)]`` draws n indexes with probability
-    proportional to their tickets: one random gather instead of a binary search.
-    (Rows without tickets are never drawn, unless no row has any.)
+    :func:`weighted_sample` draws from it: n indexes with probability proportional to
+    their tickets, one random gather instead of a binary search. (Rows without tickets
+    are never drawn, unless no row has any.)
     """
     if counts.sum() == 0:
         counts = np.ones_like(counts)
     return np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+
+
+def weighted_sample(rng: np.random.Generator, table: np.ndarray, n: int) -> np.ndarray:
+    """n indexes drawn from a ticket table (see ticket_table), with replacement."""
+    return table[rng.integers(0, len(table), n)]

@@ -5,10 +5,10 @@ that parent's key, so an orphan is impossible by construction. Money is integer 
 transaction_amount = unit_price x quantity, exactly.
 
 Who buys, what and where is skewed (lognormal activity and popularity, sampled through
-ticket tables in O(1), see :func:`.streams.tickets`); when follows each store's opening hours and an
-hour-of-day profile that differs between weekdays and weekends. A share of the day's
-sign-ups buy online on their first day, after signing up; everyone else is a returning
-customer.
+ticket tables in O(1), see :func:`.streams.ticket_table`); when follows each store's
+opening hours and an hour-of-day profile that differs between weekdays and weekends. A
+share of the day's sign-ups buy online on their first day, after signing up; everyone
+else is a returning customer.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from customer_pipeline.generate.catalog import HOURLY, PAYMENT_METHODS, PAYMENT_
 from customer_pipeline.generate.customers import customer_facts
 from customer_pipeline.generate.products import product_facts
 from customer_pipeline.generate.stores import store_facts
-from customer_pipeline.generate.streams import Table, stream, tickets, uuid4
+from customer_pipeline.generate.streams import Stream, stream, ticket_table, uuid4, weighted_sample
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 
 COLUMNS = (
@@ -69,14 +69,14 @@ class DayPlan:
     returning: int  # customers [0, returning) existed before the day
     new: int  # customers [returning, returning + new) signed up on the day
     customer_ids: np.ndarray
-    customer_tickets: np.ndarray  # returning customers, by activity
+    customer_tickets: np.ndarray  # ticket table of the returning customers, by activity
     new_signup_second: np.ndarray  # second of the day each new customer signed up
     price_cents: np.ndarray
     price_text: np.ndarray  # the prices as CSV text, formatted once
     product_text: np.ndarray  # product ids (index + 1) as CSV text
     store_text: np.ndarray  # store ids (index + 1) as CSV text
-    product_tickets: np.ndarray  # by popularity
-    store_tickets: np.ndarray  # by popularity
+    product_tickets: np.ndarray  # ticket table, by popularity
+    store_tickets: np.ndarray  # ticket table, by popularity
     online_stores: np.ndarray  # indexes of online stores
     store_online: np.ndarray
     store_hours: np.ndarray  # (stores, RESOLUTION) quantile table of the hour of a sale
@@ -116,14 +116,14 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         returning=returning,
         new=new,
         customer_ids=customers.ids,
-        customer_tickets=tickets(customers.tickets[:returning]),
+        customer_tickets=ticket_table(customers.tickets[:returning]),
         new_signup_second=customers.created[returning:] - midnight,
         price_cents=products.price_cents,
-        price_text=csvfile.money(products.price_cents),
+        price_text=csvfile.cents_as_decimal(products.price_cents),
         product_text=csvfile.integers(np.arange(1, sizes.products + 1)),
         store_text=csvfile.integers(np.arange(1, sizes.stores + 1)),
-        product_tickets=tickets(products.tickets),
-        store_tickets=tickets(stores.tickets),
+        product_tickets=ticket_table(products.tickets),
+        store_tickets=ticket_table(stores.tickets),
         online_stores=online,
         store_online=stores.online,
         store_hours=_store_hours(stores, weekend=day.weekday() >= 5),
@@ -131,22 +131,17 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     )
 
 
-def _draw(rng: np.random.Generator, table: np.ndarray, n: int) -> np.ndarray:
-    """n indexes from a ticket table."""
-    return table[rng.integers(0, len(table), n)]
-
-
 def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[np.ndarray]:
-    rng = stream(settings.seed, Table.TRANSACTIONS, day.toordinal(), block)
+    rng = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), block)
     n = BLOCK_ROWS
     ids = uuid4(rng, n)
     first_purchase = rng.random(n) < plan.new_share
     newcomer = rng.integers(0, max(plan.new, 1), n)
     customer = np.where(
-        first_purchase, plan.returning + newcomer, _draw(rng, plan.customer_tickets, n)
+        first_purchase, plan.returning + newcomer, weighted_sample(rng, plan.customer_tickets, n)
     )
-    product = _draw(rng, plan.product_tickets, n)
-    store = _draw(rng, plan.store_tickets, n)
+    product = weighted_sample(rng, plan.product_tickets, n)
+    store = weighted_sample(rng, plan.store_tickets, n)
     if len(plan.online_stores):
         shop = plan.online_stores[rng.integers(0, len(plan.online_stores), n)]
         store = np.where(first_purchase, shop, store)
@@ -163,7 +158,7 @@ def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[
         csvfile.constant(str(day).encode(), n),
         plan.customer_ids[customer],
         csvfile.timestamps_within(day, second),
-        csvfile.money_parts(plan.price_cents[product] * quantity),
+        csvfile.cents_as_decimal_parts(plan.price_cents[product] * quantity),
         plan.store_text[store],
         plan.product_text[product],
         _QUANTITY_TEXT[quantity],

@@ -60,7 +60,8 @@ def preload() -> threading.Thread:
     return thread
 
 
-def _figure() -> tuple[Any, Any]:
+def _blank_chart() -> tuple[Any, Any]:
+    """A figure and its axes in the report's chart style, nothing drawn yet."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -101,7 +102,7 @@ def _money_axis(axes: Any, currency: str, top: float) -> None:
 
 def hourly_sales_png(hours: Sequence[tuple[int, float]], currency: str = "") -> bytes:
     """Bars of sales per hour of the day (UTC); the peak hour stands out and is labelled."""
-    figure, axes = _figure()
+    figure, axes = _blank_chart()
     sales = [0.0] * 24
     for hour, value in hours:
         sales[hour] = float(value)
@@ -131,7 +132,7 @@ def trend_png(days: Sequence[tuple[dt.date, float | None]], currency: str = "") 
 
     A date without stored KPIs has no bar and the label 'n/a'.
     """
-    figure, axes = _figure()
+    figure, axes = _blank_chart()
     values = [value or 0.0 for _, value in days]
     last = len(days) - 1
     colors = [ACCENT if i == last else ACCENT_LIGHT for i in range(len(days))]

@@ -25,14 +25,14 @@ TOP_ENTITIES: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str]], ...] = 
 )
 
 
-def _cell(value: Any) -> Any:
+def _text_cell(value: Any) -> Any:
     """Text that a spreadsheet would run as a formula is quoted with a leading apostrophe."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
 
 
-def _figure(value: Any) -> Any:
+def _figure_cell(value: Any) -> Any:
     """Counts as they are, amounts with two decimals, nothing as an empty cell."""
     if value is None:
         return ""
@@ -52,7 +52,16 @@ def kpi_csv(view: ReportView) -> str:
         metric: str, dimension: str, value: Any, previous: Any = None, delta: Change | None = None
     ) -> None:
         percent = "" if delta is None else f"{delta.percent:.1f}"
-        writer.writerow([day, metric, _cell(dimension), _figure(value), _figure(previous), percent])
+        writer.writerow(
+            [
+                day,
+                metric,
+                _text_cell(dimension),
+                _figure_cell(value),
+                _figure_cell(previous),
+                percent,
+            ]
+        )
 
     for kpi in view.kpis:
         row(kpi.key, "", kpi.today, kpi.previous_day, kpi.change)
