@@ -136,6 +136,33 @@ class Option:
                 raise ConfigError(f"{self.env} must be {noun}, got {text!r}") from None
         return self.kind(text)
 
+    def check(self, value: object, where: str) -> None:
+        """Raise ConfigError (naming `where` the value came from) unless it is in bounds."""
+        if self.choices is not None and value not in self.choices:
+            what = self.name.replace("_", " ")
+            raise ConfigError(
+                f"unknown {what} {value!r} ({where}): choose one of {', '.join(self.choices)}"
+            )
+        if self.minimum is None and self.maximum is None:
+            return
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if self.kind is int and not isinstance(value, int):
+            numeric = False
+        low, high = self.minimum, self.maximum
+        if not numeric or (low is not None and value < low) or (high is not None and value > high):
+            noun = "an integer" if self.kind is int else "a number"
+            if low == 0 and high == MAX_ROWS:
+                wanted = f"a non-negative integer, at most {high:,}"
+            elif high is None:
+                wanted = f"{noun} >= {low:,}"
+            else:
+                wanted = f"{noun} in [{low:,}, {high:,}]"
+            raise ConfigError(f"{where} must be {wanted}, got {value!r}")
+        if self.multiple_of and value % self.multiple_of:
+            raise ConfigError(
+                f"{where} must be a positive multiple of {self.multiple_of:,}, got {value:,}"
+            )
+
 
 def _sizes(what: str) -> dict[str, object]:
     return {"kind": int, "minimum": 0, "maximum": MAX_ROWS, "help": what}
@@ -379,7 +406,7 @@ class Settings:
                     f"{self.origin('database_url')} is not a valid PostgreSQL URL"
                 ) from None
         for option in OPTIONS:
-            self._check_bounds(option)
+            option.check(self.value(option.name), self.origin(option.name))
         if self.sizes.transactions > 0:
             empty = [n for n in ("customers", "products", "stores") if getattr(self.sizes, n) == 0]
             if empty:
@@ -387,35 +414,8 @@ class Settings:
                     f"transactions need at least one of each: {', '.join(empty)} is 0"
                 )
         self._validate_schema()
-        self._validate_email()
+        _check_email(self)
         return self
-
-    def _check_bounds(self, option: Option) -> None:
-        value, where = self.value(option.name), self.origin(option.name)
-        if option.choices is not None and value not in option.choices:
-            what = option.name.replace("_", " ")
-            raise ConfigError(
-                f"unknown {what} {value!r} ({where}): choose one of {', '.join(option.choices)}"
-            )
-        if option.minimum is None and option.maximum is None:
-            return
-        numeric = isinstance(value, int | float) and not isinstance(value, bool)
-        if option.kind is int and not isinstance(value, int):
-            numeric = False
-        low, high = option.minimum, option.maximum
-        if not numeric or (low is not None and value < low) or (high is not None and value > high):
-            noun = "an integer" if option.kind is int else "a number"
-            if low == 0 and high == MAX_ROWS:
-                wanted = f"a non-negative integer, at most {high:,}"
-            elif high is None:
-                wanted = f"{noun} >= {low:,}"
-            else:
-                wanted = f"{noun} in [{low:,}, {high:,}]"
-            raise ConfigError(f"{where} must be {wanted}, got {value!r}")
-        if option.multiple_of and value % option.multiple_of:
-            raise ConfigError(
-                f"{where} must be a positive multiple of {option.multiple_of:,}, got {value:,}"
-            )
 
     def _validate_schema(self) -> None:
         where = self.origin("db_schema")
@@ -425,33 +425,6 @@ class Settings:
             raise ConfigError(
                 f"{where} {self.db_schema!r} is a PostgreSQL system schema: choose a schema "
                 "of your own"
-            )
-
-    def _validate_email(self) -> None:
-        if not self.email_to:
-            raise ConfigError("no email recipient: set EMAIL_TO or pass --to")
-        for address in (self.email_from, *self.email_to):
-            check_address(address)
-        if self.email_backend != "outbox":
-            placeholders = {PLACEHOLDER_FROM, *PLACEHOLDER_TO} & {self.email_from, *self.email_to}
-            if placeholders:
-                raise ConfigError(
-                    f"the {self.email_backend} backend needs real addresses: set EMAIL_FROM "
-                    f"and EMAIL_TO (or --from/--to); {sorted(placeholders)[0]} is a placeholder"
-                )
-        if self.email_backend == "sendgrid" and not self.sendgrid_api_key:
-            raise ConfigError("the sendgrid backend needs an API key: set SENDGRID_API_KEY")
-        if self.sendgrid_api_key and not re.fullmatch(r"[!-~]+", self.sendgrid_api_key):
-            # never echoed: a stray newline from a mounted secret is the usual cause
-            raise ConfigError(
-                "the SendGrid API key contains spaces, line breaks or other characters "
-                "an API key never has"
-            )
-        if self.smtp_ssl and self.smtp_starttls:
-            raise ConfigError("choose one of SMTP_SSL (implicit TLS) and SMTP_STARTTLS, not both")
-        if self.sendgrid_host and not re.match(r"^https?://[^/\s]+", self.sendgrid_host):
-            raise ConfigError(
-                f"invalid SENDGRID_HOST {self.sendgrid_host!r}: expected http(s)://host[:port]"
             )
 
     def check_folders(self) -> None:
@@ -491,3 +464,32 @@ class Settings:
                     f"{day}, more than the limit of {MAX_ROWS:,}"
                 )
         return day
+
+
+def _check_email(self: Settings) -> None:
+    """The delivery settings hang together (addresses, backend, key, TLS)."""
+    if not self.email_to:
+        raise ConfigError("no email recipient: set EMAIL_TO or pass --to")
+    for address in (self.email_from, *self.email_to):
+        check_address(address)
+    if self.email_backend != "outbox":
+        placeholders = {PLACEHOLDER_FROM, *PLACEHOLDER_TO} & {self.email_from, *self.email_to}
+        if placeholders:
+            raise ConfigError(
+                f"the {self.email_backend} backend needs real addresses: set EMAIL_FROM "
+                f"and EMAIL_TO (or --from/--to); {sorted(placeholders)[0]} is a placeholder"
+            )
+    if self.email_backend == "sendgrid" and not self.sendgrid_api_key:
+        raise ConfigError("the sendgrid backend needs an API key: set SENDGRID_API_KEY")
+    if self.sendgrid_api_key and not re.fullmatch(r"[!-~]+", self.sendgrid_api_key):
+        # never echoed: a stray newline from a mounted secret is the usual cause
+        raise ConfigError(
+            "the SendGrid API key contains spaces, line breaks or other characters "
+            "an API key never has"
+        )
+    if self.smtp_ssl and self.smtp_starttls:
+        raise ConfigError("choose one of SMTP_SSL (implicit TLS) and SMTP_STARTTLS, not both")
+    if self.sendgrid_host and not re.match(r"^https?://[^/\s]+", self.sendgrid_host):
+        raise ConfigError(
+            f"invalid SENDGRID_HOST {self.sendgrid_host!r}: expected http(s)://host[:port]"
+        )
