@@ -2,10 +2,10 @@
 
 A column is an ``(n, width)`` uint8 matrix whose unused bytes are NUL, padding on the
 left for numbers and on the right for text. A block of rows is the columns and the
-separators concatenated side by side; dropping the NUL bytes leaves the CSV text. No
-Python object per value, no per-row formatting: about 10x faster than numpy's string
-functions and 50x faster than f-strings. Text values are CSV-quoted once, when a pool
-is made (:func:`quote`); numbers and dates never need quoting.
+separators concatenated side by side; dropping the NUL bytes leaves the CSV text. There
+is no Python object per value and no per-row formatting: the work is a few numpy copies
+per column, which release the GIL (docs/performance.md has the figures). Text values are
+CSV-quoted once, when a pool is made (:func:`quote`); numbers and dates never need quoting.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import datetime as dt
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -34,27 +34,11 @@ _POWERS = 10 ** np.arange(19, dtype=np.int64)
 
 @dataclass(frozen=True)
 class GeneratedFile:
-    """One CSV file of one table; what tasks pass to each other (as a dict)."""
+    """One CSV file of one table."""
 
     table: str
     path: str
     rows: int
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-def rows_per_table(files: Iterable[GeneratedFile | Mapping[str, Any]]) -> dict[str, int]:
-    """How many rows were generated for each table (files as objects or their dicts)."""
-    counts: dict[str, int] = {}
-    for file in files:
-        table, rows = (
-            (file.table, file.rows)
-            if isinstance(file, GeneratedFile)
-            else (str(file["table"]), int(file["rows"]))
-        )
-        counts[table] = counts.get(table, 0) + rows
-    return counts
 
 
 def quote(values: Iterable[str]) -> np.ndarray:
