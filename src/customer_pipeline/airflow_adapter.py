@@ -1,10 +1,11 @@
 """The Airflow adapter: what the DAG needs that is about Airflow, not about retail data.
 
 The only module of the library that imports Airflow. It turns a task's context (params,
-connections, the run's dates and ids) into Settings and a business date, XCom values
-into the library's types, and the declarations of :mod:`customer_pipeline.settings` into
-the trigger form's params. The DAG file imports it when it is parsed: it imports nothing
-heavy at module level (no psycopg, numpy or Faker).
+connections, the run's dates and ids) into Settings and a business date, the library's
+values into the dicts XCom holds and back (nowhere else converts them), and the
+declarations of :mod:`customer_pipeline.settings` into the trigger form's params. The
+DAG file imports it when it is parsed: it imports nothing heavy at module level (no
+psycopg, numpy or Faker).
 """
 
 from __future__ import annotations

@@ -109,8 +109,8 @@ def money(cents: np.ndarray) -> np.ndarray:
     return np.concatenate(money_parts(cents), axis=1)
 
 
-def money_parts(cents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """money() as one column in two parts (see rows): no intermediate copy."""
+def money_parts(cents: np.ndarray) -> Column:
+    """money() as a joined column (see Column): the rows get the two pieces, no copy."""
     cents = np.asarray(cents, dtype=np.int64)
     return integers(cents // 100), _cents()[cents % 100]
 
@@ -166,9 +166,9 @@ def timestamps_utc(seconds: np.ndarray) -> np.ndarray:
     )
 
 
-def timestamps_within(day: dt.date, seconds_of_day: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Seconds since the day's midnight (UTC) as timestamps, one column in three parts
-    (see rows): the day's date, the time of day (a look-up in a small table), the offset."""
+def timestamps_within(day: dt.date, seconds_of_day: np.ndarray) -> Column:
+    """Seconds since the day's midnight (UTC) as timestamps, a joined column (see Column):
+    the day's date, the time of day (a look-up in a small table), the offset."""
     n = len(seconds_of_day)
     return (
         constant(f"{day.isoformat()}T".encode(), n),
@@ -177,11 +177,17 @@ def timestamps_within(day: dt.date, seconds_of_day: np.ndarray) -> tuple[np.ndar
     )
 
 
-#: A column: one matrix (or S array), or several side by side that make one value.
+#: A column: one matrix (or S array), or a joined column: pieces whose bytes side by side
+#: make each value, copied straight into the rows (never into a matrix of their own).
 Column = np.ndarray | tuple[np.ndarray, ...]
 
 
-def rows(columns: Sequence[Column]) -> np.ndarray:
+def joined(*pieces: np.ndarray) -> Column:
+    """One column whose values are the pieces' values side by side (matrices, S arrays)."""
+    return pieces
+
+
+def _rows(columns: Sequence[Column]) -> np.ndarray:
     """CSV rows (each ending in a newline) from equally long columns, as uint8 text.
 
     The columns (and the parts of a column) are copied side by side into one matrix,
@@ -208,7 +214,7 @@ def rows(columns: Sequence[Column]) -> np.ndarray:
     return text[text != 0]
 
 
-def cut(column: Column, keep: slice) -> Column:
+def _cut(column: Column, keep: slice) -> Column:
     """Rows `keep` of a column (of each of its parts)."""
     return tuple(part[keep] for part in column) if isinstance(column, tuple) else column[keep]
 
@@ -265,7 +271,7 @@ def write_files(
 
     def text(job: tuple[int, int, slice]) -> np.ndarray:
         _, block, keep = job
-        return rows([cut(column, keep) for column in block_columns(block)])
+        return _rows([_cut(column, keep) for column in block_columns(block)])
 
     done = zip((job[0] for job in jobs), ordered_map(text, jobs, THREADS), strict=True)
     ready = next(done, None)

@@ -93,7 +93,7 @@ def _block(settings: Settings, block: int, through: dt.date) -> list[np.ndarray]
         facts.ids,
         pool.first_names[first],
         pool.last_names[last],
-        tuple(email),  # one column in parts (see csvfile.rows)
+        csvfile.joined(*email),
         pick(pool.streets),
         pick(pool.cities),
         pick(pool.states),
