@@ -4,8 +4,9 @@ A column is an ``(n, width)`` uint8 matrix whose unused bytes are NUL, padding o
 left for numbers and on the right for text. A block of rows is the columns and the
 separators concatenated side by side; dropping the NUL bytes leaves the CSV text. There
 is no Python object per value and no per-row formatting: the work is a few numpy copies
-per column, which release the GIL (docs/performance.md has the figures). Text values are
-CSV-quoted once, when a pool is made (:func:`quote`); numbers and dates never need quoting.
+per column, which release the GIL (docs/performance.md says what that is worth). Text
+values are CSV-quoted once, when a pool is made (:func:`quote`); numbers and dates never
+need quoting.
 """
 
 from __future__ import annotations
