@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from common import peak_rss_mb, settings_for
-from generation import generate_day, warm_up
+from generation import timed_day, warm_up
 
 
 def generate(params: dict[str, Any]) -> dict[str, Any]:
@@ -36,10 +36,10 @@ def generate(params: dict[str, Any]) -> dict[str, Any]:
         warm_up(settings, day)
         warm_up_seconds = round(time.perf_counter() - started, 4)
     if params.get("keep_in"):
-        result = generate_day(settings, Path(params["keep_in"]), day)
+        result = timed_day(settings, Path(params["keep_in"]), day)
     else:
         with tempfile.TemporaryDirectory(prefix="bench-gen-") as folder:
-            result = generate_day(settings, Path(folder), day, keep_files=False)
+            result = timed_day(settings, Path(folder), day, keep_files=False)
         del result["files"]
     return result | {"warm_up_seconds": warm_up_seconds}
 

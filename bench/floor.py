@@ -19,8 +19,7 @@ from common import settings_for
 from psycopg import sql
 
 from customer_pipeline.schema import create_tables
-
-TABLES = ("customers", "products", "stores", "transactions")
+from customer_pipeline.tables import GENERATED
 
 _COLUMNS = """
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
@@ -49,7 +48,7 @@ def plain_schema(url: str, scratch_schema: str) -> PlainSchema:
     foreign: list[tuple[str, str]] = []
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(scratch_schema)))
-        for table in TABLES:
+        for table in GENERATED:
             columns = conn.execute(_COLUMNS, [table]).fetchall()
             tables[table] = ", ".join(f'"{name}" {kind}' for name, kind in columns)
             for kind, definition in conn.execute(_KEYS, [table]).fetchall():
@@ -108,7 +107,7 @@ def load_floor(
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
         for table, columns in plain.tables.items():
             conn.execute(f'CREATE TABLE "{table}" ({columns})')
-        ordered = sorted(files, key=lambda f: (TABLES.index(f["table"]), f["path"]))
+        ordered = sorted(files, key=lambda f: (list(GENERATED).index(f["table"]), f["path"]))
         groups = [ordered] if connections == 1 else _balanced(ordered, connections)
 
         started = time.perf_counter()
@@ -125,8 +124,8 @@ def load_floor(
             key_seconds.append([table, definition, round(time.perf_counter() - key_started, 4)])
         finished = time.perf_counter()
 
-        loaded = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in TABLES}
-    expected = {t: sum(f["rows"] for f in files if f["table"] == t) for t in TABLES}
+        loaded = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in GENERATED}
+    expected = {t: sum(f["rows"] for f in files if f["table"] == t) for t in GENERATED}
     if loaded != expected:
         raise RuntimeError(f"floor loaded {loaded}, the files hold {expected}")
     return {

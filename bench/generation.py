@@ -1,8 +1,6 @@
-"""Generation alone: every file of one day through the library's public generators, timed.
-
-The same calls as the pipeline's generate_* steps: the three dimension files, then every
-chunk of transactions (transaction_chunks) through one pipeline, as run_day does.
-Nothing touches the database.
+"""Generation alone: every file of one day, timed, as run_day writes them (the library's
+generate_day: the dimension files, then every chunk of transactions through one
+pipeline), and as one process per core shares them. Nothing touches the database.
 """
 
 from __future__ import annotations
@@ -12,58 +10,44 @@ import os
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
 from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from customer_pipeline.generate.customers import generate_customers
-from customer_pipeline.generate.products import generate_products
-from customer_pipeline.generate.stores import generate_stores
-from customer_pipeline.generate.transactions import (
-    generate_transaction_chunks,
-    generate_transactions,
-    transaction_chunks,
-)
+from customer_pipeline.generate.csvfile import GeneratedFile
+from customer_pipeline.generate.day import generate_day
+from customer_pipeline.generate.transactions import generate_transactions, transaction_chunks
 from customer_pipeline.settings import Settings
-
-DIMENSIONS = {
-    "customers": generate_customers,
-    "products": generate_products,
-    "stores": generate_stores,
-}
+from customer_pipeline.tables import GENERATED
 
 
-def generate_day(
+def timed_day(
     settings: Settings, folder: Path, day: dt.date, *, keep_files: bool = True
 ) -> dict[str, Any]:
-    """Write a whole day into `folder`; seconds and rows per table.
+    """Write a whole day into `folder` (the library's generate_day); seconds and rows per
+    table, each file's seconds counted from the end of the one before.
 
     Without keep_files each transactions file is deleted once written (not timed), so
     the disk holds one chunk at a time.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    seconds: dict[str, float] = {}
-    rows: dict[str, int] = {}
+    seconds = dict.fromkeys(GENERATED, 0.0)
+    rows = dict.fromkeys(GENERATED, 0)
     files: list[dict[str, Any]] = []
-    for table, generate in DIMENSIONS.items():
-        started = time.perf_counter()
-        generated = generate(settings, folder, day)
-        seconds[table] = time.perf_counter() - started
-        rows[table] = generated.rows
-        files.append(generated.as_dict())
-    rows["transactions"] = 0
-    chunks = range(len(transaction_chunks(settings, day)))
-    started = time.perf_counter()
-    for generated in generate_transaction_chunks(settings, folder, day, chunks):
-        rows["transactions"] += generated.rows
-        if keep_files:
-            files.append(generated.as_dict())
+    last = time.perf_counter()
+
+    def on_file(generated: GeneratedFile) -> None:
+        nonlocal last
+        seconds[generated.table] += time.perf_counter() - last
+        rows[generated.table] += generated.rows
+        if keep_files or generated.table != "transactions":
+            files.append(asdict(generated))
         else:
-            removing = time.perf_counter()  # not timed
             os.remove(generated.path)
-            started += time.perf_counter() - removing
-    seconds["transactions"] = time.perf_counter() - started
+        last = time.perf_counter()  # the removal is not timed
+
+    generate_day(settings, folder, day, on_file)
     return summarise(seconds, rows) | {"files": files}
 
 
@@ -73,7 +57,9 @@ def summarise(seconds: dict[str, float], rows: dict[str, int], wall: float | Non
         "seconds": round(total, 4),
         "rows": sum(rows.values()),
         "rows_per_second": round(sum(rows.values()) / total),
-        "transactions_rows_per_second": round(rows["transactions"] / seconds["transactions"]),
+        "transactions_rows_per_second": round(
+            rows["transactions"] / seconds["transactions"] if rows["transactions"] else 0
+        ),
         "table_seconds": {table: round(s, 4) for table, s in seconds.items()},
         "table_rows": rows,
     }
@@ -108,7 +94,7 @@ def _ready() -> int:
 def _one_file(settings: Settings, folder: Path, day: dt.date, job: str | int):
     started = time.perf_counter()
     if isinstance(job, str):
-        generated = DIMENSIONS[job](settings, folder, day)
+        generated = GENERATED[job].generate(settings, folder, day)
     else:
         generated = generate_transactions(settings, folder, day, job)
     return generated.table, generated.rows, time.perf_counter() - started
@@ -137,7 +123,7 @@ def generate_day_parallel(
         started = time.perf_counter()
         done = list(pool.map(partial(_one_file, settings, folder, day), jobs))
         wall = time.perf_counter() - started
-    seconds = {table: 0.0 for table in (*DIMENSIONS, "transactions")}
+    seconds = dict.fromkeys(GENERATED, 0.0)
     rows = dict.fromkeys(seconds, 0)
     for table, count, spent in done:
         seconds[table] += spent

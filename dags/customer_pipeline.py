@@ -52,14 +52,17 @@ from __future__ import annotations
 from airflow.sdk import CronDataIntervalTimetable, chain, dag, get_current_context, task
 
 from customer_pipeline.airflow_adapter import (
-    DIMENSION_TASKS,
     START_DATE,
     Run,
+    as_xcom,
+    checks_from_xcom,
+    chunk_indexes,
     dag_params,
-    failed_tasks,
     files_from_xcom,
     retried,
+    tear_down,
 )
+from customer_pipeline.tables import DIMENSIONS, GENERATED
 
 RETRIED = retried()
 
@@ -91,17 +94,13 @@ def customer_pipeline() -> None:
         begin_day(run.settings, run.day, run.run_id)
 
     @task(multiple_outputs=False)
-    def generate_dimension(name: str) -> dict[str, object]:
-        from customer_pipeline.pipeline import DIMENSION_GENERATORS
-
+    def generate_dimension(table: str) -> dict[str, object]:
         run = Run.current()
-        return DIMENSION_GENERATORS[name](run.settings, run.work_folder(), run.day).as_dict()
+        return as_xcom(GENERATED[table].generate(run.settings, run.work_folder(), run.day))
 
     @task
     def plan_transaction_chunks() -> list[int]:
         """One index per chunk of the day's transactions (at least one, maybe empty, file)."""
-        from customer_pipeline.airflow_adapter import chunk_indexes
-
         return chunk_indexes(Run.current())
 
     @task(multiple_outputs=False)
@@ -109,7 +108,7 @@ def customer_pipeline() -> None:
         from customer_pipeline.generate.transactions import generate_transactions
 
         run = Run.current()
-        return generate_transactions(run.settings, run.work_folder(), run.day, chunk).as_dict()
+        return as_xcom(generate_transactions(run.settings, run.work_folder(), run.day, chunk))
 
     @task(multiple_outputs=False, **RETRIED)
     def load_data(dimensions: list[dict], transactions: list[dict]) -> dict[str, int]:
@@ -122,12 +121,12 @@ def customer_pipeline() -> None:
     @task(**RETRIED)
     def check_data_quality(dimensions: list[dict], transactions: list[dict]) -> list[dict]:
         """Row counts as generated, no orphans, amounts = price x quantity, ..."""
-        from customer_pipeline.generate.csvfile import rows_per_table
+        from customer_pipeline.generate.day import rows_per_table
         from customer_pipeline.quality import check_data_quality
 
         run, files = Run.current(), files_from_xcom(dimensions, transactions)
         return [
-            c.as_dict() for c in check_data_quality(run.settings, run.day, rows_per_table(files))
+            as_xcom(c) for c in check_data_quality(run.settings, run.day, rows_per_table(files))
         ]
 
     @task(multiple_outputs=False, **RETRIED)
@@ -146,30 +145,15 @@ def customer_pipeline() -> None:
 
         run = Run.current()
         facts = RunFacts(row_counts=loaded, seed=run.settings.seed, run_id=run.run_id)
-        report = daily_report(run.settings, run.day, metrics, checks, run=facts)
+        report = daily_report(run.settings, run.day, metrics, checks_from_xcom(checks), run=facts)
         return send_report(run.settings, run.day, report)
 
     @task(**RETRIED)
     def delete_files() -> bool:
         """Delete the run's working folder, even after a failure; record the run's outcome."""
-        from customer_pipeline.cleanup import delete_files
-        from customer_pipeline.runs import finish_run
+        return tear_down(Run.current(), get_current_context()["ti"])
 
-        run, ti = Run.current(), get_current_context()["ti"]
-        try:
-            return delete_files(run.settings, run.folder)
-        finally:
-            failed = failed_tasks(ti)
-            finish_run(
-                run.settings,
-                run.run_id,
-                status="failed" if failed else "success",
-                row_counts=ti.xcom_pull(task_ids="load_data") or {},
-                error=f"failed tasks: {', '.join(failed)}" if failed else None,
-                delivered_to=ti.xcom_pull(task_ids="send_email"),
-            )
-
-    dimensions = [generate_dimension.override(task_id=name)(name) for name in DIMENSION_TASKS]
+    dimensions = [generate_dimension.override(task_id=t.task)(t.name) for t in DIMENSIONS]
     chunks = plan_transaction_chunks()
     transactions = generate_transaction_data.expand(chunk=chunks)
     loaded = load_data(dimensions, transactions)

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from customer_pipeline.generate.day import generate_day  # noqa: F401 (the tests' one import)
 from customer_pipeline.settings import Settings
 
 DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
@@ -116,20 +117,6 @@ def airflow_home() -> Iterator[Path]:
         assert migrate.returncode == 0, migrate.stdout + migrate.stderr
         yield home
     shutil.rmtree(home, ignore_errors=True)
-
-
-def generate_day(settings: Settings, folder: Path, day) -> list:
-    """Every file of a day, the way the pipeline makes them (dimensions, then chunks)."""
-    from customer_pipeline.generate.transactions import generate_transactions, transaction_chunks
-    from customer_pipeline.pipeline import DIMENSION_GENERATORS
-
-    folder.mkdir(parents=True, exist_ok=True)
-    files = [generate(settings, folder, day) for generate in DIMENSION_GENERATORS.values()]
-    files += [
-        generate_transactions(settings, folder, day, chunk)
-        for chunk in range(len(transaction_chunks(settings, day)))
-    ]
-    return files
 
 
 def expected_rows(settings: Settings, day) -> dict[str, int]:

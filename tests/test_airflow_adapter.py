@@ -98,3 +98,14 @@ def test_a_bad_param_is_named_as_a_param() -> None:
 
     with pytest.raises(ConfigError, match="param 'customers' must be"):
         settings({}, customers=-1)
+
+
+def test_files_and_checks_cross_xcom_as_dicts_and_come_back_as_they_were() -> None:
+    from customer_pipeline.airflow_adapter import as_xcom, checks_from_xcom, files_from_xcom
+    from customer_pipeline.generate.csvfile import GeneratedFile
+    from customer_pipeline.quality import CheckResult
+
+    file = GeneratedFile("stores", "/work/stores.csv", 3)
+    check = CheckResult("orphan stores", True, 0, "0")
+    assert files_from_xcom([json.loads(json.dumps(as_xcom(file)))]) == [file]
+    assert checks_from_xcom([json.loads(json.dumps(as_xcom(check)))]) == [check]

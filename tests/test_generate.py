@@ -21,6 +21,7 @@ from customer_pipeline.generate.catalog import HOURLY, PAYMENT_METHODS, PAYMENT_
 from customer_pipeline.generate.csvfile import quote
 from customer_pipeline.generate.transactions import generate_transactions, transaction_chunks
 from customer_pipeline.settings import BLOCK_ROWS, Settings
+from customer_pipeline.tables import DIMENSIONS, Table
 
 DAY = dt.date(2026, 11, 20)
 
@@ -154,20 +155,18 @@ def test_zero_transactions_gives_an_empty_file(tmp_path: Path) -> None:
 
 
 def test_row_i_does_not_depend_on_the_table_size(tmp_path: Path) -> None:
-    from customer_pipeline.pipeline import DIMENSION_GENERATORS
-
     small = Settings().replace(customers=30, products=7, stores=3)
     large = Settings().replace(customers=25_000, products=12_000, stores=11_000)
 
-    def lines(settings: Settings, name: str, folder: Path) -> list[str]:
+    def lines(settings: Settings, table: Table, folder: Path) -> list[str]:
         folder.mkdir(parents=True)
-        path = Path(DIMENSION_GENERATORS[name](settings, folder, DAY).path)
+        path = Path(table.generate(settings, folder, DAY).path)
         return path.read_text().splitlines()[1:31]
 
-    for name in DIMENSION_GENERATORS:
-        few = lines(small, name, tmp_path / "small" / name)
-        many = lines(large, name, tmp_path / "large" / name)
-        assert few == many[: len(few)], name
+    for table in DIMENSIONS:
+        few = lines(small, table, tmp_path / "small" / table.name)
+        many = lines(large, table, tmp_path / "large" / table.name)
+        assert few == many[: len(few)], table.name
 
 
 @pytest.mark.parametrize(

@@ -46,9 +46,8 @@ def test_create_tables_is_idempotent(settings: Settings, db: psycopg.Connection)
     assert set(TABLES) <= table_names(db)
 
 
-def test_reset_drops_and_recreates(
-    settings: Settings, loaded: list, db: psycopg.Connection
-) -> None:
+@pytest.mark.usefixtures("loaded")
+def test_reset_drops_and_recreates(settings: Settings, db: psycopg.Connection) -> None:
     assert day_totals(db)[0] == expected_rows(settings, DAY)["transactions"]
     create_tables(settings, reset=True)
     assert day_totals(db)[0] == 0
@@ -73,8 +72,9 @@ def test_rerun_replaces_the_day(settings: Settings, loaded: list, db: psycopg.Co
     assert db.execute("SELECT count(*) FROM customers").fetchone()[0] == counts["customers"]
 
 
+@pytest.mark.usefixtures("loaded")
 def test_dimensions_are_upserted_changed_rows_only(
-    settings: Settings, loaded: list, db: psycopg.Connection, tmp_path: Path
+    settings: Settings, db: psycopg.Connection, tmp_path: Path
 ) -> None:
     """The same customers (ids) with other names: updated in place; untouched rows keep their
     row version; a new customer is inserted."""
@@ -100,7 +100,8 @@ def test_dimensions_are_upserted_changed_rows_only(
     assert count == expected_rows(german, next_day)["customers"] > len(names)
 
 
-def test_serial_sequences_follow_explicit_ids(loaded: list, db: psycopg.Connection) -> None:
+@pytest.mark.usefixtures("loaded")
+def test_serial_sequences_follow_explicit_ids(db: psycopg.Connection) -> None:
     new_id = db.execute(
         "INSERT INTO stores (store_name, location, store_type, open_hour, close_hour) "
         "VALUES ('New', 'Here', 'Retail', 9, 18) RETURNING store_id"

@@ -7,14 +7,17 @@ import email
 import email.policy
 import os
 import signal
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from conftest import day_fingerprint, expected_rows, free_port
 from customer_pipeline.errors import ConfigError, DatabaseUnavailable, DeliveryError, Stopped
+from customer_pipeline.generate.day import generate_day
+from customer_pipeline.generate.transactions import transaction_chunks
 from customer_pipeline.pipeline import run_day, stop_on_signals
-from customer_pipeline.settings import Settings
+from customer_pipeline.settings import BLOCK_ROWS, Settings
 
 DAY = dt.date(2026, 11, 20)
 
@@ -61,6 +64,25 @@ def test_a_whole_day(settings: Settings, db: psycopg.Connection) -> None:
     assert run[3] == expected  # what the day actually had
     assert {"pools", "numpy", "psycopg", "postgresql", "customer-pipeline"} <= set(run[4])
     assert "load_data" in run[5]
+
+
+def test_a_day_s_files_come_dimensions_first_each_reported_once_written(
+    settings: Settings, tmp_path: Path
+) -> None:
+    small_chunks = settings.replace(transactions=25_000, chunk_size=BLOCK_ROWS)
+    seen: list[tuple[str, bool]] = []
+    files = generate_day(
+        small_chunks, tmp_path, DAY, lambda f: seen.append((f.table, Path(f.path).is_file()))
+    )
+    assert seen == [(f.table, True) for f in files]
+    chunks = len(transaction_chunks(small_chunks, DAY))
+    assert chunks > 1
+    assert [table for table, _ in seen] == [
+        "customers",
+        "products",
+        "stores",
+        *["transactions"] * chunks,
+    ]
 
 
 def test_rerunning_a_day_changes_nothing(settings: Settings, db: psycopg.Connection) -> None:
@@ -145,7 +167,7 @@ def test_unreachable_database_is_one_line(settings: Settings) -> None:
 
 
 def test_backfill_in_any_order_or_alone_gives_the_same_day(
-    settings: Settings, db: psycopg.Connection, database_url: str
+    settings: Settings, db: psycopg.Connection
 ) -> None:
     days = [DAY + dt.timedelta(days=i) for i in range(3)]
     for day in days:
@@ -184,7 +206,7 @@ def test_sigterm_stops_a_run_as_a_failure_that_cleans_up(
 ) -> None:
     before = signal.getsignal(signal.SIGTERM)
 
-    def progress(step: str, done: int, total: int) -> None:
+    def progress(step: str, _done: int, _total: int) -> None:
         if step == "load_data":
             os.kill(os.getpid(), signal.SIGTERM)
 

@@ -33,7 +33,6 @@ from customer_pipeline.insights import Insights, Ranked, mask_email
 from customer_pipeline.quality import CheckResult
 from customer_pipeline.report import (
     CSV_NAME,
-    HTML_NAME,
     TEXT_NAME,
     Change,
     RunFacts,
@@ -434,18 +433,12 @@ def test_html_escapes_every_name() -> None:
 
 
 # -- data quality and run facts -------------------------------------------------------------------
-@pytest.mark.parametrize("as_dicts", [True, False], ids=["dicts", "check-results"])
-def test_data_quality_section(as_dicts: bool) -> None:
+def test_data_quality_section() -> None:
     checks = [
         CheckResult("orphan stores", True, 0, "0"),
         CheckResult("transactions row count", False, 999, "1000"),
     ]
-    report = build_report(
-        Settings(),
-        metrics_doc(),
-        [c.as_dict() for c in checks] if as_dicts else checks,
-        insights=insights_doc(),
-    )
+    report = build_report(Settings(), metrics_doc(), checks, insights=insights_doc())
     assert "1 of 2 checks FAILED" in report.text
     assert line_of(report.text, "orphan stores").split()[-1] == "passed"
     assert line_of(report.text, "transactions row count").split()[-5:] == [
@@ -545,17 +538,10 @@ def test_csv_cells_never_start_a_formula() -> None:
     assert "'=HYPERLINK(1)" in content
 
 
-def test_files_and_write(tmp_path: Path) -> None:
+def test_files() -> None:
     report = full_report()
     assert [f.filename for f in report.files()] == [TEXT_NAME, CSV_NAME]
     assert report.files()[0].content == report.text
-    report.write(tmp_path / "day")
-    written = sorted(path.name for path in (tmp_path / "day").iterdir())
-    assert written == sorted([TEXT_NAME, HTML_NAME, CSV_NAME])
-    assert (tmp_path / "day" / "Daily_Report.txt").read_text(encoding="utf-8") == report.text
-    assert (tmp_path / "day" / "Daily_Report.html").read_text(
-        encoding="utf-8"
-    ) == report.browser_html()
 
 
 # -- masking ---------------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """The Airflow adapter: what the DAG needs that is about Airflow, not about retail data.
 
 The only module of the library that imports Airflow. It turns a task's context (params,
-connections, the run's dates and ids) into Settings and a business date, XCom values
-into the library's types, and the declarations of :mod:`customer_pipeline.settings` into
-the trigger form's params. The DAG file imports it when it is parsed: it imports nothing
-heavy at module level (no psycopg, numpy or Faker).
+connections, the run's dates and ids) into Settings and a business date, the library's
+values into the dicts XCom holds and back (nowhere else converts them), and the
+declarations of :mod:`customer_pipeline.settings` into the trigger form's params. The
+DAG file imports it when it is parsed: it imports nothing heavy at module level (no
+psycopg, numpy or Faker).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,6 @@ from customer_pipeline.settings import DATE_PATTERN, HISTORY_START, OPTION, Sett
 DATABASE_CONN_ID = "customers_db"
 SENDGRID_CONN_ID = "sendgrid_default"
 SMTP_CONN_ID = "smtp_default"
-
-#: The generators of the dimensions, by the original's task names.
-DIMENSION_TASKS = ("generate_customers_data", "generate_product_data", "generate_stores_data")
 
 #: The first logical date: the history start (any business date can be backfilled).
 START_DATE = dt.datetime.combine(HISTORY_START, dt.time(), tzinfo=dt.UTC)
@@ -177,12 +175,25 @@ class Run:
         return self.folder
 
 
+def as_xcom(value: Any) -> dict[str, Any]:
+    """A library value (a frozen dataclass: a generated file, a check's result) as the dict
+    a task returns; the *_from_xcom functions turn them back into the library's types."""
+    return asdict(value)
+
+
 def files_from_xcom(*groups: Sequence[Mapping[str, Any]]) -> list[Any]:  # GeneratedFile
     """The generated files that tasks passed as dicts; a mapped task's lazy output is read in
     one request (a slice)."""
     from customer_pipeline.generate.csvfile import GeneratedFile
 
     return [GeneratedFile(**file) for group in groups for file in group[:]]
+
+
+def checks_from_xcom(checks: Sequence[Mapping[str, Any]]) -> list[Any]:  # CheckResult
+    """The data-quality results that check_data_quality passed as dicts."""
+    from customer_pipeline.quality import CheckResult
+
+    return [CheckResult(**check) for check in checks]
 
 
 def chunk_indexes(run: Run) -> list[int]:
@@ -197,6 +208,27 @@ def chunk_indexes(run: Run) -> list[int]:
     if chunks > limit:
         raise ConfigError(f"{chunks} chunks exceed [core] max_map_length {limit}: raise chunk_size")
     return list(range(chunks))
+
+
+def tear_down(run: Run, ti: Any) -> bool:
+    """The DAG's teardown: delete the run's working folder (even after a failure), then
+    record the run's outcome: the tasks that failed, the rows loaded, where the report
+    went. True when there was a folder to delete."""
+    from customer_pipeline.cleanup import delete_files
+    from customer_pipeline.runs import finish_run
+
+    try:
+        return delete_files(run.settings, run.folder)
+    finally:
+        failed = failed_tasks(ti)
+        finish_run(
+            run.settings,
+            run.run_id,
+            status="failed" if failed else "success",
+            row_counts=ti.xcom_pull(task_ids="load_data") or {},
+            error=f"failed tasks: {', '.join(failed)}" if failed else None,
+            delivered_to=ti.xcom_pull(task_ids="send_email"),
+        )
 
 
 def failed_tasks(ti: Any) -> list[str]:

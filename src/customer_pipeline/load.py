@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -27,19 +27,13 @@ from psycopg import sql
 
 from customer_pipeline.database import connect
 from customer_pipeline.errors import ConfigError
-from customer_pipeline.generate import customers, products, stores, transactions
 from customer_pipeline.generate.csvfile import GeneratedFile
 from customer_pipeline.schema import hold_lock, schema_lock
 from customer_pipeline.settings import Settings
+from customer_pipeline.tables import DIMENSIONS, GENERATED, TRANSACTIONS, Table
 
 log = logging.getLogger(__name__)
 
-#: Dimension tables in load order: (table, key column, columns, serial key?)
-DIMENSIONS: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
-    ("customers", "customer_id", customers.COLUMNS, False),
-    ("products", "product_id", products.COLUMNS, True),
-    ("stores", "store_id", stores.COLUMNS, True),
-)
 COPY_CONNECTIONS = 2
 _COPY_BUFFER = 1 << 20
 
@@ -48,15 +42,13 @@ def partition_name(day: dt.date) -> str:
     return f"transactions_{day:%Y%m%d}"
 
 
-def _as_files(files: Iterable[GeneratedFile | Mapping[str, object]]) -> list[GeneratedFile]:
-    out = [f if isinstance(f, GeneratedFile) else GeneratedFile(**f) for f in files]  # type: ignore[arg-type]
-    missing = [f.path for f in out if not Path(f.path).is_file()]
+def _check_files(files: Sequence[GeneratedFile]) -> None:
+    missing = [f.path for f in files if not Path(f.path).is_file()]
     if missing:
         raise ConfigError(f"generated file missing: {missing[0]}")
-    unknown = {f.table for f in out} - {"transactions", *(d[0] for d in DIMENSIONS)}
+    unknown = {f.table for f in files} - set(GENERATED)
     if unknown:
         raise ConfigError(f"unknown table in generated files: {sorted(unknown)[0]}")
-    return out
 
 
 def copy_file(conn: psycopg.Connection, table: str, columns: Sequence[str], path: str) -> int:
@@ -77,7 +69,7 @@ def _stage_name(table: str, day: dt.date) -> str:
 
 def staged_day(table_name: str) -> dt.date | None:
     """The date whose load made the staging table `table_name`; None when it is not one."""
-    tables = "|".join(["transactions", *(d[0] for d in DIMENSIONS)])
+    tables = "|".join(GENERATED)
     if not (found := re.fullmatch(rf"(?:{tables})_(\d{{8}})_stage", table_name)):
         return None
     try:
@@ -137,21 +129,20 @@ def _copy_all(settings: Settings, copies: Sequence[Copy], connections: int) -> d
     return copied
 
 
-def _upsert_dimension(
-    conn: psycopg.Connection, table: str, key: str, columns: Sequence[str], serial: bool, stage: str
-) -> None:
+def _upsert_dimension(conn: psycopg.Connection, table: Table, stage: str) -> None:
     """Update the rows that changed, insert the new ones, leave identical ones alone.
 
     Two set-based statements (a hash join, then an anti-join) rather than INSERT ... ON
-    CONFLICT, which probes the key row by row: 30-40% faster. Safe because the caller
-    holds the swap lock: no other load inserts into the dimensions meanwhile.
+    CONFLICT, which probes the key row by row. Safe because the caller holds the swap
+    lock: no other load inserts into the dimensions meanwhile.
     """
-    others = [c for c in columns if c != key]
+    key = table.key
+    others = [c for c in table.columns if c != key]
     names = {
-        "table": sql.Identifier(table),
+        "table": sql.Identifier(table.name),
         "stage": sql.Identifier(stage),
         "key": sql.Identifier(key),
-        "cols": sql.SQL(", ").join(map(sql.Identifier, columns)),
+        "cols": sql.SQL(", ").join(map(sql.Identifier, table.columns)),
         "others": sql.SQL(", ").join(map(sql.Identifier, others)),
         "new": sql.SQL(", ").join(sql.Identifier("s", c) for c in others),
         "old": sql.SQL(", ").join(sql.Identifier("t", c) for c in others),
@@ -168,28 +159,25 @@ def _upsert_dimension(
             "WHERE NOT EXISTS (SELECT FROM {table} t WHERE t.{key} = s.{key})"
         ).format(**names)
     )
-    if serial:  # keep the serial's sequence past the explicit ids
+    if table.serial_key:  # keep the serial's sequence past the explicit ids
         conn.execute(
             sql.SQL(
                 "SELECT setval(pg_get_serial_sequence(%s, %s), "
                 "GREATEST(COALESCE((SELECT max({key}) FROM {table}), 0), 1))"
-            ).format(key=sql.Identifier(key), table=sql.Identifier(table)),
-            [table, key],
+            ).format(key=sql.Identifier(key), table=sql.Identifier(table.name)),
+            [table.name, key],
         )
 
 
-def load_day(
-    settings: Settings, day: dt.date, files: Iterable[GeneratedFile | Mapping[str, object]]
-) -> dict[str, int]:
+def load_day(settings: Settings, day: dt.date, files: Sequence[GeneratedFile]) -> dict[str, int]:
     """Load a day's generated files; replace that day's transactions; return rows per table."""
-    generated = _as_files(files)
-    columns = {"transactions": transactions.COLUMNS, **{d[0]: d[2] for d in DIMENSIONS}}
-    stages = {table: _stage_name(table, day) for table in columns}
+    _check_files(files)
+    stages = {table: _stage_name(table, day) for table in GENERATED}
     # largest first, over COPY_CONNECTIONS connections: both cores parse CSV
     copies: list[Copy] = sorted(
         (
-            (index, stages[file.table], columns[file.table], file.path)
-            for index, file in enumerate(generated)
+            (index, stages[file.table], GENERATED[file.table].columns, file.path)
+            for index, file in enumerate(files)
         ),
         key=lambda copy: -Path(copy[3]).stat().st_size,
     )
@@ -201,12 +189,8 @@ def load_day(
         try:
             _prepare_stages(session, stages, day)
             copied = _copy_all(settings, copies, COPY_CONNECTIONS)
-            _key_stage(session, stages["transactions"])
-            with ThreadPoolExecutor(1) as helper:
-                # the statistics on a second connection while this one upserts the dimensions
-                analyzed = helper.submit(_analyze, settings, stages["transactions"])
-                with session.transaction():
-                    _swap(session, settings, day, stages, analyzed.result)
+            _key_stage(session, stages[TRANSACTIONS.name])
+            _swap(session, settings, day, stages)
         except BaseException:
             # the connection may be lost too: then the next run drops them (the load lock
             # went with the connection); the load's own error is the one to report
@@ -214,9 +198,9 @@ def load_day(
                 _drop_stages(session, stages)
             raise
         _drop_stages(session, stages)
-    counts = {table: 0 for table in (*(d[0] for d in DIMENSIONS), "transactions")}
+    counts = dict.fromkeys(GENERATED, 0)
     for index, rows in copied.items():
-        counts[generated[index].table] += rows
+        counts[files[index].table] += rows
     log.info("loaded %s for %s", counts, day)
     return counts
 
@@ -231,7 +215,7 @@ def _prepare_stages(session: psycopg.Connection, stages: Mapping[str, str], day:
     partition's bound, all checked during the COPY; keyed later), unlogged dimensions."""
     _drop_stages(session, stages)  # what a dead load of this date left
     for table, stage in stages.items():
-        if table != "transactions":
+        if table != TRANSACTIONS.name:
             session.execute(
                 sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {})").format(
                     sql.Identifier(stage), sql.Identifier(table)
@@ -260,35 +244,45 @@ def _key_stage(session: psycopg.Connection, stage: str) -> None:
     it); then give the session room for the swap's foreign-key checks (hash joins)."""
     session.execute("SET maintenance_work_mem = '256MB'")  # sort the index in memory
     session.execute(
-        sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (transaction_id, business_date)").format(
-            sql.Identifier(stage)
+        sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({}, business_date)").format(
+            sql.Identifier(stage), sql.Identifier(TRANSACTIONS.key)
         )
     )
     session.execute("SET work_mem = '256MB'")
 
 
-def _analyze(settings: Settings, stage: str) -> None:
-    """The planner's statistics of the day's rows: without them the checks and KPIs that
-    follow are planned for a handful of rows (sorts instead of parallel hash aggregates,
-    2-3x slower)."""
-    with connect(settings, autocommit=True) as conn:
-        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
+@contextlib.contextmanager
+def _analyzing(settings: Settings, stage: str) -> Iterator[Callable[[], None]]:
+    """ANALYZE the stage on a second connection while the block runs (the dimensions'
+    upserts); the block calls what this yields to wait for it. Without the statistics the
+    checks and KPIs that follow are planned for a handful of rows (sorts instead of
+    parallel hash aggregates)."""
+
+    def analyze() -> None:
+        with connect(settings, autocommit=True) as conn:
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
+
+    with ThreadPoolExecutor(1) as helper:
+        analyzed = helper.submit(analyze)
+        yield analyzed.result
 
 
 def _swap(
-    session: psycopg.Connection,
-    settings: Settings,
-    day: dt.date,
-    stages: Mapping[str, str],
-    stage_ready: Callable[[], object],
+    session: psycopg.Connection, settings: Settings, day: dt.date, stages: Mapping[str, str]
 ) -> None:
-    """In the caller's transaction: upsert dimensions, then (once stage_ready returns: the
-    stage's statistics are made elsewhere meanwhile) replace the day's partition."""
-    schema_lock(session, settings, "swap")  # one swap at a time: no lock-order deadlocks
-    for table, key, columns, serial in DIMENSIONS:
-        _upsert_dimension(session, table, key, columns, serial, stages[table])
-    stage_ready()  # raises what the statistics raised
-    stage = stages["transactions"]
+    """In one transaction: upsert the dimensions, then replace the day's partition by the
+    keyed stage (analyzed meanwhile)."""
+    stage = stages[TRANSACTIONS.name]
+    with _analyzing(settings, stage) as analyzed, session.transaction():
+        schema_lock(session, settings, "swap")  # one swap at a time: no lock-order deadlocks
+        for table in DIMENSIONS:
+            _upsert_dimension(session, table, stages[table.name])
+        analyzed()  # raises what ANALYZE raised
+        _attach(session, day, stage)
+
+
+def _attach(session: psycopg.Connection, day: dt.date, stage: str) -> None:
+    """In the caller's transaction: the keyed stage replaces the day's partition."""
     partition = sql.Identifier(partition_name(day))
     session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(partition))
     session.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(stage), partition))

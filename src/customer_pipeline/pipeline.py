@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,14 +22,8 @@ from customer_pipeline.database import check_connection, database_url, describe
 from customer_pipeline.dataset import check_dataset
 from customer_pipeline.delivery import send_report
 from customer_pipeline.errors import ConnectionLost, Stopped
-from customer_pipeline.generate.csvfile import GeneratedFile, rows_per_table
-from customer_pipeline.generate.customers import generate_customers
-from customer_pipeline.generate.products import generate_products
-from customer_pipeline.generate.stores import generate_stores
-from customer_pipeline.generate.transactions import (
-    generate_transaction_chunks,
-    transaction_chunks,
-)
+from customer_pipeline.generate.day import generate_day, rows_per_table
+from customer_pipeline.generate.transactions import transaction_chunks
 from customer_pipeline.leftovers import sweep_dead_runs
 from customer_pipeline.load import load_day
 from customer_pipeline.metrics import calculate_metrics
@@ -38,13 +32,7 @@ from customer_pipeline.report import RunFacts, daily_report, preload_charts
 from customer_pipeline.runs import finish_run, hold_run, start_run
 from customer_pipeline.schema import create_tables
 from customer_pipeline.settings import Settings
-
-#: The dimension generators, by the original's task names.
-DIMENSION_GENERATORS: dict[str, Callable[[Settings, Path, dt.date], GeneratedFile]] = {
-    "generate_customers_data": generate_customers,
-    "generate_product_data": generate_products,
-    "generate_stores_data": generate_stores,
-}
+from customer_pipeline.tables import DIMENSIONS, TRANSACTIONS
 
 #: progress(step, completed, total): called as the run advances.
 Progress = Callable[[str, int, int], None]
@@ -123,76 +111,77 @@ def run_day(
     return summary
 
 
+#: The steps after the generation's (one per file), in order, by the original's task names.
+LATER_STEPS = ("load_data", "check_data_quality", "calculate_metrics", "build_report", "send_email")
+
+
 class _Steps:
-    """Times a run's steps into its summary and reports its progress."""
+    """A run's steps, one after the other: each timed into the summary (steps of one name
+    add up), the progress reported as each starts and as the last ends."""
 
-    def __init__(self, summary: RunSummary, progress: Progress | None, total: int) -> None:
-        self.summary, self.progress, self.total, self.done = summary, progress, total, 0
+    def __init__(self, summary: RunSummary, progress: Progress | None, names: Sequence[str]):
+        self.summary, self.progress, self.names = summary, progress, names
+        self.done, self.started, self.seconds = 0, time.perf_counter(), dict[str, float]()
+        self._report()
 
-    def report(self, name: str) -> None:
+    @property
+    def current(self) -> str:
+        return self.names[min(self.done, len(self.names) - 1)]
+
+    def next(self) -> None:
+        """The current step is over; the next one starts."""
+        now, name = time.perf_counter(), self.current
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self.started
+        self.summary.timings[name] = round(self.seconds[name], 3)
+        self.done, self.started = self.done + 1, now
+        self._report()
+
+    def _report(self) -> None:
         if self.progress:
-            self.progress(name, self.done, self.total)
-
-    @contextmanager
-    def step(self, name: str, units: int = 1) -> Iterator[Callable[[], None]]:
-        """Time a step of `units` units of progress; what it yields advances by one. A lost
-        connection's error names the step."""
-        started, first = time.perf_counter(), self.done
-        self.report(name)
-
-        def advance() -> None:
-            self.done += 1
-            self.report(name)
-
-        try:
-            yield advance
-        except ConnectionLost as exc:
-            raise ConnectionLost(f"{name}: {exc}") from exc
-        timings = self.summary.timings
-        timings[name] = round(timings.get(name, 0) + time.perf_counter() - started, 3)
-        self.done = first + units
-        self.report(name)
+            self.progress(self.current, self.done, len(self.names))
 
 
 def _run_steps(
     settings: Settings, day: dt.date, summary: RunSummary, progress: Progress | None
 ) -> None:
-    """Steps 2-7 in the run's working folder, which is deleted however they end."""
+    """Steps 2-7 in the run's working folder, which is deleted however they end. A lost
+    connection's error names the step."""
     folder = run_folder(settings, day, summary.run_id)
-    chunks = transaction_chunks(settings, day)
-    # the dimensions, the chunks, then load, check, metrics, report, send
-    steps = _Steps(summary, progress, len(DIMENSION_GENERATORS) + len(chunks) + 5)
+    # generate_day writes a file per dimension, then one per chunk: a step each
+    chunks = len(transaction_chunks(settings, day))
+    names = [*(table.task for table in DIMENSIONS), *[TRANSACTIONS.task] * chunks, *LATER_STEPS]
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        files: list[GeneratedFile] = []
-        for name, generate in DIMENSION_GENERATORS.items():
-            with steps.step(name):
-                files.append(generate(settings, folder, day))
-        if chunks:  # every chunk through one pipeline, one file each
-            with steps.step("generate_transaction_data", units=len(chunks)) as advance:
-                for generated in generate_transaction_chunks(
-                    settings, folder, day, range(len(chunks))
-                ):
-                    files.append(generated)
-                    advance()
-        with steps.step("load_data"):
-            summary.row_counts = load_day(settings, day, files)
-        preload_charts()  # the report's imports, while PostgreSQL checks and aggregates
-        with steps.step("check_data_quality"):
-            generated = rows_per_table(files)  # what was generated, not what was loaded
-            checks = [c.as_dict() for c in check_data_quality(settings, day, generated)]
-        with steps.step("calculate_metrics"):
-            summary.metrics = calculate_metrics(settings, day)
-        with steps.step("build_report"):
-            facts = RunFacts(
-                summary.row_counts, settings.seed, sum(summary.timings.values()), summary.run_id
-            )
-            report = daily_report(settings, day, summary.metrics, checks, run=facts)
-            report.write(folder)
-        with steps.step("send_email"):
-            summary.delivered_to = send_report(settings, day, report)
+        steps = _Steps(summary, progress, names)
+        try:
+            _generate_to_send(settings, day, folder, summary, steps)
+        except ConnectionLost as exc:
+            raise ConnectionLost(f"{steps.current}: {exc}") from exc
     finally:
         delete_files(settings, folder)
+
+
+def _generate_to_send(
+    settings: Settings, day: dt.date, folder: Path, summary: RunSummary, steps: _Steps
+) -> None:
+    """The steps, in the order of their names in `steps`."""
+    generated = generate_day(settings, folder, day, on_file=lambda _: steps.next())
+    summary.row_counts = load_day(settings, day, generated)
+    steps.next()
+    # matplotlib is slow to import: the report's charts import it in a background thread
+    # while this process waits for PostgreSQL's checks and aggregates
+    preload_charts()
+    checks = check_data_quality(settings, day, rows_per_table(generated))  # as generated
+    steps.next()
+    summary.metrics = calculate_metrics(settings, day)
+    steps.next()
+    facts = RunFacts(
+        summary.row_counts, settings.seed, sum(summary.timings.values()), summary.run_id
+    )
+    report = daily_report(settings, day, summary.metrics, checks, run=facts)
+    steps.next()
+    summary.delivered_to = send_report(settings, day, report)
+    steps.next()
 
 
 @contextmanager
@@ -211,7 +200,7 @@ def stop_on_signals() -> Iterator[None]:
         for signum, handler in before.items():
             signal.signal(signum, handler)
 
-    def stop(signum: int, frame: object) -> None:
+    def stop(signum: int, _frame: object) -> None:
         restore()
         raise Stopped(signum)
 

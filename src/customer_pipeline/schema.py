@@ -18,15 +18,14 @@ from customer_pipeline.database import connect
 from customer_pipeline.dataset import record_dataset
 from customer_pipeline.errors import ConfigError
 from customer_pipeline.settings import Settings
+from customer_pipeline.tables import DIMENSIONS, TRANSACTIONS
 
-#: Every table the pipeline owns, dependents first.
+#: Every table the pipeline owns, dependents first: the generated ones and the records.
 TABLES = (
-    "transactions",
+    TRANSACTIONS.name,
     "daily_metrics",
     "pipeline_runs",
-    "customers",
-    "products",
-    "stores",
+    *(table.name for table in DIMENSIONS),
     "pipeline_dataset",
 )
 

@@ -2,10 +2,11 @@
 
 A column is an ``(n, width)`` uint8 matrix whose unused bytes are NUL, padding on the
 left for numbers and on the right for text. A block of rows is the columns and the
-separators concatenated side by side; dropping the NUL bytes leaves the CSV text. No
-Python object per value, no per-row formatting: about 10x faster than numpy's string
-functions and 50x faster than f-strings. Text values are CSV-quoted once, when a pool
-is made (:func:`quote`); numbers and dates never need quoting.
+separators concatenated side by side; dropping the NUL bytes leaves the CSV text. There
+is no Python object per value and no per-row formatting: the work is a few numpy copies
+per column, which release the GIL (docs/performance.md says what that is worth). Text
+values are CSV-quoted once, when a pool is made (:func:`quote`); numbers and dates never
+need quoting.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import datetime as dt
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -34,27 +35,11 @@ _POWERS = 10 ** np.arange(19, dtype=np.int64)
 
 @dataclass(frozen=True)
 class GeneratedFile:
-    """One CSV file of one table; what tasks pass to each other (as a dict)."""
+    """One CSV file of one table."""
 
     table: str
     path: str
     rows: int
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-def rows_per_table(files: Iterable[GeneratedFile | Mapping[str, Any]]) -> dict[str, int]:
-    """How many rows were generated for each table (files as objects or their dicts)."""
-    counts: dict[str, int] = {}
-    for file in files:
-        table, rows = (
-            (file.table, file.rows)
-            if isinstance(file, GeneratedFile)
-            else (str(file["table"]), int(file["rows"]))
-        )
-        counts[table] = counts.get(table, 0) + rows
-    return counts
 
 
 def quote(values: Iterable[str]) -> np.ndarray:
@@ -125,8 +110,9 @@ def cents_as_decimal(cents: np.ndarray) -> np.ndarray:
     return np.concatenate(cents_as_decimal_parts(cents), axis=1)
 
 
-def cents_as_decimal_parts(cents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """cents_as_decimal() as one column in two parts (see rows): no intermediate copy."""
+def cents_as_decimal_parts(cents: np.ndarray) -> Column:
+    """cents_as_decimal() as a joined column (see Column): the rows get the two pieces, no
+    copy."""
     cents = np.asarray(cents, dtype=np.int64)
     return integers(cents // 100), _cent_suffixes()[cents % 100]
 
@@ -182,9 +168,9 @@ def timestamps_utc(seconds: np.ndarray) -> np.ndarray:
     )
 
 
-def timestamps_within(day: dt.date, seconds_of_day: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Seconds since the day's midnight (UTC) as timestamps, one column in three parts
-    (see rows): the day's date, the time of day (a look-up in a small table), the offset."""
+def timestamps_within(day: dt.date, seconds_of_day: np.ndarray) -> Column:
+    """Seconds since the day's midnight (UTC) as timestamps, a joined column (see Column):
+    the day's date, the time of day (a look-up in a small table), the offset."""
     n = len(seconds_of_day)
     return (
         constant(f"{day.isoformat()}T".encode(), n),
@@ -193,11 +179,17 @@ def timestamps_within(day: dt.date, seconds_of_day: np.ndarray) -> tuple[np.ndar
     )
 
 
-#: A column: one matrix (or S array), or several side by side that make one value.
+#: A column: one matrix (or S array), or a joined column: pieces whose bytes side by side
+#: make each value, copied straight into the rows (never into a matrix of their own).
 Column = np.ndarray | tuple[np.ndarray, ...]
 
 
-def rows(columns: Sequence[Column]) -> np.ndarray:
+def joined(*pieces: np.ndarray) -> Column:
+    """One column whose values are the pieces' values side by side (matrices, S arrays)."""
+    return pieces
+
+
+def _rows(columns: Sequence[Column]) -> np.ndarray:
     """CSV rows (each ending in a newline) from equally long columns, as uint8 text.
 
     The columns (and the parts of a column) are copied side by side into one matrix,
@@ -224,7 +216,7 @@ def rows(columns: Sequence[Column]) -> np.ndarray:
     return text[text != 0]
 
 
-def cut(column: Column, keep: slice) -> Column:
+def _cut(column: Column, keep: slice) -> Column:
     """Rows `keep` of a column (of each of its parts)."""
     return tuple(part[keep] for part in column) if isinstance(column, tuple) else column[keep]
 
@@ -281,7 +273,7 @@ def write_files(
 
     def text(job: tuple[int, int, slice]) -> np.ndarray:
         _, block, keep = job
-        return rows([cut(column, keep) for column in block_columns(block)])
+        return _rows([_cut(column, keep) for column in block_columns(block)])
 
     done = zip((job[0] for job in jobs), ordered_map(text, jobs, THREADS), strict=True)
     ready = next(done, None)

@@ -27,21 +27,8 @@ from customer_pipeline.generate.streams import (
     uuid4,
 )
 from customer_pipeline.settings import BLOCK_ROWS, Settings
+from customer_pipeline.tables import CUSTOMERS
 
-COLUMNS = (
-    "customer_id",
-    "first_name",
-    "last_name",
-    "email",
-    "address",
-    "city",
-    "state",
-    "country",
-    "postal_code",
-    "date_of_birth",
-    "account_balance",
-    "created_at",
-)
 FILE_NAME = "customers.csv"
 SIGNUP_YEARS = 3  # the initial population signed up in the years before the history start
 ACTIVITY_SIGMA = 1.3  # lognormal spread of how often customers buy: a few buy a lot
@@ -106,7 +93,7 @@ def _block(settings: Settings, block: int, through: dt.date) -> list[np.ndarray]
         facts.ids,
         pool.first_names[first],
         pool.last_names[last],
-        tuple(email),  # one column in parts (see csvfile.rows)
+        csvfile.joined(*email),
         pick(pool.streets),
         pick(pool.cities),
         pick(pool.states),
@@ -122,5 +109,7 @@ def generate_customers(settings: Settings, out_dir: Path, day: dt.date) -> csvfi
     """Write every customer that exists by the end of `day`."""
     count = customers_through(settings, day)
     path = out_dir / FILE_NAME
-    rows = csvfile.write_blocks(path, COLUMNS, 0, count, lambda block: _block(settings, block, day))
-    return csvfile.GeneratedFile("customers", str(path), rows)
+    rows = csvfile.write_blocks(
+        path, CUSTOMERS.columns, 0, count, lambda block: _block(settings, block, day)
+    )
+    return csvfile.GeneratedFile(CUSTOMERS.name, str(path), rows)

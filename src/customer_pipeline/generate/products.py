@@ -13,8 +13,8 @@ from customer_pipeline.generate.catalog import CATEGORIES
 from customer_pipeline.generate.pools import pools
 from customer_pipeline.generate.streams import Stream, gather_facts, stream, ticket_counts
 from customer_pipeline.settings import BLOCK_ROWS, Settings
+from customer_pipeline.tables import PRODUCTS
 
-COLUMNS = ("product_id", "product_name", "category", "price", "quantity")
 FILE_NAME = "products.csv"
 POPULARITY_SIGMA = 1.6  # lognormal spread of popularity: a few best sellers, a long tail
 TICKETS_PER_POPULARITY = 4.0  # sampling resolution (see streams.ticket_table)
@@ -90,9 +90,9 @@ def generate_products(settings: Settings, out_dir: Path, day: dt.date) -> csvfil
     path = out_dir / FILE_NAME
     rows = csvfile.write_blocks(
         path,
-        COLUMNS,
+        PRODUCTS.columns,
         0,
         count,
         lambda block: _block(settings, block, min(BLOCK_ROWS, count - block * BLOCK_ROWS)),
     )
-    return csvfile.GeneratedFile("products", str(path), rows)
+    return csvfile.GeneratedFile(PRODUCTS.name, str(path), rows)

@@ -18,8 +18,8 @@ from customer_pipeline.generate.catalog import (
 from customer_pipeline.generate.pools import pools
 from customer_pipeline.generate.streams import Stream, gather_facts, stream, ticket_counts
 from customer_pipeline.settings import BLOCK_ROWS, Settings
+from customer_pipeline.tables import STORES
 
-COLUMNS = ("store_id", "store_name", "location", "store_type", "open_hour", "close_hour")
 FILE_NAME = "stores.csv"
 POPULARITY_SIGMA = 0.6
 TICKETS_PER_POPULARITY = 50.0  # sampling resolution (see streams.ticket_table)
@@ -71,6 +71,6 @@ def generate_stores(settings: Settings, out_dir: Path, day: dt.date) -> csvfile.
     del day  # stores do not change by date
     path = out_dir / FILE_NAME
     rows = csvfile.write_blocks(
-        path, COLUMNS, 0, settings.sizes.stores, lambda block: _block(settings, block)
+        path, STORES.columns, 0, settings.sizes.stores, lambda block: _block(settings, block)
     )
-    return csvfile.GeneratedFile("stores", str(path), rows)
+    return csvfile.GeneratedFile(STORES.name, str(path), rows)

@@ -29,19 +29,8 @@ from customer_pipeline.generate.products import product_facts
 from customer_pipeline.generate.stores import store_facts
 from customer_pipeline.generate.streams import Stream, stream, ticket_table, uuid4, weighted_sample
 from customer_pipeline.settings import BLOCK_ROWS, Settings
+from customer_pipeline.tables import TRANSACTIONS
 
-COLUMNS = (
-    "transaction_id",
-    "business_date",
-    "customer_id",
-    "transaction_date",
-    "transaction_amount",
-    "store_id",
-    "product_id",
-    "quantity",
-    "unit_price",
-    "payment_method",
-)
 MAX_QUANTITY = 50
 QUANTITY_P = 0.55  # geometric: 1 item 55%, 2 items 25%, 3 items 11%, ... up to 50
 FIRST_DAY_BUYERS = 0.6  # share of a day's sign-ups who buy that day (online)
@@ -191,6 +180,6 @@ def generate_transaction_chunks(
     files = [(out_dir / chunk_file_name(chunk), *ranges[chunk]) for chunk in chunks]
     plan = day_plan(settings, day) if any(stop > start for _, start, stop in files) else None
     for path, rows in csvfile.write_files(
-        files, COLUMNS, lambda block: _block(settings, day, plan, block)
+        files, TRANSACTIONS.columns, lambda block: _block(settings, day, plan, block)
     ):
-        yield csvfile.GeneratedFile("transactions", str(path), rows)
+        yield csvfile.GeneratedFile(TRANSACTIONS.name, str(path), rows)

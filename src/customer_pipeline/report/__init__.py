@@ -23,7 +23,6 @@ from customer_pipeline.report.build import build_report, daily_report
 from customer_pipeline.report.charts import preload as preload_charts
 from customer_pipeline.report.document import (
     CSV_NAME,
-    HTML_NAME,
     TEXT_NAME,
     Attachment,
     InlineImage,
@@ -35,7 +34,6 @@ from customer_pipeline.report.view import RunFacts
 
 __all__ = [
     "CSV_NAME",
-    "HTML_NAME",
     "TEXT_NAME",
     "Attachment",
     "Change",

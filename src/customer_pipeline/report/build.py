@@ -7,7 +7,7 @@ import datetime as dt
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import (
     Environment,
@@ -24,6 +24,9 @@ from customer_pipeline.report.document import CSV_NAME, TEXT_NAME, Attachment, R
 from customer_pipeline.report.text import TextTables
 from customer_pipeline.report.view import ReportView, RunFacts
 from customer_pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from customer_pipeline.quality import CheckResult
 
 #: The width of the report's content column on a desktop, in CSS pixels (charts fill it).
 CONTENT_WIDTH = 568
@@ -57,7 +60,7 @@ def _environment(cache_dir: Path | None = None) -> Environment:
 def build_report(
     settings: Settings,
     metrics: Mapping[str, Any],
-    checks: Sequence[Any] = (),
+    checks: Sequence[CheckResult] = (),
     *,
     insights: Insights,
     run: RunFacts | None = None,
@@ -65,7 +68,7 @@ def build_report(
     """Render the day's report.
 
     `metrics` is the KPI document (metrics.calculate_metrics), `checks` the data-quality
-    results (CheckResult or their dicts), `insights` (insights.collect_insights) the
+    results (quality.check_data_quality), `insights` (insights.collect_insights) the
     comparisons, breakdowns, top 5s and charts of the same date. `run` adds the run's
     facts (row counts, seed, duration).
     """
@@ -88,7 +91,7 @@ def daily_report(
     settings: Settings,
     day: dt.date,
     metrics: Mapping[str, Any],
-    checks: Sequence[Any] = (),
+    checks: Sequence[CheckResult] = (),
     *,
     run: RunFacts | None = None,
 ) -> Report:

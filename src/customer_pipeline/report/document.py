@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from pathlib import Path
 
 TEXT_NAME = "Daily_Report.txt"
-HTML_NAME = "Daily_Report.html"
 CSV_NAME = "Daily_Metrics.csv"
 
 
@@ -58,10 +56,3 @@ class Report:
         for image in self.images:
             html = html.replace(f'src="{image.src}"', f'src="{image.data_uri()}"')
         return html
-
-    def write(self, folder: Path) -> None:
-        """Write the browser-ready HTML and every attachment into `folder`."""
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / HTML_NAME).write_text(self.browser_html(), encoding="utf-8")
-        for attachment in self.files():
-            (folder / attachment.filename).write_text(attachment.content, encoding="utf-8")

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from customer_pipeline import __version__
 from customer_pipeline.insights import Group, Insights, Ranked
@@ -27,6 +27,9 @@ from customer_pipeline.report.formatting import (
     relative_change,
 )
 from customer_pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from customer_pipeline.quality import CheckResult
 
 #: The headline KPIs, in report order: (label, key in the metrics document, is money,
 #: polarity: 1 when more is better, 0 when a change is neither good nor bad).
@@ -68,10 +71,8 @@ class Check:
     expected: Any = None
 
     @classmethod
-    def of(cls, check: Any) -> Check:
-        """From a CheckResult or its dict."""
-        item = check if isinstance(check, Mapping) else dataclasses.asdict(check)
-        return cls(str(item["name"]), bool(item["passed"]), item.get("value"), item.get("expected"))
+    def of(cls, check: CheckResult) -> Check:
+        return cls(check.name, check.passed, check.value, check.expected)
 
     @property
     def problem(self) -> str:
@@ -276,7 +277,7 @@ class ReportView:
         cls,
         settings: Settings,
         metrics: Mapping[str, Any],
-        checks: Iterable[Any],
+        checks: Iterable[CheckResult],
         insights: Insights,
         run: RunFacts,
     ) -> ReportView:

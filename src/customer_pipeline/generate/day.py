@@ -1,0 +1,47 @@
+"""A whole day's files in one process: what `customer-pipeline run` generates (the DAG
+runs the same generators, one task per dimension and per chunk)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from customer_pipeline.generate.csvfile import GeneratedFile
+from customer_pipeline.generate.transactions import generate_transaction_chunks, transaction_chunks
+from customer_pipeline.settings import Settings
+from customer_pipeline.tables import DIMENSIONS
+
+
+def generate_day(
+    settings: Settings,
+    folder: Path,
+    day: dt.date,
+    on_file: Callable[[GeneratedFile], object] | None = None,
+) -> list[GeneratedFile]:
+    """Write every file of `day` into `folder`: each dimension (tables.DIMENSIONS order),
+    then every chunk of transactions through one pipeline of formatting threads (a day
+    without transactions has no transactions file). on_file(file) is called as each file
+    is complete, in that order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files: list[GeneratedFile] = []
+
+    def done(generated: GeneratedFile) -> None:
+        files.append(generated)
+        if on_file is not None:
+            on_file(generated)
+
+    for table in DIMENSIONS:
+        done(table.generate(settings, folder, day))
+    chunks = range(len(transaction_chunks(settings, day)))
+    for generated in generate_transaction_chunks(settings, folder, day, chunks):
+        done(generated)
+    return files
+
+
+def rows_per_table(files: Iterable[GeneratedFile]) -> dict[str, int]:
+    """How many rows were generated for each table."""
+    counts: dict[str, int] = {}
+    for file in files:
+        counts[file.table] = counts.get(file.table, 0) + file.rows
+    return counts

@@ -1,0 +1,96 @@
+"""The tables the pipeline generates and loads: one registry that every step reads.
+
+The DDL is ``sql/schema.sql``; a test checks each table's columns here against the
+columns PostgreSQL created. Importing this module is cheap (the DAG does it when it is
+parsed): a table names its generator, which is imported when it is first called.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from customer_pipeline.generate.csvfile import GeneratedFile
+    from customer_pipeline.settings import Settings
+
+
+@dataclass(frozen=True)
+class Table:
+    """One generated table: its CSV header is `columns`, in this order."""
+
+    name: str
+    key: str  # the primary key column (transactions: with business_date, the partition key)
+    columns: tuple[str, ...]
+    task: str  # the original DAG's task that generates it
+    generator: str  # "module:function", called (settings, folder, day) -> GeneratedFile
+    serial_key: bool = False  # the key is a serial: its sequence must follow the loaded ids
+
+    def generate(self, settings: Settings, folder: Path, day: dt.date) -> GeneratedFile:
+        """Write the table's file of `day` into `folder` (transactions: chunk 0)."""
+        module, function = self.generator.split(":")
+        return getattr(import_module(module), function)(settings, folder, day)
+
+
+CUSTOMERS = Table(
+    "customers",
+    key="customer_id",
+    columns=(
+        "customer_id",
+        "first_name",
+        "last_name",
+        "email",
+        "address",
+        "city",
+        "state",
+        "country",
+        "postal_code",
+        "date_of_birth",
+        "account_balance",
+        "created_at",
+    ),
+    task="generate_customers_data",
+    generator="customer_pipeline.generate.customers:generate_customers",
+)
+PRODUCTS = Table(
+    "products",
+    key="product_id",
+    columns=("product_id", "product_name", "category", "price", "quantity"),
+    task="generate_product_data",
+    generator="customer_pipeline.generate.products:generate_products",
+    serial_key=True,
+)
+STORES = Table(
+    "stores",
+    key="store_id",
+    columns=("store_id", "store_name", "location", "store_type", "open_hour", "close_hour"),
+    task="generate_stores_data",
+    generator="customer_pipeline.generate.stores:generate_stores",
+    serial_key=True,
+)
+TRANSACTIONS = Table(
+    "transactions",
+    key="transaction_id",
+    columns=(
+        "transaction_id",
+        "business_date",
+        "customer_id",
+        "transaction_date",
+        "transaction_amount",
+        "store_id",
+        "product_id",
+        "quantity",
+        "unit_price",
+        "payment_method",
+    ),
+    task="generate_transaction_data",
+    generator="customer_pipeline.generate.transactions:generate_transactions",
+)
+
+#: The dimensions, in the order they are generated and loaded (transactions reference them).
+DIMENSIONS = (CUSTOMERS, PRODUCTS, STORES)
+#: Every generated table by name, the dimensions first.
+GENERATED = {table.name: table for table in (*DIMENSIONS, TRANSACTIONS)}
