@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import signal
 import threading
 import time
@@ -38,6 +39,9 @@ from customer_pipeline.tables import DIMENSIONS, TRANSACTIONS
 Progress = Callable[[str, int, int], None]
 
 
+log = logging.getLogger(__name__)
+
+
 @dataclass
 class RunSummary:
     run_id: str
@@ -47,6 +51,7 @@ class RunSummary:
     metrics: dict[str, Any] = field(default_factory=dict)
     delivered_to: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    failed_step: str = ""  # the step that failed, if one did
 
 
 def prepare(settings: Settings, day: dt.date) -> Settings:
@@ -99,6 +104,8 @@ def run_day(
                     timings=summary.timings,
                     error=f"{type(exc).__name__}: {exc}"[:2000],
                 )
+            if not isinstance(exc, Stopped | KeyboardInterrupt):  # stopped on purpose: no mail
+                _send_incident(settings, day, summary.failed_step, exc)
             raise
         finish_run(
             settings,
@@ -109,6 +116,22 @@ def run_day(
             delivered_to=summary.delivered_to,
         )
     return summary
+
+
+def _send_incident(settings: Settings, day: dt.date, step: str, exc: BaseException) -> None:
+    """The incident e-mail of a failed day; its own failure is logged, never raised over
+    the step's error (the outbox keeps it when the mail service is down)."""
+    from customer_pipeline.incident import Failure, send_incident
+
+    detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+    try:
+        log.warning(
+            "%s failed: incident sent to %s",
+            step,
+            send_incident(settings, Failure(day, step, (detail,))),
+        )
+    except Exception as failed:
+        log.warning("the incident e-mail of %s could not be sent: %s", day, failed)
 
 
 #: The steps after the generation's (one per file), in order, by the original's task names.
@@ -156,7 +179,11 @@ def _run_steps(
         try:
             _generate_to_send(settings, day, folder, summary, steps)
         except ConnectionLost as exc:
+            summary.failed_step = steps.current
             raise ConnectionLost(f"{steps.current}: {exc}") from exc
+        except BaseException:
+            summary.failed_step = steps.current
+            raise
     finally:
         delete_files(settings, folder)
 

@@ -18,15 +18,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def outbox_paths(settings: Settings, day: dt.date) -> tuple[Path, Path]:
-    """The .eml and, beside it, the browser-ready HTML of a date's report."""
-    stem = settings.outbox_dir / f"{day}-daily-report"
+def outbox_paths(settings: Settings, day: dt.date, kind: str = "daily-report") -> tuple[Path, Path]:
+    """The .eml and, beside it, the browser-ready HTML of a date's report (or incident)."""
+    stem = settings.outbox_dir / f"{day}-{kind}"
     return stem.with_suffix(".eml"), stem.with_suffix(".html")
 
 
 class Outbox:
-    """Writes ``<date>-daily-report.eml`` and, beside it, the HTML with its images embedded
-    (it opens in any browser), each replaced atomically; where: the .eml's path."""
+    """Writes ``<date>-daily-report.eml`` (``<date>-incident.eml`` for an incident) and,
+    beside it, the HTML with its images embedded (it opens in any browser), each replaced
+    atomically; where: the .eml's path."""
 
     name = "outbox"
 
@@ -34,7 +35,7 @@ class Outbox:
         self.settings = settings
 
     def send(self, message: Message) -> str:
-        eml, html = outbox_paths(self.settings, message.day)
+        eml, html = outbox_paths(self.settings, message.day, message.report.kind)
         eml.parent.mkdir(parents=True, exist_ok=True)
         for path, data in (
             (eml, message.mime.as_bytes()),

@@ -43,12 +43,16 @@ class Report:
     text: str
     html: str
     images: tuple[InlineImage, ...] = ()
-    #: attached after Daily_Report.txt, which is always the text rendering
+    #: attached after the text rendering (`text_name`; None: not attached)
     attachments: tuple[Attachment, ...] = ()
+    #: what the message is, in its outbox file names (<date>-<kind>.eml)
+    kind: str = "daily-report"
+    text_name: str | None = TEXT_NAME
 
     def files(self) -> tuple[Attachment, ...]:
-        """Every attachment, Daily_Report.txt first."""
-        return (Attachment(TEXT_NAME, self.text), *self.attachments)
+        """Every attachment, the text rendering first."""
+        text = (Attachment(self.text_name, self.text),) if self.text_name else ()
+        return (*text, *self.attachments)
 
     def browser_html(self) -> str:
         """The HTML with each ``cid:`` image replaced by a data: URI: opens in any browser."""
