@@ -5,12 +5,17 @@ Synthetic retail data for one **business date** → PostgreSQL → KPIs → the 
 by email. Every task is one step of the `customer_pipeline` library (the same steps
 `customer-pipeline run` calls outside Airflow); tasks pass paths and counts, never rows.
 
-```
-check_dataset → create_tables ┬ generate_customers_data ┐
-                              ├ generate_product_data   ┼ plan_transaction_chunks
-                              └ generate_stores_data    ┘   → generate_transaction_data[chunk]
-→ load_data → check_data_quality → calculate_metrics → send_email ⇢ delete_files (teardown)
-```
+The flow (the Graph view shows it; the generators form the group `generate`):
+
+1. `check_dataset`: settings, date, database, the schema's dataset: before any write
+2. `create_tables`: the tables (created, or reset), what dead runs left removed
+3. `generate_customers_data`, `generate_product_data`, `generate_stores_data` in parallel,
+   then `plan_transaction_chunks` and `generate_transaction_data` (one mapped task a chunk)
+4. `load_data`: the day replaced atomically; publishes the tables' assets
+5. `check_data_quality`, then `calculate_metrics` (publishes the `daily_metrics` asset)
+6. `send_email`: the daily report
+7. `delete_files`: the teardown, even after a failure; a failed run also sends the
+   incident e-mail (the DAG's failure notifier)
 
 **Dataset**: the first task, `check_dataset` (never retried), refuses a run whose
 dataset (seed, locale, initial sizes) is not the one the schema holds, and any other bad
@@ -49,22 +54,122 @@ also retry transient errors themselves (`EMAIL_ATTEMPTS`).
 
 from __future__ import annotations
 
-from airflow.sdk import CronDataIntervalTimetable, chain, dag, get_current_context, task
+from airflow.sdk import (
+    CronDataIntervalTimetable,
+    TaskGroup,
+    chain,
+    dag,
+    get_current_context,
+    task,
+)
 
 from customer_pipeline.airflow_adapter import (
     START_DATE,
+    IncidentNotifier,
     Run,
     as_xcom,
     checks_from_xcom,
     chunk_indexes,
     dag_params,
     files_from_xcom,
+    publish,
     retried,
+    table_asset,
     tear_down,
 )
 from customer_pipeline.tables import DIMENSIONS, GENERATED
 
 RETRIED = retried()
+TABLE_ASSETS = [table_asset(name) for name in GENERATED]
+KPI_ASSET = table_asset("daily_metrics")
+
+
+@task(retries=0)
+def check_dataset() -> None:
+    """Settings, date, database, the schema's dataset, folders: before any write."""
+    from customer_pipeline.pipeline import prepare
+
+    run = Run.current()
+    prepare(run.settings, run.day)
+
+
+@task(**RETRIED)
+def create_tables() -> None:
+    """Create the tables when missing (reset: drop them first); record the run."""
+    from customer_pipeline.pipeline import begin_day
+
+    run = Run.current()
+    begin_day(run.settings, run.day, run.run_id)
+
+
+@task(multiple_outputs=False)
+def generate_dimension(table: str) -> dict[str, object]:
+    run = Run.current()
+    return as_xcom(GENERATED[table].generate(run.settings, run.work_folder(), run.day))
+
+
+@task
+def plan_transaction_chunks() -> list[int]:
+    """One index per chunk of the day's transactions (at least one, maybe empty, file)."""
+    return chunk_indexes(Run.current())
+
+
+@task(multiple_outputs=False)
+def generate_transaction_data(chunk: int) -> dict[str, object]:
+    from customer_pipeline.generate.transactions import generate_transactions
+
+    run = Run.current()
+    return as_xcom(generate_transactions(run.settings, run.work_folder(), run.day, chunk))
+
+
+@task(multiple_outputs=False, outlets=TABLE_ASSETS, **RETRIED)
+def load_data(dimensions: list[dict], transactions: list[dict]) -> dict[str, int]:
+    """Replace the day's transactions and upsert the dimensions, atomically."""
+    from customer_pipeline.load import load_day
+
+    run = Run.current()
+    loaded = load_day(run.settings, run.day, files_from_xcom(dimensions, transactions))
+    publish(TABLE_ASSETS, run.day, loaded)
+    return loaded
+
+
+@task(**RETRIED)
+def check_data_quality(dimensions: list[dict], transactions: list[dict]) -> list[dict]:
+    """Row counts as generated, no orphans, amounts = price x quantity, ..."""
+    from customer_pipeline.generate.day import rows_per_table
+    from customer_pipeline.quality import check_data_quality
+
+    run, files = Run.current(), files_from_xcom(dimensions, transactions)
+    return [as_xcom(c) for c in check_data_quality(run.settings, run.day, rows_per_table(files))]
+
+
+@task(multiple_outputs=False, outlets=[KPI_ASSET], **RETRIED)
+def calculate_metrics() -> dict:
+    """The day's KPIs, stored in daily_metrics; returns the KPI document."""
+    from customer_pipeline.metrics import calculate_metrics
+
+    run = Run.current()
+    document = calculate_metrics(run.settings, run.day)
+    publish([KPI_ASSET], run.day)
+    return document
+
+
+@task(**RETRIED)
+def send_email(metrics: dict, checks: list[dict], loaded: dict[str, int]) -> str:
+    """Render the report (with the day's insights and charts), deliver it; say where."""
+    from customer_pipeline.delivery import send_report
+    from customer_pipeline.report import RunFacts, daily_report
+
+    run = Run.current()
+    facts = RunFacts(row_counts=loaded, seed=run.settings.seed, run_id=run.run_id)
+    report = daily_report(run.settings, run.day, metrics, checks_from_xcom(checks), run=facts)
+    return send_report(run.settings, run.day, report)
+
+
+@task(**RETRIED)
+def delete_files() -> bool:
+    """Delete the run's working folder, even after a failure; record the run's outcome."""
+    return tear_down(Run.current(), get_current_context()["ti"])
 
 
 @dag(
@@ -74,88 +179,14 @@ RETRIED = retried()
     catchup=False,
     doc_md=__doc__,
     params=dag_params(),
+    on_failure_callback=IncidentNotifier(),
     tags=["customer-pipeline"],
 )
 def customer_pipeline() -> None:
-    @task(retries=0)
-    def check_dataset() -> None:
-        """Settings, date, database, the schema's dataset, folders: before any write."""
-        from customer_pipeline.pipeline import prepare
-
-        run = Run.current()
-        prepare(run.settings, run.day)
-
-    @task(**RETRIED)
-    def create_tables() -> None:
-        """Create the tables when missing (reset: drop them first); record the run."""
-        from customer_pipeline.pipeline import begin_day
-
-        run = Run.current()
-        begin_day(run.settings, run.day, run.run_id)
-
-    @task(multiple_outputs=False)
-    def generate_dimension(table: str) -> dict[str, object]:
-        run = Run.current()
-        return as_xcom(GENERATED[table].generate(run.settings, run.work_folder(), run.day))
-
-    @task
-    def plan_transaction_chunks() -> list[int]:
-        """One index per chunk of the day's transactions (at least one, maybe empty, file)."""
-        return chunk_indexes(Run.current())
-
-    @task(multiple_outputs=False)
-    def generate_transaction_data(chunk: int) -> dict[str, object]:
-        from customer_pipeline.generate.transactions import generate_transactions
-
-        run = Run.current()
-        return as_xcom(generate_transactions(run.settings, run.work_folder(), run.day, chunk))
-
-    @task(multiple_outputs=False, **RETRIED)
-    def load_data(dimensions: list[dict], transactions: list[dict]) -> dict[str, int]:
-        """Replace the day's transactions and upsert the dimensions, atomically."""
-        from customer_pipeline.load import load_day
-
-        run = Run.current()
-        return load_day(run.settings, run.day, files_from_xcom(dimensions, transactions))
-
-    @task(**RETRIED)
-    def check_data_quality(dimensions: list[dict], transactions: list[dict]) -> list[dict]:
-        """Row counts as generated, no orphans, amounts = price x quantity, ..."""
-        from customer_pipeline.generate.day import rows_per_table
-        from customer_pipeline.quality import check_data_quality
-
-        run, files = Run.current(), files_from_xcom(dimensions, transactions)
-        return [
-            as_xcom(c) for c in check_data_quality(run.settings, run.day, rows_per_table(files))
-        ]
-
-    @task(multiple_outputs=False, **RETRIED)
-    def calculate_metrics() -> dict:
-        """The day's KPIs, stored in daily_metrics; returns the KPI document."""
-        from customer_pipeline.metrics import calculate_metrics
-
-        run = Run.current()
-        return calculate_metrics(run.settings, run.day)
-
-    @task(**RETRIED)
-    def send_email(metrics: dict, checks: list[dict], loaded: dict[str, int]) -> str:
-        """Render the report (with the day's insights and charts), deliver it; say where."""
-        from customer_pipeline.delivery import send_report
-        from customer_pipeline.report import RunFacts, daily_report
-
-        run = Run.current()
-        facts = RunFacts(row_counts=loaded, seed=run.settings.seed, run_id=run.run_id)
-        report = daily_report(run.settings, run.day, metrics, checks_from_xcom(checks), run=facts)
-        return send_report(run.settings, run.day, report)
-
-    @task(**RETRIED)
-    def delete_files() -> bool:
-        """Delete the run's working folder, even after a failure; record the run's outcome."""
-        return tear_down(Run.current(), get_current_context()["ti"])
-
-    dimensions = [generate_dimension.override(task_id=t.task)(t.name) for t in DIMENSIONS]
-    chunks = plan_transaction_chunks()
-    transactions = generate_transaction_data.expand(chunk=chunks)
+    with TaskGroup("generate", prefix_group_id=False, tooltip="the day's files"):
+        dimensions = [generate_dimension.override(task_id=t.task)(t.name) for t in DIMENSIONS]
+        chunks = plan_transaction_chunks()
+        transactions = generate_transaction_data.expand(chunk=chunks)
     loaded = load_data(dimensions, transactions)
     checks = check_data_quality(dimensions, transactions)
     metrics = calculate_metrics()

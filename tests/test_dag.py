@@ -119,7 +119,7 @@ def test_dag_folder_imports_without_errors_or_deprecation_warnings() -> None:
     assert bag.import_errors == {}
     assert bag.captured_warnings == {}
     assert [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)] == []
-    assert bag.dag_ids == ["customer_pipeline"]
+    assert sorted(bag.dag_ids) == ["customer_pipeline", "customer_pipeline_weekly"]
 
 
 @pytest.mark.usefixtures("airflow_home")
@@ -294,6 +294,10 @@ def test_a_failed_email_still_deletes_the_files_and_keeps_the_day(
     ).fetchone()
     assert status == "failed" and "send_email" in error
     assert fingerprint(db, "2024-03-02")[3] == loaded["transactions"] > 0
+    incident = message_from_bytes(
+        (pipeline_env / "outbox" / "2024-03-02-incident.eml").read_bytes()
+    )  # the failure notifier's mail, kept by the outbox when the SMTP server is down
+    assert incident["Subject"] == "Daily sales report FAILED for 2024-03-02: send_email"
     assert db.execute("SELECT count(*) FROM daily_metrics").fetchone()[0] == 1
 
 
@@ -358,3 +362,31 @@ def test_bad_params_are_rejected_when_the_run_is_created(dag: Any, conf: dict) -
 
     with pytest.raises(ParamValidationError):
         dag.test(logical_date=utc("2024-03-05"), run_conf=conf)
+
+
+@pytest.mark.usefixtures("pipeline_env")
+def test_a_day_publishes_its_assets_and_the_weekly_dag_sums_the_week(
+    dag: Any, db: psycopg.Connection
+) -> None:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    for day in ("2024-03-10", "2024-03-11"):
+        assert dag.test(logical_date=utc(day), run_conf=SMALL_DAY).state == "success"
+    with create_session() as session:
+        events = [
+            (model.uri.rpartition("/")[2], event.extra.get("business_date"))
+            for event, model in session.query(AssetEvent, AssetModel).join(
+                AssetModel, AssetEvent.asset_id == AssetModel.id
+            )
+        ]
+    for table in ("customers", "products", "stores", "transactions", "daily_metrics"):
+        assert (table, "2024-03-11") in events, table
+
+    weekly = parse_dag_folder().get_dag("customer_pipeline_weekly")
+    run = weekly.test(logical_date=utc("2024-03-11", 1), run_conf={"business_date": "2024-03-11"})
+    assert run.state == "success"
+    with create_session() as session:
+        summary = run.get_task_instance("summarize_week", session=session).xcom_pull()
+    sales = db.execute("SELECT sum(total_sales) FROM daily_metrics").fetchone()[0]
+    assert summary["days"] == 2 and summary["sales"] == float(sales)

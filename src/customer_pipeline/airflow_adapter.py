@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule
+from airflow.sdk import Asset, BaseNotifier, ExceptionRetryPolicy, Param, RetryAction, RetryRule
 
 from customer_pipeline.errors import ConfigError, DeliveryRefused, QualityError
 from customer_pipeline.settings import DATE_PATTERN, HISTORY_START, OPTION, Settings, parse_date
@@ -235,6 +235,99 @@ def failed_tasks(ti: Any) -> list[str]:
     """The tasks of the current DAG run that failed (or could not run because one did)."""
     states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id])[ti.run_id]
     return sorted(task for task, state in states.items() if state in {"failed", "upstream_failed"})
+
+
+# -- assets: what the DAG publishes ---------------------------------------------------------
+
+
+def data_location(env: Mapping[str, str] = os.environ) -> tuple[str, int, str, str]:
+    """(host, port, database, schema) of the pipeline's tables as far as parsing the DAG can
+    tell without Airflow's metadata database: the customers_db connection when it is
+    defined in the environment, else DATABASE_URL, else the embedded server. A server on
+    a Unix socket (the embedded one) is "localhost"."""
+    import json
+    from urllib.parse import urlsplit
+
+    schema = env.get("DATABASE_SCHEMA") or "public"
+    conn = env.get(f"AIRFLOW_CONN_{DATABASE_CONN_ID.upper()}", "")
+    if conn.startswith("{"):
+        fields = json.loads(conn)
+        extra = fields.get("extra") or {}
+        extra = json.loads(extra) if isinstance(extra, str) else extra
+        host, port, database = fields.get("host"), fields.get("port"), fields.get("schema")
+        schema = extra.get("search_path") or schema
+    else:
+        url = urlsplit(conn or env.get("DATABASE_URL") or "postgresql://localhost/postgres")
+        host, port, database = url.hostname, url.port, url.path.strip("/")
+    if not host or host.startswith("/"):
+        host = "localhost"
+    return host, int(port or 5432), database or "postgres", schema
+
+
+def table_asset(table: str, env: Mapping[str, str] = os.environ) -> Asset:
+    """The Asset of one published table: postgres://host:port/database/schema/table (also
+    its name: an asset's name is unique, and two schemas hold two datasets)."""
+    host, port, database, schema = data_location(env)
+    return Asset(uri=f"postgres://{host}:{port}/{database}/{schema}/{table}")
+
+
+def publish(assets: Sequence[Asset], day: dt.date, rows: Mapping[str, int] | None = None) -> None:
+    """Give the running task's asset events their business date (and rows, per table):
+    consumers learn which day changed."""
+    from airflow.sdk import get_current_context
+
+    events = get_current_context()["outlet_events"]
+    for asset in assets:
+        table = asset.uri.rpartition("/")[2]
+        events[asset].extra = {"business_date": day.isoformat()} | (
+            {"rows": rows[table]} if rows and table in rows else {}
+        )
+
+
+def day_published(context: Mapping[str, Any]) -> dt.date:
+    """The latest business date in the assets' events that triggered this run, else the
+    run's business date (its param, logical date or run_after date)."""
+    events = context.get("triggering_asset_events") or {}
+    days = [
+        event.extra["business_date"]
+        for asset_events in events.values()
+        for event in asset_events
+        if (event.extra or {}).get("business_date")
+    ]
+    return parse_date(max(days)) if days else business_date(context)
+
+
+# -- when a run fails ----------------------------------------------------------------------
+
+
+class IncidentNotifier(BaseNotifier):
+    """The DAG's failure notifier: the incident e-mail of the run's business date
+    (customer_pipeline.incident), to the report's recipients through the same backend."""
+
+    template_fields = ()
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Nothing to render. (The base class would ask the DAG for a Jinja environment,
+        which the serialized DAG of `dag.test` does not have.)"""
+
+    def notify(self, context: Any) -> None:
+        from customer_pipeline.incident import Failure, send_incident
+
+        if "dag_run" not in context:  # a minimal context: no run to tell about
+            self.log.warning("no run in the failure callback's context: no incident e-mail")
+            return
+        day = business_date(context)
+        ti = context.get("ti")
+        step = ti.task_id if ti is not None else "run"
+        rerun = (
+            f"clear the failed tasks of run {context['dag_run'].run_id}, or trigger "
+            f'customer_pipeline with {{"business_date": "{day}"}}'
+        )
+        reason = str(context.get("reason") or "")
+        failure = Failure(day, step, (reason,) if reason else (), rerun=rerun)
+        self.log.info(
+            "incident sent to %s", send_incident(build_settings(context["params"]), failure)
+        )
 
 
 # -- retries and params --------------------------------------------------------------------

@@ -125,7 +125,7 @@ def _send_incident(settings: Settings, day: dt.date, step: str, exc: BaseExcepti
 
     detail = " ".join(f"{type(exc).__name__}: {exc}".split())
     try:
-        log.warning(
+        log.info(
             "%s failed: incident sent to %s",
             step,
             send_incident(settings, Failure(day, step, (detail,))),
