@@ -109,3 +109,22 @@ def test_files_and_checks_cross_xcom_as_dicts_and_come_back_as_they_were() -> No
     check = CheckResult("orphan stores", True, 0, "0")
     assert files_from_xcom([json.loads(json.dumps(as_xcom(file)))]) == [file]
     assert checks_from_xcom([json.loads(json.dumps(as_xcom(check)))]) == [check]
+
+
+def test_the_providers_options_extra_sets_the_schema_too() -> None:
+    db = connection("postgres", host="db.internal", extra={"options": "-c search_path=daily"})
+    chosen = settings({"customers_db": db})
+    assert chosen.db_schema == "daily"
+    assert "options='-c search_path=daily'" in chosen.database_url
+
+
+def test_asset_uris_name_the_server_database_schema_and_table() -> None:
+    from customer_pipeline.airflow_adapter import table_asset
+
+    env = {"DATABASE_URL": "postgresql://u@db.internal:5433/shop", "DATABASE_SCHEMA": "daily"}
+    assert (
+        table_asset("transactions", env).uri
+        == "postgres://db.internal:5433/shop/daily/transactions"
+    )
+    embedded = table_asset("customers", {})  # the embedded server, on a socket: localhost
+    assert embedded.uri == "postgres://localhost:5432/postgres/public/customers"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -72,9 +73,12 @@ def database_settings(conn: Any) -> dict[str, object]:
             if value not in ("", None)
         }
     )
+    # the schema: our `search_path` extra, else the postgres provider's documented way,
+    # the libpq `options` extra "-c search_path=<schema>"
+    found = re.search(r"search_path\s*=\s*([A-Za-z0-9_]+)", str(extra.get("options", "")))
     return {
         "database_url": conninfo.make_conninfo("", **params),
-        "db_schema": extra.get("search_path"),
+        "db_schema": extra.get("search_path") or (found.group(1) if found else None),
     }
 
 
@@ -109,10 +113,16 @@ MAIL_CONNECTIONS: dict[str, tuple[str, Callable[[Any], dict[str, object]]]] = {
 
 
 def get_connection(conn_id: str) -> Any | None:
+    """The connection, or None when it is not defined (customers_db as PostgresHook sees
+    it, the mail connections as they are)."""
     from airflow.sdk import Connection
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
+        if conn_id == DATABASE_CONN_ID:
+            from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+            return PostgresHook(postgres_conn_id=conn_id).connection
         return Connection.get(conn_id)
     except AirflowNotFoundException:
         return None
