@@ -11,10 +11,15 @@ return value: see its XCom.
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
-from customer_pipeline.airflow_adapter import START_DATE, build_settings, day_published, table_asset
-from customer_pipeline.settings import DATE_PATTERN
+from customer_pipeline.airflow_adapter import (
+    START_DATE,
+    build_settings,
+    business_date_param,
+    day_published,
+    table_asset,
+)
 
 
 @task
@@ -33,13 +38,8 @@ def summarize_week() -> dict:
     catchup=False,
     doc_md=__doc__,
     params={
-        "business_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            pattern=DATE_PATTERN,
-            title="Business date",
-            description="The week's last day; empty: the published day (or the logical date).",
+        "business_date": business_date_param(
+            "The week's last day; empty: the published day (or the logical date)."
         )
     },
     tags=["customer-pipeline"],

@@ -80,6 +80,19 @@ def db(database_url: str, schema: str) -> Iterator[psycopg.Connection]:
 
 
 @pytest.fixture
+def unreachable_smtp(settings: Settings) -> Settings:
+    """The test settings with the smtp backend aimed at a port where nothing listens."""
+    return settings.replace(
+        email_backend="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=free_port(),
+        email_from="reports@shop.test",
+        email_to=("manager@shop.test",),
+        email_retry_delay=0.01,
+    )
+
+
+@pytest.fixture
 def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch):  # -> typer.testing.CliRunner
     """A runner whose environment points the CLI at the test database and folders."""
     from typer.testing import CliRunner

@@ -8,7 +8,6 @@ from email import message_from_bytes
 import psycopg
 import pytest
 
-from conftest import free_port
 from customer_pipeline.errors import DeliveryError
 from customer_pipeline.incident import Failure, incident_report
 from customer_pipeline.pipeline import run_day
@@ -44,19 +43,10 @@ def test_every_value_is_escaped_in_the_html() -> None:
 
 
 def test_a_failed_cli_day_sends_the_incident_through_the_outbox_fallback(
-    settings: Settings, db: psycopg.Connection
+    settings: Settings, unreachable_smtp: Settings, db: psycopg.Connection
 ) -> None:
-    broken = settings.replace(
-        email_backend="smtp",
-        smtp_host="127.0.0.1",
-        smtp_port=free_port(),
-        email_from="reports@shop.test",
-        email_to=("manager@shop.test",),
-        email_retry_delay=0.01,
-        email_attempts=1,
-    )
     with pytest.raises(DeliveryError):
-        run_day(broken, DAY)
+        run_day(unreachable_smtp.replace(email_attempts=1), DAY)
     incident = message_from_bytes((settings.outbox_dir / f"{DAY}-incident.eml").read_bytes())
     assert incident["Subject"] == f"Daily sales report FAILED for {DAY}: send_email"
     assert incident["To"] == "manager@shop.test"

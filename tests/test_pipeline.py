@@ -103,18 +103,10 @@ def test_reset_starts_over(settings: Settings, db: psycopg.Connection) -> None:
 
 
 def test_a_failing_step_still_cleans_up_and_keeps_the_data(
-    settings: Settings, db: psycopg.Connection
+    settings: Settings, unreachable_smtp: Settings, db: psycopg.Connection
 ) -> None:
-    broken = settings.replace(
-        email_backend="smtp",
-        smtp_host="127.0.0.1",
-        smtp_port=free_port(),
-        email_from="reports@shop.test",
-        email_to=("manager@shop.test",),
-        email_retry_delay=0.01,
-    )
     with pytest.raises(DeliveryError, match=r"SMTP delivery via 127\.0\.0\.1"):
-        run_day(broken, DAY)
+        run_day(unreachable_smtp, DAY)
     assert not settings.work_dir.exists()
     # loaded before the failure, and intact
     assert totals(db)[3] == expected_rows(settings, DAY)["transactions"]

@@ -405,19 +405,24 @@ def _setting_param(name: str, section: str) -> Param:
     )
 
 
+def business_date_param(
+    description: str = "YYYY-MM-DD, 2020-2099; empty: the run's logical date (or run_after).",
+) -> Param:
+    """The optional business date of a run, bounded like Settings.check_business_date."""
+    return Param(
+        None,
+        type=["null", "string"],
+        format="date",
+        pattern=DATE_PATTERN,
+        title="Business date",
+        description=description,
+        section="The day",
+    )
+
+
 def dag_params() -> dict[str, Param]:
     """The trigger form: the business date, the settings by section, the reset."""
-    params = {
-        "business_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            pattern=DATE_PATTERN,
-            title="Business date",
-            description="YYYY-MM-DD, 2020-2099; empty: the run's logical date (or run_after).",
-            section="The day",
-        )
-    }
+    params = {"business_date": business_date_param()}
     for section, names in SECTIONS.items():
         params |= {name: _setting_param(name, section) for name in names}
     params["reset"] = Param(
