@@ -6,9 +6,10 @@ by email. Every task is one step of the `customer_pipeline` library (the same st
 `customer-pipeline run` calls outside Airflow); tasks pass paths and counts, never rows.
 
 ```
-check_dataset → create_tables ┬ generate_customers_data ┐
-                              ├ generate_product_data   ┼ plan_transaction_chunks
-                              └ generate_stores_data    ┘   → generate_transaction_data[chunk]
+check_dataset → create_tables ┬ generate_customers_data  ┐
+                              ├ generate_product_data    ┤
+                              ├ generate_stores_data     ┼ plan_transaction_chunks
+                              └ generate_promotions_data ┘   → generate_transaction_data[chunk]
 → load_data → check_data_quality → calculate_metrics → send_email ⇢ delete_files (teardown)
 ```
 

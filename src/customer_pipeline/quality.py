@@ -18,7 +18,10 @@ SELECT count(*) AS transactions,
        count(*) FILTER (WHERE c.customer_id IS NULL) AS orphan_customers,
        count(*) FILTER (WHERE p.product_id IS NULL) AS orphan_products,
        count(*) FILTER (WHERE s.store_id IS NULL) AS orphan_stores,
-       count(*) FILTER (WHERE t.transaction_amount <> t.unit_price * t.quantity) AS bad_amounts,
+       count(*) FILTER (
+           WHERE t.transaction_amount <> t.unit_price * t.quantity - t.discount_amount
+              OR t.discount_amount < 0
+       ) AS bad_amounts,
        count(*) FILTER (
            WHERE t.transaction_date < %(day)s::timestamp AT TIME ZONE 'UTC'
               OR t.transaction_date >= (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
@@ -85,7 +88,7 @@ CHECKS: tuple[Check, ...] = (
     Check("orphan customers", "orphan_customers"),
     Check("orphan products", "orphan_products"),
     Check("orphan stores", "orphan_stores"),
-    Check("amount = unit_price x quantity", "bad_amounts"),
+    Check("amount = unit_price x quantity - discount_amount", "bad_amounts"),
     Check("transaction_date within business date (UTC)", "outside_the_day"),
     Check("no purchase before the customer signed up", "before_sign_up"),
 )
