@@ -86,7 +86,10 @@ def product_names(facts: Facts, adjective: np.ndarray, rows: int) -> list[str]:
     integer per product, reduced modulo the kind's adjectives)."""
     names = []
     for brand, kind, pick in zip(
-        facts.brand[:rows].tolist(), facts.kind[:rows].tolist(), adjective[:rows].tolist()
+        facts.brand[:rows].tolist(),
+        facts.kind[:rows].tolist(),
+        adjective[:rows].tolist(),
+        strict=True,
     ):
         entry = KINDS[kind]
         names.append(

@@ -68,9 +68,13 @@ def _campaigns(settings: Settings, year: int, month: int) -> list[Promotion]:
     found = []
     for slot in range(count):
         first = dt.date(year, month, int(start[slot]))
-        item, group = (int(product[slot]), None) if on_product[slot] else (None, int(category[slot]))
-        title = f"Spotlight: {names[item]}" if item is not None else (
-            f"{month_name} {CATEGORIES[group].name} Days"
+        item, group = (
+            (int(product[slot]), None) if on_product[slot] else (None, int(category[slot]))
+        )
+        title = (
+            f"Spotlight: {names[item]}"
+            if item is not None
+            else (f"{month_name} {CATEGORIES[group].name} Days")
         )
         found.append(
             Promotion(
