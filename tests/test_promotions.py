@@ -14,12 +14,14 @@ import numpy as np
 import psycopg
 import pytest
 
-from conftest import generate_day, read_csv
+from conftest import expected_rows, generate_day, read_csv
+from customer_pipeline.errors import QualityError
 from customer_pipeline.generate.catalog import PROMOTIONS
 from customer_pipeline.generate.promotions import discounts, offers_on, promotions_through
 from customer_pipeline.generate.streams import weighted_sample
 from customer_pipeline.generate.transactions import day_plan
 from customer_pipeline.pipeline import run_day
+from customer_pipeline.quality import check_data_quality
 from customer_pipeline.settings import Settings
 
 BLACK_FRIDAY = dt.date(2026, 11, 27)
@@ -139,3 +141,21 @@ def test_every_line_of_a_product_on_promotion_gets_its_best_discount(
         {"day": BLACK_FRIDAY},
     ).fetchone()[0]
     assert missed == 0
+
+
+def test_the_quality_checks_catch_an_amount_that_ignores_its_discount(
+    black_friday: dict, settings: Settings, db: psycopg.Connection
+) -> None:
+    del black_friday
+    db.execute(
+        "ALTER TABLE transactions "
+        "DROP CONSTRAINT transactions_amount_is_price_times_quantity_less_discount"
+    )
+    db.execute(
+        "UPDATE transactions SET transaction_amount = unit_price * quantity "
+        "WHERE ctid = (SELECT min(ctid) FROM transactions WHERE discount_amount > 0)"
+    )
+    with pytest.raises(
+        QualityError, match="amount = unit_price x quantity - discount_amount: got 1"
+    ):
+        check_data_quality(settings, BLACK_FRIDAY, expected_rows(settings, BLACK_FRIDAY))

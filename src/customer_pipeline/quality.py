@@ -29,7 +29,8 @@ SELECT count(*) AS transactions,
        count(*) FILTER (WHERE t.transaction_date < c.created_at) AS before_sign_up,
        (SELECT count(*) FROM customers) AS customers,
        (SELECT count(*) FROM products) AS products,
-       (SELECT count(*) FROM stores) AS stores
+       (SELECT count(*) FROM stores) AS stores,
+       (SELECT count(*) FROM promotions) AS promotions
 FROM transactions t
 LEFT JOIN customers c USING (customer_id)
 LEFT JOIN products p USING (product_id)
@@ -85,6 +86,7 @@ CHECKS: tuple[Check, ...] = (
     AsGenerated("customers present", "customers", "customers", at_least=True),
     AsGenerated("products present", "products", "products", at_least=True),
     AsGenerated("stores present", "stores", "stores", at_least=True),
+    AsGenerated("promotions present", "promotions", "promotions", at_least=True),
     Check("orphan customers", "orphan_customers"),
     Check("orphan products", "orphan_products"),
     Check("orphan stores", "orphan_stores"),
