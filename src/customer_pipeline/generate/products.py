@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -81,13 +82,14 @@ def product_facts(seed: int, count: int) -> Facts:
     return gather_facts(Facts, count, lambda block: _facts_block(seed, block))
 
 
-def product_names(facts: Facts, adjective: np.ndarray, rows: int) -> list[str]:
-    """'<brand> <adjective> <kind>' for the first `rows` products (adjective: a random
-    integer per product, reduced modulo the kind's adjectives)."""
+def product_names(facts: Facts, adjective: np.ndarray, rows: int, first: int = 0) -> list[str]:
+    """'<brand> <adjective> <kind>' for `rows` products of a block from row `first`
+    (adjective: a random integer per product from that row on, reduced modulo the kind's
+    adjectives)."""
     names = []
     for brand, kind, pick in zip(
-        facts.brand[:rows].tolist(),
-        facts.kind[:rows].tolist(),
+        facts.brand[first : first + rows].tolist(),
+        facts.kind[first : first + rows].tolist(),
         adjective[:rows].tolist(),
         strict=True,
     ):
@@ -102,11 +104,16 @@ def _adjectives(seed: int, block: int) -> np.ndarray:
     return stream(seed, Stream.PRODUCTS, 0, block, part=1).integers(0, 1 << 30, BLOCK_ROWS)
 
 
-def names_of(seed: int, count: int) -> list[str]:
-    """The names of products 1..count (what the promotions call a product)."""
-    facts = product_facts(seed, count)
-    adjective = np.concatenate([_adjectives(seed, b) for b in range(-(-count // BLOCK_ROWS))])
-    return product_names(facts, adjective, count)
+@lru_cache(maxsize=4)
+def _named_block(seed: int, block: int) -> tuple[Facts, np.ndarray]:
+    return _facts_block(seed, block), _adjectives(seed, block)
+
+
+def product_name(seed: int, index: int) -> str:
+    """The name of product index + 1 (what a promotion on it is called after)."""
+    block, row = divmod(index, BLOCK_ROWS)
+    facts, adjective = _named_block(seed, block)
+    return product_names(facts, adjective[row:], 1, row)[0]
 
 
 def _block(settings: Settings, block: int, rows: int) -> list[np.ndarray]:

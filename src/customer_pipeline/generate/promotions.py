@@ -22,7 +22,7 @@ import numpy as np
 
 from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.catalog import CATEGORIES, PROMOTIONS
-from customer_pipeline.generate.products import names_of, product_facts
+from customer_pipeline.generate.products import product_facts, product_name
 from customer_pipeline.generate.streams import Stream, stream
 from customer_pipeline.settings import Settings
 from customer_pipeline.tables import PROMOTIONS as TABLE
@@ -64,7 +64,6 @@ def _campaigns(settings: Settings, year: int, month: int) -> list[Promotion]:
     category = rng.integers(0, len(CATEGORIES), count)
     product = rng.integers(0, settings.sizes.products, count)
     month_name = calendar.month_name[month]
-    names = names_of(settings.seed, settings.sizes.products) if on_product.any() else []
     found = []
     for slot in range(count):
         first = dt.date(year, month, int(start[slot]))
@@ -72,7 +71,7 @@ def _campaigns(settings: Settings, year: int, month: int) -> list[Promotion]:
             (int(product[slot]), None) if on_product[slot] else (None, int(category[slot]))
         )
         title = (
-            f"Spotlight: {names[item]}"
+            f"Spotlight: {product_name(settings.seed, item)}"
             if item is not None
             else (f"{month_name} {CATEGORIES[group].name} Days")
         )
