@@ -181,6 +181,26 @@ def discounts(
     return offers.promotion[product], line_cents * offers.percent[product] // 100
 
 
+#: Discounts below this many cents are formatted from a table made once (most are 0).
+_TABLED_CENTS = 100_000
+
+
+@cache
+def _cents_text() -> np.ndarray:
+    return csvfile.cents_as_decimal(np.arange(_TABLED_CENTS))
+
+
+def promotion_columns(
+    settings: Settings, day: dt.date, promotion: np.ndarray, discount: np.ndarray
+) -> list[np.ndarray]:
+    """The promotion_id (empty, NULL, for -1) and discount_amount columns of discounts()'
+    result. (np.take: a row gather much faster than fancy indexing.)"""
+    ids = np.take(offers_on(settings, day).ids_text, promotion, axis=0)
+    if len(discount) and discount.max() >= _TABLED_CENTS:
+        return [ids, csvfile.cents_as_decimal(discount)]
+    return [ids, np.take(_cents_text(), discount, axis=0)]
+
+
 def _rows(promotions: list[Promotion]) -> list[np.ndarray]:
     """The promotions' columns (a category or a product: the other is empty, NULL)."""
 

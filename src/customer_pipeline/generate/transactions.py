@@ -27,7 +27,7 @@ from customer_pipeline.generate.calendar import customers_through, transaction_c
 from customer_pipeline.generate.catalog import HOURLY, PAYMENT_METHODS, PAYMENT_MIX
 from customer_pipeline.generate.customers import customer_facts
 from customer_pipeline.generate.products import product_facts
-from customer_pipeline.generate.promotions import discounts, offers_on, popularity_on
+from customer_pipeline.generate.promotions import discounts, popularity_on, promotion_columns
 from customer_pipeline.generate.stores import store_facts
 from customer_pipeline.generate.streams import Stream, stream, ticket_table, uuid4, weighted_sample
 from customer_pipeline.settings import BLOCK_ROWS, Settings
@@ -159,8 +159,7 @@ def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[
         _QUANTITY_TEXT[quantity],
         plan.price_text[product],
         _METHODS[method],
-        offers_on(settings, day).ids_text[promotion],  # promotions
-        csvfile.cents_as_decimal_parts(discount),  # promotions
+        *promotion_columns(settings, day, promotion, discount),  # promotions
     ]
 
 
