@@ -16,7 +16,7 @@ import pytest
 
 from conftest import expected_rows, generate_day, read_csv
 from customer_pipeline.errors import QualityError
-from customer_pipeline.generate.catalog import PROMOTIONS
+from customer_pipeline.generate.catalog import CATEGORIES, PROMOTIONS
 from customer_pipeline.generate.promotions import discounts, offers_on, promotions_through
 from customer_pipeline.generate.streams import weighted_sample
 from customer_pipeline.generate.transactions import day_plan
@@ -42,6 +42,12 @@ def test_the_year_has_its_big_sales() -> None:
     assert dates["Black Friday: Electronics"] == (BLACK_FRIDAY, dt.date(2026, 11, 30))
     assert dates["Summer Sale: Clothing"][0] == dt.date(2026, 7, 1)
     assert dates["Christmas Sale: Clothing"] == (dt.date(2026, 12, 26), dt.date(2027, 1, 3))
+
+
+@pytest.mark.parametrize("event", PROMOTIONS["events"], ids=lambda event: event["name"])
+def test_an_event_names_known_categories_and_lasts_at_most_28_days(event: dict) -> None:
+    assert set(event["discounts"]) <= {category.name for category in CATEGORIES}
+    assert 1 <= event["days"] <= 28  # a day looks back one month for the promotions valid
 
 
 def test_a_promotion_is_the_same_whatever_day_it_is_generated_on() -> None:

@@ -29,6 +29,7 @@ from customer_pipeline.tables import PROMOTIONS as TABLE
 
 FILE_NAME = "promotions.csv"
 PER_MONTH_IDS = 16  # promotion ids: (year x 12 + month - 1) x 16 + the promotion's slot + 1
+#: (7 digits: ids of any year before 5000)
 _CATEGORY_INDEX = {category.name: i for i, category in enumerate(CATEGORIES)}
 
 
@@ -52,17 +53,17 @@ def _event_start(rule: str, year: int) -> dt.date:
     return dt.date(year, month, day)
 
 
-def _campaigns(settings: Settings, year: int, month: int) -> list[Promotion]:
+def _campaigns(seed: int, products: int, year: int, month: int) -> list[Promotion]:
     rules = PROMOTIONS
     serial = year * 12 + month - 1
-    rng = stream(settings.seed, Stream.PROMOTIONS, serial)
+    rng = stream(seed, Stream.PROMOTIONS, serial)
     count = rules["per_month"]
     start = rng.integers(1, calendar.monthrange(year, month)[1] + 1, count)
     days = rng.integers(rules["days"][0], rules["days"][1] + 1, count)
     percent = rng.choice(rules["discounts"], count)
     on_product = rng.random(count) < rules["product_share"]
     category = rng.integers(0, len(CATEGORIES), count)
-    product = rng.integers(0, settings.sizes.products, count)
+    product = rng.integers(0, products, count)
     month_name = calendar.month_name[month]
     found = []
     for slot in range(count):
@@ -71,7 +72,7 @@ def _campaigns(settings: Settings, year: int, month: int) -> list[Promotion]:
             (int(product[slot]), None) if on_product[slot] else (None, int(category[slot]))
         )
         title = (
-            f"Spotlight: {product_name(settings.seed, item)}"
+            f"Spotlight: {product_name(seed, item)}"
             if item is not None
             else (f"{month_name} {CATEGORIES[group].name} Days")
         )
@@ -89,10 +90,11 @@ def _campaigns(settings: Settings, year: int, month: int) -> list[Promotion]:
     return found
 
 
-@cache
-def month_promotions(settings: Settings, year: int, month: int) -> tuple[Promotion, ...]:
-    """The promotions that start in a month: its campaigns, then its events' promotions."""
-    found = _campaigns(settings, year, month)
+@lru_cache(maxsize=1024)
+def month_promotions(seed: int, products: int, year: int, month: int) -> tuple[Promotion, ...]:
+    """The promotions that start in a month: its campaigns, then its events' promotions
+    (a function of the seed and the catalog's size only)."""
+    found = _campaigns(seed, products, year, month)
     serial = year * 12 + month - 1
     for event in PROMOTIONS["events"]:
         first = _event_start(event["start"], year)
@@ -127,7 +129,7 @@ def promotions_through(settings: Settings, day: dt.date) -> list[Promotion]:
     return [
         promotion
         for year, month in _months(min(since, day), day)
-        for promotion in month_promotions(settings, year, month)
+        for promotion in month_promotions(settings.seed, settings.sizes.products, year, month)
         if promotion.start <= day and promotion.end >= settings.history_start
     ]
 
@@ -148,7 +150,7 @@ def offers_on(settings: Settings, day: dt.date) -> Offers:
     valid = [
         promotion
         for year, month in _months(previous, day)
-        for promotion in month_promotions(settings, year, month)
+        for promotion in month_promotions(settings.seed, settings.sizes.products, year, month)
         if promotion.start <= day <= promotion.end
     ]
     category = product_facts(settings.seed, settings.sizes.products).category
@@ -163,7 +165,7 @@ def offers_on(settings: Settings, day: dt.date) -> Offers:
         better = applies & (promotion.percent > percent)
         best[better], percent[better] = index, promotion.percent
     ids = csvfile.integers(np.array([p.promotion_id for p in valid], dtype=np.int64), width=7)
-    return Offers(best, percent, np.concatenate([ids, np.zeros((1, 7), np.uint8)]))
+    return Offers(best, percent, np.concatenate([ids, np.zeros((1, 7), np.uint8)]))  # -1: NULL
 
 
 def popularity_on(settings: Settings, day: dt.date, product_weights: np.ndarray) -> np.ndarray:
