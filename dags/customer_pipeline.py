@@ -9,7 +9,8 @@ The flow (the Graph view shows it; the generators form the group `generate`):
 
 1. `check_dataset`: settings, date, database, the schema's dataset: before any write
 2. `create_tables`: the tables (created, or reset), what dead runs left removed
-3. `generate_customers_data`, `generate_product_data`, `generate_stores_data` in parallel,
+3. `generate_customers_data`, `generate_product_data`, `generate_stores_data`,
+   `generate_promotions_data` in parallel,
    then `plan_transaction_chunks` and `generate_transaction_data` (one mapped task a chunk)
 4. `load_data`: the day replaced atomically; publishes the tables' assets
 5. `check_data_quality`, then `calculate_metrics` (publishes the `daily_metrics` asset)

@@ -35,6 +35,9 @@ def metrics_doc(**changes: Any) -> dict[str, Any]:
             "Credit Card": {"count": 10000, "sales": 1000000.0},
             "Cash": {"count": 2345, "sales": 234567.5},
         },
+        "discount_total": 12345.6,
+        "promotion_sales": 234567.8,
+        "promotion_transactions": 2100,
     }
     doc.update(changes)
     return doc
@@ -54,6 +57,9 @@ def empty_day() -> dict[str, Any]:
         top_customer=None,
         top_store=None,
         payment_methods={},
+        discount_total=0.0,
+        promotion_sales=0.0,
+        promotion_transactions=0,
     )
 
 
@@ -68,6 +74,8 @@ def history_day(day: dt.date, sales: float, count: int = 10000) -> dict[str, Any
         "min_transaction_amount": 1.5,
         "max_transaction_amount": 8000.0,
         "unique_customers": 950,
+        "discount_total": 11000.0,
+        "promotion_sales": 200000.0,
     }
 
 

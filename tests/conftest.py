@@ -133,13 +133,15 @@ def airflow_home() -> Iterator[Path]:
 
 
 def expected_rows(settings: Settings, day) -> dict[str, int]:
-    """Rows of each table that a run of `day` generates (the calendar decides two of them)."""
+    """Rows of each table that a run of `day` generates (the calendar decides three of them)."""
     from customer_pipeline.generate.calendar import customers_through, transaction_count
+    from customer_pipeline.generate.promotions import promotions_through
 
     return {
         "customers": customers_through(settings, day),
         "products": settings.sizes.products,
         "stores": settings.sizes.stores,
+        "promotions": len(promotions_through(settings, day)),
         "transactions": transaction_count(settings, day),
     }
 

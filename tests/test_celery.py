@@ -210,7 +210,7 @@ def run_on_the_cluster(env: dict[str, str], log: Path, metadata: psycopg.Connect
     ).fetchall()
     assert {state for _, _, state in tasks} == {"success"}
     # check_dataset, the original's eight tasks, plan, load and checks; one mapped per chunk
-    assert len({task for task, _, _ in tasks}) == 12
+    assert len({task for task, _, _ in tasks}) == 13
     chunks = sorted(i for t, i, _ in tasks if t == "generate_transaction_data")
     assert chunks == list(range(len(transaction_chunks(SETTINGS, DAY)))) and len(chunks) > 1
     # each of the two workers ran tasks of the run (Celery logs every task it finishes)

@@ -150,6 +150,9 @@ def test_metrics_json_keeps_the_documented_key_order(cli: CliRunner) -> None:
         "top_customer",
         "top_store",
         "payment_methods",
+        "discount_total",
+        "promotion_sales",
+        "promotion_transactions",
     ]
     assert list(document["top_customer"]) == ["customer_id", "first_name", "last_name", "sales"]
 

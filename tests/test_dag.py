@@ -32,7 +32,12 @@ pytestmark = [
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 DAG_FILE = DAGS / "customer_pipeline.py"
-DIMENSIONS = {"generate_customers_data", "generate_product_data", "generate_stores_data"}
+DIMENSIONS = {
+    "generate_customers_data",
+    "generate_product_data",
+    "generate_stores_data",
+    "generate_promotions_data",
+}
 DATABASE_TASKS = {"create_tables", "load_data", "check_data_quality", "calculate_metrics"}
 SMALL_DAY = {"customers": 60, "products": 30, "stores": 8, "transactions": 25_000}
 SMALL_CHUNKS = {"chunk_size": 10_000}  # three mapped chunks: 10,000 + 10,000 + 5,000
@@ -247,6 +252,7 @@ def test_a_whole_day(dag: Any, pipeline_env: Path, db: psycopg.Connection) -> No
         "customers": customers,
         "products": products,
         "stores": stores,
+        "promotions": db.execute("SELECT count(*) FROM promotions").fetchone()[0],
         "transactions": transactions,
     }
     assert min(loaded.values()) > 0

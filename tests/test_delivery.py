@@ -72,6 +72,9 @@ def accented_metrics() -> dict[str, Any]:
             "Cash": {"count": 234, "sales": 8765.43},
             "Credit Card": {"count": 1000, "sales": 90000.0},
         },
+        "discount_total": 543.21,
+        "promotion_sales": 6543.21,
+        "promotion_transactions": 77,
     }
 
 

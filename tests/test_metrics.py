@@ -80,6 +80,11 @@ def expected_metrics(files: list) -> dict:
         "payment_methods": {
             m: {"count": v["count"], "sales": float(v["sales"])} for m, v in sorted(methods.items())
         },
+        "discount_total": float(sum(Decimal(r["discount_amount"]) for r in tx)),
+        "promotion_sales": float(
+            sum(a for a, r in zip(amounts, tx, strict=True) if r["promotion_id"])
+        ),
+        "promotion_transactions": sum(1 for r in tx if r["promotion_id"]),
     }
 
 
@@ -130,6 +135,9 @@ def test_a_day_without_transactions_gives_zeros_and_nulls(settings: Settings) ->
         "top_customer": None,
         "top_store": None,
         "payment_methods": {},
+        "discount_total": 0.0,
+        "promotion_sales": 0.0,
+        "promotion_transactions": 0,
     }
     assert stored_metrics(settings, DAY) == metrics
 
@@ -145,7 +153,10 @@ def tied_day(settings: Settings, db: psycopg.Connection) -> None:
         "('00000000-0000-4000-8000-000000000001','Al','A','a@shop.test','2 St','C','S','X',"
         "'1','1990-01-01',0,'2019-01-01')"
     )
-    db.execute("INSERT INTO products VALUES (2,'B','Books',5,1),(1,'A','Books',5,1)")
+    db.execute(
+        "INSERT INTO products VALUES "
+        "(2,'B','Books',5,1,'P','budget'),(1,'A','Books',5,1,'P','budget')"
+    )
     db.execute("INSERT INTO stores VALUES (2,'S2','L','Retail',9,18),(1,'S1','L','Retail',9,18)")
     db.execute(
         "CREATE TABLE transactions_20261120 PARTITION OF transactions "
@@ -154,9 +165,9 @@ def tied_day(settings: Settings, db: psycopg.Connection) -> None:
     db.execute(
         "INSERT INTO transactions VALUES "
         "(gen_random_uuid(),'2026-11-20','00000000-0000-4000-8000-000000000002',"
-        "'2026-11-20 10:00+00',10,2,2,2,5,'Cash'),"
+        "'2026-11-20 10:00+00',10,2,2,2,5,'Cash',NULL,0),"
         "(gen_random_uuid(),'2026-11-20','00000000-0000-4000-8000-000000000001',"
-        "'2026-11-20 11:00+00',10,1,1,2,5,'PayPal')"
+        "'2026-11-20 11:00+00',10,1,1,2,5,'PayPal',NULL,0)"
     )
 
 

@@ -25,7 +25,8 @@ DAY = dt.date(2026, 11, 20)
 def totals(db: psycopg.Connection) -> tuple:
     return db.execute(
         "SELECT (SELECT count(*) FROM customers), (SELECT count(*) FROM products), "
-        "(SELECT count(*) FROM stores), count(*), sum(transaction_amount) "
+        "(SELECT count(*) FROM stores), (SELECT count(*) FROM promotions), count(*), "
+        "sum(transaction_amount) "
         "FROM transactions WHERE business_date = %s",
         [DAY],
     ).fetchone()
@@ -38,7 +39,7 @@ def test_a_whole_day(settings: Settings, db: psycopg.Connection) -> None:
     expected = expected_rows(settings, DAY)
     assert summary.row_counts == expected
     assert expected["transactions"] > 1000  # a Friday in November 2026: busier than typical
-    assert totals(db)[:4] == tuple(expected.values())
+    assert totals(db)[:5] == tuple(expected.values())
     assert summary.metrics["transaction_count"] == expected["transactions"]
     stored = db.execute("SELECT transaction_count FROM daily_metrics").fetchone()[0]
     assert stored == expected["transactions"]
@@ -81,6 +82,7 @@ def test_a_day_s_files_come_dimensions_first_each_reported_once_written(
         "customers",
         "products",
         "stores",
+        "promotions",
         *["transactions"] * chunks,
     ]
 
@@ -109,7 +111,7 @@ def test_a_failing_step_still_cleans_up_and_keeps_the_data(
         run_day(unreachable_smtp, DAY)
     assert not settings.work_dir.exists()
     # loaded before the failure, and intact
-    assert totals(db)[3] == expected_rows(settings, DAY)["transactions"]
+    assert totals(db)[4] == expected_rows(settings, DAY)["transactions"]
     status, error = db.execute("SELECT status, error FROM pipeline_runs").fetchone()
     assert status == "failed" and "DeliveryError" in error
 

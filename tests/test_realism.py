@@ -12,7 +12,6 @@ import pytest
 
 from conftest import generate_day, read_csv
 from customer_pipeline.generate.calendar import customers_through, transaction_count
-from customer_pipeline.generate.catalog import CATEGORIES
 from customer_pipeline.settings import Settings
 
 MONDAY = dt.date(2026, 11, 16)
@@ -63,18 +62,6 @@ def test_top_tenth_of_customers_make_40_percent_of_sales(week: dict) -> None:
     ranked = sorted(sales.values(), reverse=True)
     top = ranked[: len(week["customers"]) // 10]
     assert sum(top) / sum(ranked) >= Decimal("0.40")
-
-
-def test_a_few_best_sellers_and_a_long_tail(week: dict) -> None:
-    units = Counter()
-    for row in all_transactions(week):
-        units[row["product_id"]] += int(row["quantity"])
-    ranked = [units.get(p["product_id"], 0) for p in week["products"]]
-    ranked.sort(reverse=True)
-    total = sum(ranked)
-    assert sum(ranked[: len(ranked) // 10]) / total >= 0.35
-    assert sum(ranked[len(ranked) // 2 :]) / total <= 0.15
-    assert np.median(ranked) < np.mean(ranked) / 2
 
 
 def test_sales_follow_opening_hours_and_the_hour_of_day(week: dict) -> None:
@@ -138,17 +125,6 @@ def test_quantities_are_mostly_small_with_a_tail(week: dict) -> None:
     assert sum(quantities[q] for q in (1, 2, 3)) / total >= 0.85
     assert quantities[1] > quantities[2] > quantities[3]
     assert max(quantities) >= 7
-
-
-def test_prices_fit_their_category(week: dict) -> None:
-    ranges = {c.name: (c.min_price, c.max_price) for c in CATEGORIES}
-    by_category = defaultdict(list)
-    for product in week["products"]:
-        price = Decimal(product["price"])
-        low, high = ranges[product["category"]]
-        assert Decimal(low) - 1 < price < high
-        by_category[product["category"]].append(price)
-    assert np.median(by_category["Electronics"]) > 3 * np.median(by_category["Food"])
 
 
 def test_payment_mix_depends_on_the_channel(week: dict) -> None:

@@ -295,6 +295,8 @@ def test_html_holds_every_kpi() -> None:
         ("Smallest transaction", "$1.50"),
         ("Largest transaction", "$9,999.99"),
         ("Unique customers", "1,000"),
+        ("Sales on promotion", "$234,567.80"),
+        ("Discounts given", "$12,345.60"),
     ]:
         assert [label, value] in rows
     assert ["1", "Espresso Machine Electronics · 25 units", "$5,000.00"] in rows

@@ -119,7 +119,7 @@ def test_every_pipeline_table_bears_the_mark(settings: Settings, db: psycopg.Con
         "SELECT DISTINCT obj_description(to_regclass(t), 'pg_class') FROM unnest(%s::text[]) t",
         [list(TABLES)],
     ).fetchall()
-    assert marks == [("customer-pipeline schema 3",)]
+    assert marks == [("customer-pipeline schema 4",)]
 
 
 def test_volume_chunking_and_delivery_are_not_part_of_the_dataset(settings: Settings) -> None:

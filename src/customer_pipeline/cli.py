@@ -213,7 +213,7 @@ def print_summary(
     table = Table(title=f"customer-pipeline {summary.business_date}", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
-    for name in ("customers", "products", "stores", "transactions"):
+    for name in ("customers", "products", "stores", "promotions", "transactions"):
         if name in summary.row_counts:
             table.add_row(f"{name} rows", f"{summary.row_counts[name]:,}")
     if m:

@@ -1,8 +1,9 @@
 """One schema, one dataset: the parameters that decide the data's content, stored once.
 
 A dataset is what makes a day's rows what they are: the seed, the locale, the initial
-sizes of the dimensions, the history start, and the version of the generators and of
-their value pools. The first run that fills a schema records them in
+sizes of the dimensions, the history start, the version of the generators and of their
+value pools, and the digest of the catalog's file (data/catalog.toml: the products and
+the promotions' rules). The first run that fills a schema records them in
 ``pipeline_dataset``; every later run must ask for the same, or is refused before its
 first write. A day's transaction volume, the chunk size and everything about delivery may
 change from day to day: they change how much of the dataset is made, or how, not what.
@@ -15,11 +16,12 @@ import datetime as dt
 from dataclasses import dataclass
 
 from customer_pipeline.errors import ConfigError
+from customer_pipeline.generate.catalog import DIGEST as CATALOG_DIGEST
 from customer_pipeline.generate.pools import pools_version
 from customer_pipeline.settings import Settings
 
 #: Bumped whenever the generators make other rows from the same parameters.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class Dataset:
     products: int
     stores: int
     history_start: dt.date
-    generator: str  # the generators' version, with that of the locale's value pools
+    generator: str  # the generators' version, the locale's value pools', the catalog's digest
 
     @classmethod
     def of(cls, settings: Settings) -> Dataset:
@@ -44,7 +46,10 @@ class Dataset:
             products=sizes.products,
             stores=sizes.stores,
             history_start=settings.history_start,
-            generator=f"{GENERATOR_VERSION}; pools {pools_version(settings.locale)}",
+            generator=(
+                f"{GENERATOR_VERSION}; pools {pools_version(settings.locale)}; "
+                f"catalog {CATALOG_DIGEST}"
+            ),
         )
 
     def differences(self, requested: Dataset) -> list[str]:

@@ -32,7 +32,9 @@ HISTORY_DAYS = 7
 HISTORY_SQL = """
 SELECT business_date, transaction_count, total_sales, total_quantity_sold,
        average_transaction_amount, min_transaction_amount, max_transaction_amount,
-       unique_customers
+       unique_customers,
+       (metrics->>'discount_total')::numeric AS discount_total,
+       (metrics->>'promotion_sales')::numeric AS promotion_sales
 FROM daily_metrics
 WHERE business_date >= %(day)s::date - %(days)s AND business_date < %(day)s
 ORDER BY business_date

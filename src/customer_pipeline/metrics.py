@@ -110,6 +110,16 @@ FROM top JOIN customers c USING (customer_id)
 ORDER BY top.cents DESC, top.customer_id
 """
 
+#: The promotions' KPIs: discounts given, and the lines sold on promotion (their sales net
+#: of the discounts). Summed in integer cents.
+PROMOTIONS_SQL = """
+SELECT sum((discount_amount * 100)::bigint) AS discount_cents,
+       sum((transaction_amount * 100)::bigint) FILTER (WHERE promotion_id IS NOT NULL)
+           AS promotion_cents,
+       count(*) FILTER (WHERE promotion_id IS NOT NULL) AS promotion_transactions
+FROM transactions WHERE business_date = %(day)s
+"""
+
 UPSERT_SQL = """
 INSERT INTO daily_metrics (
     business_date, transaction_count, total_sales, total_quantity_sold,
@@ -155,6 +165,7 @@ def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any],
         cur.execute("SET LOCAL work_mem = '256MB'")  # the hash tables stay in memory
         grouped = cur.execute(BREAKDOWNS_SQL, params).fetchall()
         customers = cur.execute(CUSTOMERS_SQL, params).fetchall()
+        promotions = cur.execute(PROMOTIONS_SQL, params).fetchone()
     totals = next((row for row in grouped if row["kind"] == "total"), {})
 
     def rows(kind: str) -> list[dict[str, Any]]:
@@ -220,8 +231,18 @@ def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any],
             row["key"]: {"count": int(row["transactions"]), "sales": _amount(row["sales"])}
             for row in sorted(rows("payment_method"), key=lambda r: r["key"])
         },
+        **_promotion_kpis(promotions),
     }
     return metrics, insights
+
+
+def _promotion_kpis(row: dict[str, Any]) -> dict[str, Any]:
+    """discount_total, promotion_sales (net of the discounts), promotion_transactions."""
+    return {
+        "discount_total": _amount_from_cents(row["discount_cents"]),
+        "promotion_sales": _amount_from_cents(row["promotion_cents"]),
+        "promotion_transactions": int(row["promotion_transactions"]),
+    }
 
 
 def _top(top: tuple[Ranked, ...], key: str, name: str) -> dict[str, Any] | None:

@@ -18,7 +18,10 @@ SELECT count(*) AS transactions,
        count(*) FILTER (WHERE c.customer_id IS NULL) AS orphan_customers,
        count(*) FILTER (WHERE p.product_id IS NULL) AS orphan_products,
        count(*) FILTER (WHERE s.store_id IS NULL) AS orphan_stores,
-       count(*) FILTER (WHERE t.transaction_amount <> t.unit_price * t.quantity) AS bad_amounts,
+       count(*) FILTER (
+           WHERE t.transaction_amount <> t.unit_price * t.quantity - t.discount_amount
+              OR t.discount_amount < 0
+       ) AS bad_amounts,
        count(*) FILTER (
            WHERE t.transaction_date < %(day)s::timestamp AT TIME ZONE 'UTC'
               OR t.transaction_date >= (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
@@ -26,7 +29,8 @@ SELECT count(*) AS transactions,
        count(*) FILTER (WHERE t.transaction_date < c.created_at) AS before_sign_up,
        (SELECT count(*) FROM customers) AS customers,
        (SELECT count(*) FROM products) AS products,
-       (SELECT count(*) FROM stores) AS stores
+       (SELECT count(*) FROM stores) AS stores,
+       (SELECT count(*) FROM promotions) AS promotions
 FROM transactions t
 LEFT JOIN customers c USING (customer_id)
 LEFT JOIN products p USING (product_id)
@@ -82,10 +86,11 @@ CHECKS: tuple[Check, ...] = (
     AsGenerated("customers present", "customers", "customers", at_least=True),
     AsGenerated("products present", "products", "products", at_least=True),
     AsGenerated("stores present", "stores", "stores", at_least=True),
+    AsGenerated("promotions present", "promotions", "promotions", at_least=True),
     Check("orphan customers", "orphan_customers"),
     Check("orphan products", "orphan_products"),
     Check("orphan stores", "orphan_stores"),
-    Check("amount = unit_price x quantity", "bad_amounts"),
+    Check("amount = unit_price x quantity - discount_amount", "bad_amounts"),
     Check("transaction_date within business date (UTC)", "outside_the_day"),
     Check("no purchase before the customer signed up", "before_sign_up"),
 )

@@ -25,18 +25,19 @@ TABLES = (
     TRANSACTIONS.name,
     "daily_metrics",
     "pipeline_runs",
-    *(table.name for table in DIMENSIONS),
+    *(table.name for table in reversed(DIMENSIONS)),  # promotions reference products
     "pipeline_dataset",
 )
 
 SCHEMA_SQL = files("customer_pipeline").joinpath("sql/schema.sql").read_text()
 #: Bumped whenever schema.sql changes a table that exists already, or what the tables
-#: hold (3: every table marked; one dataset per schema).
-SCHEMA_VERSION = 3
+#: hold (3: every table marked; one dataset per schema; 4: promotions, the products' brand
+#: and tier, the transactions' promotion and discount).
+SCHEMA_VERSION = 4
 _PREFIX = "customer-pipeline schema "
 _MARK = f"{_PREFIX}{SCHEMA_VERSION}"
 #: Version 2 marked only its transactions table; these were its other tables.
-_V2_TABLES = frozenset(TABLES) - {"pipeline_dataset"}
+_V2_TABLES = frozenset(TABLES) - {"pipeline_dataset", "promotions"}
 
 
 def lock_key(settings: Settings, name: str) -> str:

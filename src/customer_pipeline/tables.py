@@ -58,7 +58,15 @@ CUSTOMERS = Table(
 PRODUCTS = Table(
     "products",
     key="product_id",
-    columns=("product_id", "product_name", "category", "price", "quantity"),
+    columns=(
+        "product_id",
+        "product_name",
+        "category",
+        "price",
+        "quantity",
+        "brand",
+        "price_tier",
+    ),
     task="generate_product_data",
     generator="customer_pipeline.generate.products:generate_products",
     serial_key=True,
@@ -70,6 +78,21 @@ STORES = Table(
     task="generate_stores_data",
     generator="customer_pipeline.generate.stores:generate_stores",
     serial_key=True,
+)
+PROMOTIONS = Table(
+    "promotions",
+    key="promotion_id",
+    columns=(
+        "promotion_id",
+        "name",
+        "start_date",
+        "end_date",
+        "discount_percent",
+        "category",
+        "product_id",
+    ),
+    task="generate_promotions_data",
+    generator="customer_pipeline.generate.promotions:generate_promotions",
 )
 TRANSACTIONS = Table(
     "transactions",
@@ -85,12 +108,14 @@ TRANSACTIONS = Table(
         "quantity",
         "unit_price",
         "payment_method",
+        "promotion_id",
+        "discount_amount",
     ),
     task="generate_transaction_data",
     generator="customer_pipeline.generate.transactions:generate_transactions",
 )
 
 #: The dimensions, in the order they are generated and loaded (transactions reference them).
-DIMENSIONS = (CUSTOMERS, PRODUCTS, STORES)
+DIMENSIONS = (CUSTOMERS, PRODUCTS, STORES, PROMOTIONS)
 #: Every generated table by name, the dimensions first.
 GENERATED = {table.name: table for table in (*DIMENSIONS, TRANSACTIONS)}

@@ -1,4 +1,5 @@
-"""The product catalog, the stores' hours, the payment mix: data, not code.
+"""The product catalog, the promotions' rules, the stores' hours, the payment mix: data,
+not code.
 
 The values live in ``data/catalog.toml`` (package data, like ``sql/schema.sql``); this
 module reads them once and gives them the shapes the generators use.
@@ -6,36 +7,72 @@ module reads them once and gives them the shapes the generators use.
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from dataclasses import dataclass
 from importlib.resources import files
 
 import numpy as np
 
-_CATALOG = tomllib.loads(
-    files("customer_pipeline").joinpath("data/catalog.toml").read_text(encoding="utf-8")
-)
+_TEXT = files("customer_pipeline").joinpath("data/catalog.toml").read_text(encoding="utf-8")
+_CATALOG = tomllib.loads(_TEXT)
+#: Part of the dataset's identity: editing the file changes the data.
+DIGEST: str = hashlib.sha256(_TEXT.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of product (socks, laptops): its price range, its demand, its adjectives."""
+
+    name: str
+    category: int  # index into CATEGORIES
+    min_price: int  # whole currency units; prices end in .99
+    max_price: int
+    demand: float  # relative units a product of this kind sells
+    adjectives: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Brand:
+    name: str
+    category: int  # index into CATEGORIES
+    tier: int  # index into TIERS
 
 
 @dataclass(frozen=True)
 class Category:
     name: str
-    min_price: int  # whole currency units; prices end in .99
-    max_price: int
-    nouns: tuple[str, ...]
-    adjectives: tuple[str, ...]
+    kinds: tuple[int, ...]  # indexes into KINDS
+    brands: tuple[int, ...]  # indexes into BRANDS
 
 
+_PRODUCTS = _CATALOG["products"]
+TIERS: tuple[str, ...] = tuple(_PRODUCTS["tiers"])
+TIER_DEMAND: tuple[float, ...] = tuple(_PRODUCTS["tier_demand"])
+POPULARITY_SIGMA: float = _PRODUCTS["popularity_sigma"]
+STOCK_PER_POPULARITY: float = _PRODUCTS["stock_per_popularity"]
+
+KINDS: tuple[Kind, ...] = tuple(
+    Kind(kind["name"], c, *kind["prices"], kind["demand"], tuple(kind["adjectives"]))
+    for c, entry in enumerate(_CATALOG["categories"])
+    for kind in entry["kinds"]
+)
+BRANDS: tuple[Brand, ...] = tuple(
+    Brand(name, c, TIERS.index(tier))
+    for c, entry in enumerate(_CATALOG["categories"])
+    for name, tier in entry["brands"]
+)
 CATEGORIES: tuple[Category, ...] = tuple(
     Category(
         entry["name"],
-        entry["prices"]["min"],
-        entry["prices"]["max"],
-        tuple(entry["nouns"]),
-        tuple(entry["adjectives"]),
+        tuple(k for k, kind in enumerate(KINDS) if kind.category == c),
+        tuple(b for b, brand in enumerate(BRANDS) if brand.category == c),
     )
-    for entry in _CATALOG["categories"]
+    for c, entry in enumerate(_CATALOG["categories"])
 )
+
+#: The promotions' rules: see the [promotions] section of catalog.toml.
+PROMOTIONS: dict = _CATALOG["promotions"]
 
 STORE_TYPES: tuple[str, ...] = tuple(_CATALOG["stores"]["types"])
 ONLINE_SHARE: float = _CATALOG["stores"]["online_share"]

@@ -1,85 +1,135 @@
-"""products: a catalog of four categories, prices that fit each category, a few best sellers."""
+"""products: a catalog of kinds of product, each with its price range, brands in price tiers.
+
+A product is one kind (socks, laptops) of one category, by one brand: its price is
+log-uniform within its brand's tier of its kind's range (budget, standard or premium
+third), so the same kind has prices of the same order. Its popularity is its kind's demand
+x its tier's demand x a lognormal spread: a few best sellers, a long tail, no product
+dominating. Its stock (``quantity``) is proportional to its popularity.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from customer_pipeline.generate import csvfile
-from customer_pipeline.generate.catalog import CATEGORIES
-from customer_pipeline.generate.pools import pools
+from customer_pipeline.generate.catalog import (
+    BRANDS,
+    CATEGORIES,
+    KINDS,
+    POPULARITY_SIGMA,
+    STOCK_PER_POPULARITY,
+    TIER_DEMAND,
+    TIERS,
+)
 from customer_pipeline.generate.streams import Stream, gather_facts, stream, ticket_counts
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 from customer_pipeline.tables import PRODUCTS
 
 FILE_NAME = "products.csv"
-POPULARITY_SIGMA = 1.6  # lognormal spread of popularity: a few best sellers, a long tail
-TICKETS_PER_POPULARITY = 4.0  # sampling resolution (see streams.ticket_table)
-_NAMES = np.array([c.name for c in CATEGORIES], dtype=np.bytes_)
-_LOG_MIN = np.log([c.min_price for c in CATEGORIES])
-_LOG_MAX = np.log([c.max_price for c in CATEGORIES])
+TICKETS_PER_POPULARITY = 40.0  # sampling resolution (see streams.ticket_table)
+_CATEGORY_NAMES = np.array([c.name for c in CATEGORIES], dtype=np.bytes_)
+_TIER_NAMES = np.array(TIERS, dtype=np.bytes_)
+_BRAND_NAMES = csvfile.quote(brand.name for brand in BRANDS)
+_KIND_DEMAND = np.array([kind.demand for kind in KINDS])
+_LOG_MIN = np.log([kind.min_price for kind in KINDS])
+_LOG_MAX = np.log([kind.max_price for kind in KINDS])
+_BRAND_TIER = np.array([brand.tier for brand in BRANDS])
+_TIER_DEMAND = np.array(TIER_DEMAND)
+
+
+def _choose(rng: np.random.Generator, category: np.ndarray, options: str) -> np.ndarray:
+    """Per row, one of its category's kinds or brands (uniformly): a global index."""
+    lists = [getattr(c, options) for c in CATEGORIES]
+    first = np.array([found[0] for found in lists])
+    count = np.array([len(found) for found in lists])
+    return first[category] + (rng.random(len(category)) * count[category]).astype(np.int64)
 
 
 @dataclass(frozen=True)
 class Facts:
-    """Products 1..count (index 0 is product 1), as far as they need no Faker."""
+    """Products 1..count (index 0 is product 1), as far as they need no text."""
 
     category: np.ndarray  # index into CATEGORIES
+    kind: np.ndarray  # index into KINDS
+    brand: np.ndarray  # index into BRANDS
     price_cents: np.ndarray
+    popularity: np.ndarray  # relative units sold a day
     tickets: np.ndarray  # popularity, in sampling tickets
 
 
 def _facts_block(seed: int, block: int) -> Facts:
     rng = stream(seed, Stream.PRODUCTS, 0, block, part=0)
     category = rng.integers(0, len(CATEGORIES), BLOCK_ROWS)
-    # log-uniform within the category's range: more cheap items than dear ones; ends in .99
-    span = _LOG_MAX[category] - _LOG_MIN[category]
-    whole = np.floor(np.exp(_LOG_MIN[category] + rng.random(BLOCK_ROWS) * span)).astype(np.int64)
-    price = np.maximum(whole, 10) * 100 - 1
-    popularity = rng.lognormal(0.0, POPULARITY_SIGMA, BLOCK_ROWS)
-    return Facts(category, price, ticket_counts(rng, popularity, TICKETS_PER_POPULARITY))
+    kind = _choose(rng, category, "kinds")
+    brand = _choose(rng, category, "brands")
+    tier = _BRAND_TIER[brand]
+    # the tier's third of the kind's log range, log-uniform within it; prices end in .99
+    third = (_LOG_MAX[kind] - _LOG_MIN[kind]) / len(TIERS)
+    log_price = _LOG_MIN[kind] + (tier + rng.random(BLOCK_ROWS)) * third
+    price = np.maximum(np.floor(np.exp(log_price)).astype(np.int64), 1) * 100 - 1
+    spread = rng.lognormal(0.0, POPULARITY_SIGMA, BLOCK_ROWS)
+    popularity = _KIND_DEMAND[kind] * _TIER_DEMAND[tier] * spread
+    tickets = ticket_counts(rng, popularity, TICKETS_PER_POPULARITY)
+    return Facts(category, kind, brand, price, popularity, tickets)
 
 
 def product_facts(seed: int, count: int) -> Facts:
     return gather_facts(Facts, count, lambda block: _facts_block(seed, block))
 
 
-def _names(
-    rng: np.random.Generator, category: np.ndarray, brands: tuple[str, ...], rows: int
-) -> list[str]:
-    """'<brand> <adjective> <noun>' for the first `rows` products of a block.
-
-    The draws are a whole block's, so a product's name never depends on the catalog size.
-    """
-    brand = rng.integers(0, len(brands), BLOCK_ROWS).tolist()
-    adjective = rng.integers(0, 1 << 30, BLOCK_ROWS).tolist()
-    noun = rng.integers(0, 1 << 30, BLOCK_ROWS).tolist()
+def product_names(facts: Facts, adjective: np.ndarray, rows: int, first: int = 0) -> list[str]:
+    """'<brand> <adjective> <kind>' for `rows` products of a block from row `first`
+    (adjective: a random integer per product from that row on, reduced modulo the kind's
+    adjectives)."""
     names = []
-    for i, cat in enumerate(category[:rows].tolist()):
-        entry = CATEGORIES[cat]
+    for brand, kind, pick in zip(
+        facts.brand[first : first + rows].tolist(),
+        facts.kind[first : first + rows].tolist(),
+        adjective[:rows].tolist(),
+        strict=True,
+    ):
+        entry = KINDS[kind]
         names.append(
-            f"{brands[brand[i]]} {entry.adjectives[adjective[i] % len(entry.adjectives)]} "
-            f"{entry.nouns[noun[i] % len(entry.nouns)]}"
+            f"{BRANDS[brand].name} {entry.adjectives[pick % len(entry.adjectives)]} {entry.name}"
         )
     return names
 
 
+def _adjectives(seed: int, block: int) -> np.ndarray:
+    return stream(seed, Stream.PRODUCTS, 0, block, part=1).integers(0, 1 << 30, BLOCK_ROWS)
+
+
+@lru_cache(maxsize=4)
+def _named_block(seed: int, block: int) -> tuple[Facts, np.ndarray]:
+    return _facts_block(seed, block), _adjectives(seed, block)
+
+
+def product_name(seed: int, index: int) -> str:
+    """The name of product index + 1 (what a promotion on it is called after)."""
+    block, row = divmod(index, BLOCK_ROWS)
+    facts, adjective = _named_block(seed, block)
+    return product_names(facts, adjective[row:], 1, row)[0]
+
+
 def _block(settings: Settings, block: int, rows: int) -> list[np.ndarray]:
     facts = _facts_block(settings.seed, block)
-    category, cents = facts.category, facts.price_cents
-    rng = stream(settings.seed, Stream.PRODUCTS, 0, block, part=1)
     first = block * BLOCK_ROWS + 1
-    names = _names(rng, category, pools(settings.locale).surnames, rows)
+    names = product_names(facts, _adjectives(settings.seed, block), rows)
     names += [""] * (BLOCK_ROWS - rows)  # rows past the table's end are cut anyway
+    stock = np.maximum(np.round(facts.popularity * STOCK_PER_POPULARITY), 1).astype(np.int64)
     return [
         csvfile.integers(np.arange(first, first + BLOCK_ROWS)),
         csvfile.quote(names),
-        _NAMES[category],
-        csvfile.cents_as_decimal(cents),
-        csvfile.integers(rng.integers(1, 201, BLOCK_ROWS)),
+        _CATEGORY_NAMES[facts.category],
+        csvfile.cents_as_decimal(facts.price_cents),
+        csvfile.integers(stock),
+        _BRAND_NAMES[facts.brand],
+        _TIER_NAMES[_BRAND_TIER[facts.brand]],
     ]
 
 

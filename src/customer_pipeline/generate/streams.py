@@ -22,7 +22,8 @@ F = TypeVar("F")
 
 class Stream(enum.IntEnum):
     """Stream ids: one per table, plus streams of their own for what other tables recompute
-    (customer ids), the day's volume (calendar) and the sign-ups."""
+    (customer ids), the day's volume (calendar), the sign-ups and the
+    promotions."""
 
     CUSTOMERS = 1
     PRODUCTS = 2
@@ -31,6 +32,7 @@ class Stream(enum.IntEnum):
     CUSTOMER_IDS = 5
     CALENDAR = 7
     SIGNUPS = 8
+    PROMOTIONS = 9
 
 
 def stream(

@@ -2,7 +2,8 @@
 
 Keys are computed, never looked up: a foreign key is a sampled parent index mapped to
 that parent's key, so an orphan is impossible by construction. Money is integer cents:
-transaction_amount = unit_price x quantity, exactly.
+transaction_amount = unit_price x quantity - discount_amount, exactly (the discount of
+the day's best promotion on the product, if any: see :mod:`.promotions`).
 
 Who buys, what and where is skewed (lognormal activity and popularity, sampled through
 ticket tables in O(1), see :func:`.streams.ticket_table`); when follows each store's
@@ -26,6 +27,7 @@ from customer_pipeline.generate.calendar import customers_through, transaction_c
 from customer_pipeline.generate.catalog import HOURLY, PAYMENT_METHODS, PAYMENT_MIX
 from customer_pipeline.generate.customers import customer_facts
 from customer_pipeline.generate.products import product_facts
+from customer_pipeline.generate.promotions import discounts, popularity_on, promotion_columns
 from customer_pipeline.generate.stores import store_facts
 from customer_pipeline.generate.streams import Stream, stream, ticket_table, uuid4, weighted_sample
 from customer_pipeline.settings import BLOCK_ROWS, Settings
@@ -111,7 +113,9 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         price_text=csvfile.cents_as_decimal(products.price_cents),
         product_text=csvfile.integers(np.arange(1, sizes.products + 1)),
         store_text=csvfile.integers(np.arange(1, sizes.stores + 1)),
-        product_tickets=ticket_table(products.tickets),
+        product_tickets=ticket_table(  # promotions: what is on promotion sells more
+            np.round(popularity_on(settings, day, products.tickets)).astype(np.int64)
+        ),
         store_tickets=ticket_table(stores.tickets),
         online_stores=online,
         store_online=stores.online,
@@ -142,17 +146,20 @@ def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[
         signed_up = plan.new_signup_second[newcomer]
         after = signed_up + (rng.random(n) * (86_400 - signed_up)).astype(np.int64)
         second = np.where(first_purchase, after, second)
+    line_cents = plan.price_cents[product] * quantity
+    promotion, discount = discounts(settings, day, product, line_cents)  # promotions
     return [
         ids,
         csvfile.constant(str(day).encode(), n),
         plan.customer_ids[customer],
         csvfile.timestamps_within(day, second),
-        csvfile.cents_as_decimal_parts(plan.price_cents[product] * quantity),
+        csvfile.cents_as_decimal_parts(line_cents - discount),  # promotions
         plan.store_text[store],
         plan.product_text[product],
         _QUANTITY_TEXT[quantity],
         plan.price_text[product],
         _METHODS[method],
+        *promotion_columns(settings, day, promotion, discount),  # promotions
     ]
 
 

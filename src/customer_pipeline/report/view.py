@@ -41,6 +41,8 @@ KPIS: tuple[tuple[str, str, bool, int], ...] = (
     ("Unique customers", "unique_customers", False, 1),
     ("Smallest transaction", "min_transaction_amount", True, 0),
     ("Largest transaction", "max_transaction_amount", True, 0),
+    ("Sales on promotion", "promotion_sales", True, 1),
+    ("Discounts given", "discount_total", True, 0),
 )
 
 #: What each top 5 shows beside a name, by noun.

@@ -21,7 +21,23 @@ CREATE TABLE IF NOT EXISTS products (
     product_name varchar(100)  NOT NULL,
     category     varchar(100)  NOT NULL,
     price        numeric(10,2) NOT NULL CHECK (price > 0),
-    quantity     integer       NOT NULL CHECK (quantity >= 0)  -- units in stock
+    quantity     integer       NOT NULL CHECK (quantity >= 0),  -- units in stock, by popularity
+    brand        varchar(50)   NOT NULL,
+    price_tier   varchar(20)   NOT NULL CHECK (price_tier IN ('budget', 'standard', 'premium'))
+);
+
+-- A promotion applies to one category or to one product, from start_date to end_date
+-- (both included); ids are stable: (year x 12 + month - 1) x 16 + slot (generate/promotions.py).
+CREATE TABLE IF NOT EXISTS promotions (
+    promotion_id     integer PRIMARY KEY,
+    name             varchar(150) NOT NULL,
+    start_date       date         NOT NULL,
+    end_date         date         NOT NULL,
+    discount_percent smallint     NOT NULL CHECK (discount_percent BETWEEN 1 AND 99),
+    category         varchar(100),
+    product_id       integer      REFERENCES products,
+    CHECK (start_date <= end_date),
+    CHECK ((category IS NULL) <> (product_id IS NULL))
 );
 
 CREATE TABLE IF NOT EXISTS stores (
@@ -46,9 +62,11 @@ CREATE TABLE IF NOT EXISTS transactions (
     quantity           integer       NOT NULL CHECK (quantity > 0),
     unit_price         numeric(10,2) NOT NULL CHECK (unit_price > 0),
     payment_method     varchar(50)   NOT NULL,
+    promotion_id       integer       REFERENCES promotions,  -- NULL: bought at full price
+    discount_amount    numeric(10,2) NOT NULL CHECK (discount_amount >= 0),
     PRIMARY KEY (transaction_id, business_date),
-    CONSTRAINT transactions_amount_is_price_times_quantity
-        CHECK (transaction_amount = unit_price * quantity),
+    CONSTRAINT transactions_amount_is_price_times_quantity_less_discount
+        CHECK (transaction_amount = unit_price * quantity - discount_amount),
     CONSTRAINT transactions_date_within_business_date
         CHECK ((transaction_date AT TIME ZONE 'UTC')::date = business_date)
 ) PARTITION BY RANGE (business_date);
