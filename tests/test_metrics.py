@@ -146,16 +146,18 @@ def tied_day(settings: Settings, db: psycopg.Connection) -> None:
         "'1','1990-01-01',0,'2019-01-01')"
     )
     db.execute("INSERT INTO products VALUES (2,'B','Books',5,1),(1,'A','Books',5,1)")
-    db.execute("INSERT INTO stores VALUES (2,'S2','L','Retail',9,18),(1,'S1','L','Retail',9,18)")
+    db.execute(
+        "INSERT INTO stores VALUES (2,'S2','L','Retail',9,18,'UTC'),(1,'S1','L','Retail',9,18,'UTC')"
+    )
     db.execute(
         "CREATE TABLE transactions_20261120 PARTITION OF transactions "
         "FOR VALUES FROM ('2026-11-20') TO ('2026-11-21')"
     )
     db.execute(
         "INSERT INTO transactions VALUES "
-        "(gen_random_uuid(),'2026-11-20','00000000-0000-4000-8000-000000000002',"
+        "(gen_random_uuid(),gen_random_uuid(),'2026-11-20','00000000-0000-4000-8000-000000000002',"
         "'2026-11-20 10:00+00',10,2,2,2,5,'Cash'),"
-        "(gen_random_uuid(),'2026-11-20','00000000-0000-4000-8000-000000000001',"
+        "(gen_random_uuid(),gen_random_uuid(),'2026-11-20','00000000-0000-4000-8000-000000000001',"
         "'2026-11-20 11:00+00',10,1,1,2,5,'PayPal')"
     )
 
