@@ -35,6 +35,11 @@ def metrics_doc(**changes: Any) -> dict[str, Any]:
             "Credit Card": {"count": 10000, "sales": 1000000.0},
             "Cash": {"count": 2345, "sales": 234567.5},
         },
+        "basket_count": 4321,
+        "average_basket_value": 285.71,
+        "items_per_basket": 9.33,
+        "new_customers": 12,
+        "returning_customers": 988,
     }
     doc.update(changes)
     return doc
@@ -54,6 +59,11 @@ def empty_day() -> dict[str, Any]:
         top_customer=None,
         top_store=None,
         payment_methods={},
+        basket_count=0,
+        average_basket_value=0.0,
+        items_per_basket=0.0,
+        new_customers=0,
+        returning_customers=0,
     )
 
 
@@ -68,6 +78,11 @@ def history_day(day: dt.date, sales: float, count: int = 10000) -> dict[str, Any
         "min_transaction_amount": 1.5,
         "max_transaction_amount": 8000.0,
         "unique_customers": 950,
+        "basket_count": 4000,
+        "average_basket_value": 280.0,
+        "items_per_basket": 9.5,
+        "new_customers": 10,
+        "returning_customers": 940,
     }
 
 

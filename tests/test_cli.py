@@ -150,6 +150,11 @@ def test_metrics_json_keeps_the_documented_key_order(cli: CliRunner) -> None:
         "top_customer",
         "top_store",
         "payment_methods",
+        "basket_count",
+        "average_basket_value",
+        "items_per_basket",
+        "new_customers",
+        "returning_customers",
     ]
     assert list(document["top_customer"]) == ["customer_id", "first_name", "last_name", "sales"]
 

@@ -110,6 +110,27 @@ FROM top JOIN customers c USING (customer_id)
 ORDER BY top.cents DESC, top.customer_id
 """
 
+#: The basket KPIs: receipts (basket_id), their average value and units, and the day's
+#: buyers split into new ones (signed up that day: nobody buys before signing up, so
+#: this is their first purchase) and returning ones. A function of the day's partition
+#: and the customers alone, so a day loaded alone gives the same figures as in sequence.
+BASKETS_SQL = """
+WITH baskets AS MATERIALIZED (
+    SELECT basket_id, min(customer_id::text)::uuid AS customer_id, sum(quantity) AS units,
+           sum(transaction_amount) AS value
+    FROM transactions WHERE business_date = %(day)s GROUP BY basket_id
+), buyers AS MATERIALIZED (
+    SELECT DISTINCT b.customer_id, c.created_at >= %(day)s::timestamp AT TIME ZONE 'UTC'
+           AND c.created_at < (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC' AS new
+    FROM baskets b JOIN customers c USING (customer_id)
+)
+SELECT (SELECT count(*) FROM baskets) AS baskets,
+       (SELECT round(avg(value), 2) FROM baskets) AS average_value,
+       (SELECT round(avg(units), 2) FROM baskets) AS units,
+       (SELECT count(*) FILTER (WHERE new) FROM buyers) AS new,
+       (SELECT count(*) FILTER (WHERE NOT new) FROM buyers) AS returning
+"""
+
 UPSERT_SQL = """
 INSERT INTO daily_metrics (
     business_date, transaction_count, total_sales, total_quantity_sold,
@@ -155,6 +176,7 @@ def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any],
         cur.execute("SET LOCAL work_mem = '256MB'")  # the hash tables stay in memory
         grouped = cur.execute(BREAKDOWNS_SQL, params).fetchall()
         customers = cur.execute(CUSTOMERS_SQL, params).fetchall()
+        baskets = cur.execute(BASKETS_SQL, params).fetchone()
     totals = next((row for row in grouped if row["kind"] == "total"), {})
 
     def rows(kind: str) -> list[dict[str, Any]]:
@@ -220,8 +242,20 @@ def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any],
             row["key"]: {"count": int(row["transactions"]), "sales": _amount(row["sales"])}
             for row in sorted(rows("payment_method"), key=lambda r: r["key"])
         },
+        **_basket_kpis(baskets),
     }
     return metrics, insights
+
+
+def _basket_kpis(row: dict[str, Any]) -> dict[str, Any]:
+    """The basket KPIs of the document, from BASKETS_SQL's row."""
+    return {
+        "basket_count": int(row["baskets"]),
+        "average_basket_value": _amount(row["average_value"]),
+        "items_per_basket": _amount(row["units"]),
+        "new_customers": int(row["new"]),
+        "returning_customers": int(row["returning"]),
+    }
 
 
 def _top(top: tuple[Ranked, ...], key: str, name: str) -> dict[str, Any] | None:
