@@ -28,8 +28,8 @@ from customer_pipeline.generate.pools import pools
 from customer_pipeline.generate.streams import (
     Stream,
     gather_facts,
+    keyed_uuid4,
     stream,
-    uuid4,
 )
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 from customer_pipeline.tables import CUSTOMERS
@@ -48,7 +48,6 @@ LAPSE_DAYS = 150  # mean days from sign-up to a lapsed customer's last visit
 class Facts:
     """What other tables need of customers [0, count): computed without Faker."""
 
-    ids: np.ndarray  # S36: UUID text
     created: np.ndarray  # created_at, seconds since 1970 (UTC)
     segment: np.ndarray  # WEEKLY, OCCASIONAL or LAPSED
     weekday: np.ndarray  # a weekly shopper's own weekday (0: Monday)
@@ -66,27 +65,33 @@ def _rhythm(
     visits = np.minimum(median * np.exp(sigma * rng.standard_normal(n)), cap)
     weekday = rng.integers(0, 7, n).astype(np.int8)
     lapse_after = np.ceil(rng.exponential(LAPSE_DAYS, n)).astype(np.int64)
-    never = np.iinfo(np.int64).max
-    lapses = np.where(segment == LAPSED, created // 86_400 + lapse_after, never)
+    never = np.iinfo(np.int32).max
+    lapses = np.where(segment == LAPSED, created // 86_400 + lapse_after, never).astype(np.int32)
     return segment.astype(np.int8), weekday, visits.astype(np.float32), lapses
 
 
-@lru_cache(maxsize=64)  # shared by the customers file and the day's transactions (<= 32 MB)
-def _facts_block(settings: Settings, block: int, through: dt.date) -> Facts:
+def customer_ids(settings: Settings, index: np.ndarray) -> np.ndarray:
+    """The customer_id (UUID text) of customers `index`: computed, never looked up."""
+    return keyed_uuid4(settings.seed, Stream.CUSTOMER_IDS, index)
+
+
+#: shared by the customers file and every day's transactions (<= 90 MB): the rhythm of
+#: millions of customers is computed once per process, a day only reads it
+@lru_cache(maxsize=512)
+def _facts_block(settings: Settings, block: int) -> Facts:
     rng = stream(settings.seed, Stream.CUSTOMER_IDS, 0, block)
     n = BLOCK_ROWS
-    ids = uuid4(rng, n)
     time_of_day = rng.integers(0, 86_400, n)
     before_start = rng.integers(1, SIGNUP_YEARS * 365 * 86_400, n)
     start = block * n
-    day = signup_days(settings, start, start + n, through)
+    day = signup_days(settings, start, start + n)
     origin = np.datetime64(settings.history_start, "s").astype(np.int64)
     created = np.where(day >= 0, day * 86_400 + time_of_day, origin - before_start)
     facts = Facts(
-        ids, created, *_rhythm(stream(settings.seed, Stream.CUSTOMER_IDS, 0, block, 1), created)
+        created, *_rhythm(stream(settings.seed, Stream.CUSTOMER_IDS, 0, block, 1), created)
     )
-    for shared in dataclasses.astuple(facts):  # cached: nobody may change them
-        shared.flags.writeable = False
+    for field in dataclasses.fields(facts):  # cached: nobody may change them
+        getattr(facts, field.name).flags.writeable = False
     return facts
 
 
@@ -103,14 +108,14 @@ def visit_weights(facts: Facts, day: dt.date) -> np.ndarray:
     return np.where(facts.lapses > ordinal, facts.visits * share, 0.0)
 
 
-def customer_facts(settings: Settings, count: int, through: dt.date) -> Facts:
-    """Ids, activity and created_at of customers [0, count) (all existing by `through`)."""
-    return gather_facts(Facts, count, lambda block: _facts_block(settings, block, through))
+def customer_facts(settings: Settings, count: int) -> Facts:
+    """created_at and rhythm of customers [0, count)."""
+    return gather_facts(Facts, count, lambda block: _facts_block(settings, block))
 
 
-def _block(settings: Settings, block: int, through: dt.date) -> list[np.ndarray]:
+def _block(settings: Settings, block: int) -> list[np.ndarray]:
     pool = pools(settings.locale)
-    facts = _facts_block(settings, block, through)
+    facts = _facts_block(settings, block)
     rng = stream(settings.seed, Stream.CUSTOMERS, 0, block)
     n = BLOCK_ROWS
 
@@ -132,7 +137,7 @@ def _block(settings: Settings, block: int, through: dt.date) -> list[np.ndarray]
     born = np.minimum(origin, facts.created // 86_400) - age_days
     balance = np.clip(rng.lognormal(np.log(250_000), 1.4, n), 0, 100_000_000).astype(np.int64)
     return [
-        facts.ids,
+        customer_ids(settings, np.arange(block * n, block * n + n)),
         pool.first_names[first],
         pool.last_names[last],
         csvfile.joined(*email),
@@ -152,6 +157,6 @@ def generate_customers(settings: Settings, out_dir: Path, day: dt.date) -> csvfi
     count = customers_through(settings, day)
     path = out_dir / FILE_NAME
     rows = csvfile.write_blocks(
-        path, CUSTOMERS.columns, 0, count, lambda block: _block(settings, block, day)
+        path, CUSTOMERS.columns, 0, count, lambda block: _block(settings, block)
     )
     return csvfile.GeneratedFile(CUSTOMERS.name, str(path), rows)

@@ -30,7 +30,7 @@ from customer_pipeline.generate.catalog import (
     PAYMENT_MIX,
     STORE_TYPES,
 )
-from customer_pipeline.generate.customers import customer_facts, visit_weights
+from customer_pipeline.generate.customers import customer_facts, customer_ids, visit_weights
 from customer_pipeline.generate.products import product_facts
 from customer_pipeline.generate.stores import store_facts, utc_offsets, zone_weights
 from customer_pipeline.generate.streams import (
@@ -48,7 +48,6 @@ MAX_QUANTITY = 50
 QUANTITY_P = 0.55  # geometric: 1 item 55%, 2 items 25%, 3 items 11%, ... up to 50
 FIRST_DAY_BUYERS = 0.6  # share of a day's sign-ups who buy that day (online)
 RESOLUTION = 200  # rows of a quantile table: hour and payment method in 0.5% steps
-TICKETS_PER_VISIT = 20.0  # sampling resolution of the day's customers (streams.ticket_table)
 #: lines per basket (1, 2, ...), by channel: a shop's trolley is fuller than a web order
 BASKET_LINES = {
     "Retail": (30, 22, 16, 11, 7, 5, 3, 2, 1.5, 1, 0.7, 0.5, 0.3),
@@ -87,8 +86,8 @@ class DayPlan:
 
     returning: int  # customers [0, returning) existed before the day
     new: int  # customers [returning, returning + new) signed up on the day
-    customer_ids: np.ndarray
-    customer_tickets: np.ndarray  # ticket table of the returning customers, by the day's rhythm
+    visitors: np.ndarray  # the day's visits of returning customers, shuffled (see _visitors)
+    blocks: int  # the day's blocks of lines
     new_signup_second: np.ndarray  # second of the day each new customer signed up
     price_cents: np.ndarray
     price_text: np.ndarray  # the prices as CSV text, formatted once
@@ -140,6 +139,16 @@ def _store_hours(stores, locale: str, day: dt.date) -> np.ndarray:
     return quantile_table(np.where(stores.online[:, None], online, retail))
 
 
+def _visitors(rng: np.random.Generator, weights: np.ndarray, baskets: float) -> np.ndarray:
+    """The day's visits: each returning customer's expected visits (their rhythm's weight
+    scaled to the day's baskets) randomly rounded to a whole number, one entry per visit,
+    shuffled. Basket j of block b is visit (b + blocks x j) mod len: the day's baskets use
+    each entry about once, so nobody makes more baskets than their rounded visits."""
+    total = weights.sum()
+    visits = ticket_counts(rng, weights * (baskets / total if total else 0.0), 1.0)
+    return rng.permutation(ticket_table(visits))
+
+
 def _category_tables(products) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each category's ticket table (by popularity), end to end, with starts and sizes."""
     tickets = ticket_table(products.tickets)
@@ -153,7 +162,7 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     sizes = settings.sizes
     returning = customers_through(settings, day - dt.timedelta(days=1))
     everyone = customers_through(settings, day)
-    customers = customer_facts(settings, everyone, day)
+    customers = customer_facts(settings, everyone)
     products = product_facts(settings.seed, sizes.products)
     stores = store_facts(settings.seed, settings.locale, sizes.stores)
     count = transaction_count(settings, day)
@@ -170,8 +179,8 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     return DayPlan(
         returning=returning,
         new=new,
-        customer_ids=customers.ids,
-        customer_tickets=ticket_table(ticket_counts(rounding, weights, TICKETS_PER_VISIT)),
+        visitors=_visitors(rounding, weights, baskets),
+        blocks=-(-count // BLOCK_ROWS),
         new_signup_second=customers.created[returning:] - midnight,
         price_cents=products.price_cents,
         price_text=csvfile.cents_as_decimal(products.price_cents),
@@ -247,9 +256,8 @@ def block_lines(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> 
     store, first_purchase, size = _baskets(rng, plan, BLOCK_ROWS)
     k = len(size)
     newcomer = rng.integers(0, max(plan.new, 1), k)
-    customer = np.where(
-        first_purchase, plan.returning + newcomer, weighted_sample(rng, plan.customer_tickets, k)
-    )
+    visit = plan.visitors[(block + plan.blocks * np.arange(k)) % len(plan.visitors)]
+    customer = np.where(first_purchase, plan.returning + newcomer, visit)
     method = _METHOD_TABLE[plan.store_online[store].astype(np.intp), rng.integers(0, RESOLUTION, k)]
     hour = plan.store_hours[store, rng.integers(0, RESOLUTION, k)].astype(np.int64)
     second = hour * 3600 + rng.integers(0, 3600, k)
@@ -274,7 +282,7 @@ def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[
         line_ids,
         basket_ids[basket],
         csvfile.constant(str(day).encode(), BLOCK_ROWS),
-        plan.customer_ids[lines.customer[basket]],
+        customer_ids(settings, lines.customer)[basket],
         csvfile.timestamps_within(day, lines.second[basket]),
         csvfile.cents_as_decimal_parts(plan.price_cents[product] * lines.quantity),
         plan.store_text[lines.store[basket]],
