@@ -53,7 +53,7 @@ BASKET_LINES = {
     "Retail": (30, 22, 16, 11, 7, 5, 3, 2, 1.5, 1, 0.7, 0.5, 0.3),
     "Online": (46, 24, 13, 7, 4, 2.5, 1.5, 1, 0.5, 0.3),
 }
-RELATED_SHARE = 0.45  # of a basket's further lines: from its first line's category
+RELATED_SHARE = 0.6  # of a basket's further lines: from its first line's category
 _METHODS = np.array(PAYMENT_METHODS, dtype=np.bytes_)
 _QUANTITY_TEXT = csvfile.integers(np.arange(MAX_QUANTITY + 1))
 
