@@ -72,6 +72,11 @@ def accented_metrics() -> dict[str, Any]:
             "Cash": {"count": 234, "sales": 8765.43},
             "Credit Card": {"count": 1000, "sales": 90000.0},
         },
+        "basket_count": 400,
+        "average_basket_value": 246.91,
+        "items_per_basket": 10.8,
+        "new_customers": 3,
+        "returning_customers": 96,
     }
 
 
