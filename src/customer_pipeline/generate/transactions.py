@@ -1,14 +1,17 @@
-"""transactions: the day's sales, referencing existing customers, products and stores only.
+"""transactions: the day's sales as lines of baskets, referencing existing customers,
+products and stores only.
 
 Keys are computed, never looked up: a foreign key is a sampled parent index mapped to
 that parent's key, so an orphan is impossible by construction. Money is integer cents:
 transaction_amount = unit_price x quantity, exactly.
 
-Who buys, what and where is skewed (lognormal activity and popularity, sampled through
-ticket tables in O(1), see :func:`.streams.ticket_table`); when follows each store's
-opening hours and an hour-of-day profile that differs between weekdays and weekends. A
-share of the day's sign-ups buy online on their first day, after signing up; everyone
-else is a returning customer.
+A block of BLOCK_ROWS lines is whole baskets (the day's last block is cut at the day's
+count): a basket's lines share customer, store, second and payment method, never repeat
+a product, and after the first line come from its category more often than by chance.
+Who comes follows the customers' rhythm (:func:`.customers.visit_weights`), each visit
+used about once a day (:func:`_visitors`); a share of the day's sign-ups buy online on
+their first day, after signing up. When follows each store's opening hours in its local
+time zone and an hour-of-day profile that differs between weekdays and weekends.
 """
 
 from __future__ import annotations
@@ -199,16 +202,26 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     )
 
 
-def _baskets(rng: np.random.Generator, plan: DayPlan, n: int):
-    """Store, first-purchase flag and size of the baskets that fill exactly n lines (the
-    last one cut), from n candidates (a basket has at least one line)."""
+def _candidates(rng: np.random.Generator, plan: DayPlan, n: int):
+    """Store, first-purchase flag and size of n baskets."""
     store = weighted_sample(rng, plan.store_tickets, n)
     first_purchase = rng.random(n) < plan.new_share
     if len(plan.online_stores):  # a newcomer's first purchase is online, after signing up
         shop = plan.online_stores[rng.integers(0, len(plan.online_stores), n)]
         store = np.where(first_purchase, shop, store)
     size = _LINES_TABLE[plan.store_online[store].astype(np.intp), rng.integers(0, RESOLUTION, n)]
-    size = np.minimum(size.astype(np.int64), len(plan.price_cents))  # no product twice
+    return store, first_purchase, np.minimum(size.astype(np.int64), len(plan.price_cents))
+
+
+def _baskets(rng: np.random.Generator, plan: DayPlan, n: int):
+    """Store, first-purchase flag and size of the baskets that fill exactly n lines (the
+    last one cut; no basket has more lines than there are products), drawn n / 2 at a
+    time: one draw is nearly always enough."""
+    parts, lines = [], 0
+    while lines < n:
+        parts.append(_candidates(rng, plan, n // 2))
+        lines += int(parts[-1][2].sum())
+    store, first_purchase, size = (np.concatenate(column) for column in zip(*parts, strict=True))
     ends = np.cumsum(size)
     k = int(np.searchsorted(ends, n)) + 1
     size = size[:k]
