@@ -18,7 +18,7 @@ from customer_pipeline.settings import Settings
 
 BENCH_DIR = Path(__file__).resolve().parent
 #: The issue's reference scale "1M": one day of 1M transactions.
-REFERENCE = {"customers": 100_000, "products": 10_000, "stores": 500, "transactions": 1_000_000}
+REFERENCE = {"customers": 1_000_000, "products": 10_000, "stores": 500, "transactions": 1_000_000}
 SEED = 42
 
 

@@ -10,6 +10,7 @@ import itertools
 import subprocess
 import sys
 import uuid
+import zoneinfo
 from decimal import Decimal
 from pathlib import Path
 
@@ -142,7 +143,8 @@ def test_transactions_reference_existing_rows_and_amounts_are_exact(
         moment = dt.datetime.fromisoformat(row["transaction_date"])
         assert day_start <= moment < day_start + dt.timedelta(days=1)
         assert dt.datetime.fromisoformat(customer["created_at"]) <= moment
-        assert int(store["open_hour"]) <= moment.hour < int(store["close_hour"])
+        local = moment.astimezone(zoneinfo.ZoneInfo(store["timezone"]))
+        assert int(store["open_hour"]) <= local.hour < int(store["close_hour"])
         assert row["business_date"] == "2026-11-20"
         assert uuid.UUID(row["transaction_id"]).version == 4
         ids.add(row["transaction_id"])

@@ -103,8 +103,8 @@ def test_dimensions_are_upserted_changed_rows_only(
 @pytest.mark.usefixtures("loaded")
 def test_serial_sequences_follow_explicit_ids(db: psycopg.Connection) -> None:
     new_id = db.execute(
-        "INSERT INTO stores (store_name, location, store_type, open_hour, close_hour) "
-        "VALUES ('New', 'Here', 'Retail', 9, 18) RETURNING store_id"
+        "INSERT INTO stores (store_name, location, store_type, open_hour, close_hour, timezone) "
+        "VALUES ('New', 'Here', 'Retail', 9, 18, 'America/Chicago') RETURNING store_id"
     ).fetchone()[0]
     assert new_id == 21
 

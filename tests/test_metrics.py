@@ -85,6 +85,28 @@ def expected_metrics(files: list) -> dict:
             sum(a for a, r in zip(amounts, tx, strict=True) if r["promotion_id"])
         ),
         "promotion_transactions": sum(1 for r in tx if r["promotion_id"]),
+        **expected_basket_kpis(tx, customers),
+    }
+
+
+def expected_basket_kpis(tx: list[dict[str, str]], customers: dict) -> dict:
+    """The basket KPIs computed in Python from the CSV rows."""
+    baskets: dict = defaultdict(lambda: [Decimal(0), 0])
+    for r in tx:
+        baskets[r["basket_id"]][0] += Decimal(r["transaction_amount"])
+        baskets[r["basket_id"]][1] += int(r["quantity"])
+    buyers = {r["customer_id"] for r in tx}
+    new = {c for c in buyers if customers[c]["created_at"].startswith(DAY.isoformat())}
+    return {
+        "basket_count": len(baskets),
+        "average_basket_value": float(
+            (sum(v for v, _ in baskets.values()) / len(baskets)).quantize(CENT)
+        ),
+        "items_per_basket": float(
+            (Decimal(sum(u for _, u in baskets.values())) / len(baskets)).quantize(CENT)
+        ),
+        "new_customers": len(new),
+        "returning_customers": len(buyers - new),
     }
 
 
@@ -94,6 +116,33 @@ def test_every_kpi_equals_an_independent_recomputation(settings: Settings, tmp_p
     files = generate_day(settings, tmp_path, DAY)
     load_day(settings, DAY, files)
     assert calculate_metrics(settings, DAY) == expected_metrics(files)
+
+
+#: The basket KPIs recomputed in SQL another way: per customer, not per basket.
+BASKETS_AGAIN_SQL = """
+SELECT count(DISTINCT basket_id) AS basket_count,
+       round(sum(transaction_amount) / count(DISTINCT basket_id), 2) AS average_basket_value,
+       round(sum(quantity)::numeric / count(DISTINCT basket_id), 2) AS items_per_basket,
+       count(DISTINCT customer_id) FILTER (
+           WHERE (c.created_at AT TIME ZONE 'UTC')::date = t.business_date) AS new_customers,
+       count(DISTINCT customer_id) FILTER (
+           WHERE (c.created_at AT TIME ZONE 'UTC')::date < t.business_date) AS returning_customers
+FROM transactions t JOIN customers c USING (customer_id)
+WHERE t.business_date = %s GROUP BY t.business_date
+"""
+
+
+def test_basket_kpis_equal_an_independent_sql_recomputation(
+    settings: Settings, tmp_path: Path, db: psycopg.Connection
+) -> None:
+    create_tables(settings)
+    load_day(settings, DAY, generate_day(settings.replace(transactions=5_000), tmp_path, DAY))
+    metrics = calculate_metrics(settings, DAY)
+    again = db.execute(BASKETS_AGAIN_SQL, [DAY]).fetchone()
+    names = ("basket_count", "average_basket_value", "items_per_basket")
+    names += ("new_customers", "returning_customers")
+    assert [metrics[name] for name in names] == [float(v) for v in again]
+    assert metrics["new_customers"] > 0 and metrics["basket_count"] < 5_000 / 2
 
 
 def test_kpis_are_stored_once_per_date(
@@ -135,6 +184,11 @@ def test_a_day_without_transactions_gives_zeros_and_nulls(settings: Settings) ->
         "top_customer": None,
         "top_store": None,
         "payment_methods": {},
+        "basket_count": 0,
+        "average_basket_value": 0.0,
+        "items_per_basket": 0.0,
+        "new_customers": 0,
+        "returning_customers": 0,
         "discount_total": 0.0,
         "promotion_sales": 0.0,
         "promotion_transactions": 0,
@@ -157,16 +211,19 @@ def tied_day(settings: Settings, db: psycopg.Connection) -> None:
         "INSERT INTO products VALUES "
         "(2,'B','Books',5,1,'P','budget'),(1,'A','Books',5,1,'P','budget')"
     )
-    db.execute("INSERT INTO stores VALUES (2,'S2','L','Retail',9,18),(1,'S1','L','Retail',9,18)")
+    db.execute(
+        "INSERT INTO stores VALUES "
+        "(2,'S2','L','Retail',9,18,'UTC'),(1,'S1','L','Retail',9,18,'UTC')"
+    )
     db.execute(
         "CREATE TABLE transactions_20261120 PARTITION OF transactions "
         "FOR VALUES FROM ('2026-11-20') TO ('2026-11-21')"
     )
     db.execute(
         "INSERT INTO transactions VALUES "
-        "(gen_random_uuid(),'2026-11-20','00000000-0000-4000-8000-000000000002',"
+        "(gen_random_uuid(),gen_random_uuid(),'2026-11-20','00000000-0000-4000-8000-000000000002',"
         "'2026-11-20 10:00+00',10,2,2,2,5,'Cash',NULL,0),"
-        "(gen_random_uuid(),'2026-11-20','00000000-0000-4000-8000-000000000001',"
+        "(gen_random_uuid(),gen_random_uuid(),'2026-11-20','00000000-0000-4000-8000-000000000001',"
         "'2026-11-20 11:00+00',10,1,1,2,5,'PayPal',NULL,0)"
     )
 

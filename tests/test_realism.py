@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +22,7 @@ WEEK = [MONDAY + dt.timedelta(days=i) for i in range(7)]
 @pytest.fixture(scope="module")
 def week(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A week of data at a moderate scale: dimensions of the last day, every transaction."""
-    settings = Settings().replace(customers=3_000, products=600, stores=40, transactions=15_000)
+    settings = Settings().replace(customers=30_000, products=600, stores=40, transactions=15_000)
     folder = tmp_path_factory.mktemp("week")
     days: dict[dt.date, list[dict[str, str]]] = {}
     for day in WEEK:
@@ -73,7 +74,8 @@ def test_sales_follow_opening_hours_and_the_hour_of_day(week: dict) -> None:
         kind = "weekend" if day.weekday() >= 5 else "weekday"
         for row in rows:
             store = stores[row["store_id"]]
-            hour = dt.datetime.fromisoformat(row["transaction_date"]).hour
+            moment = dt.datetime.fromisoformat(row["transaction_date"])
+            hour = moment.astimezone(zoneinfo.ZoneInfo(store["timezone"])).hour
             if store["store_type"] == "Online":
                 assert (store["open_hour"], store["close_hour"]) == ("0", "24")
                 online_hours[hour] += 1
@@ -151,14 +153,13 @@ def test_people_look_like_people(week: dict) -> None:
         assert 17 < age < 86
     assert Counter(c["country"] for c in customers) == Counter({"United States": len(customers)})
     assert len({c["city"] for c in customers}) > 500
-    assert len({(c["first_name"], c["last_name"]) for c in customers}) > 0.85 * len(
-        customers
-    )  # common names repeat
+    first_3000 = customers[:3000]  # common names repeat
+    assert len({(c["first_name"], c["last_name"]) for c in first_3000}) > 0.85 * len(first_3000)
 
 
 @pytest.mark.parametrize(("locale", "country"), [("de_DE", "Germany"), ("fr_FR", "France")])
 def test_other_locales(locale: str, country: str, tmp_path: Path) -> None:
-    settings = Settings().replace(locale=locale, customers=200, transactions=100)
+    settings = Settings().replace(locale=locale, customers=500, transactions=100)
     files = {f.table: read_csv(f.path) for f in generate_day(settings, tmp_path, WEEK[0])}
     assert {c["country"] for c in files["customers"]} == {country}
     assert all(c["email"].isascii() for c in files["customers"])

@@ -51,6 +51,11 @@ KPI_LABELS = (
     "Unique customers",
     "Smallest transaction",
     "Largest transaction",
+    "Baskets",
+    "Average basket",
+    "Items per basket",
+    "New customers",
+    "Returning customers",
 )
 NO_HISTORY = insights_doc(history=False)
 REPRS = ("Decimal(", "{'", "['", "None", "datetime.", "<built-in", "object at 0x", "Undefined")
@@ -189,6 +194,11 @@ def test_text_report_is_readable(numbers: type) -> None:
         "Unique customers": "1,000",
         "Smallest transaction": "$1.50",
         "Largest transaction": "$9,999.99",
+        "Baskets": "4,321",
+        "Average basket": "$285.71",
+        "Items per basket": "9.33",
+        "New customers": "12",
+        "Returning customers": "988",
     }
     kpi_lines = [line_of(text, label) for label in KPI_LABELS]
     for line, (label, value) in zip(kpi_lines, expected.items(), strict=True):

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from customer_pipeline.cli import app
 from customer_pipeline.dataset import Dataset, stored_dataset
 from customer_pipeline.errors import ConfigError
-from customer_pipeline.schema import TABLES, create_tables
+from customer_pipeline.schema import SCHEMA_VERSION, TABLES, create_tables
 from customer_pipeline.settings import Settings
 
 DAY = "2026-11-20"
@@ -41,7 +41,7 @@ def test_the_first_run_records_the_dataset(db: psycopg.Connection) -> None:
     [
         (["--seed", "7"], "seed 42 -> 7"),
         (["--locale", "de_DE"], "locale en_US -> de_DE"),
-        (["--customers", "120", "--products", "60"], "customers 100 -> 120; products 50 -> 60"),
+        (["--customers", "120", "--products", "60"], "customers 2000 -> 120; products 50 -> 60"),
         (["--stores", "3"], "stores 20 -> 3"),
     ],
 )
@@ -119,7 +119,7 @@ def test_every_pipeline_table_bears_the_mark(settings: Settings, db: psycopg.Con
         "SELECT DISTINCT obj_description(to_regclass(t), 'pg_class') FROM unnest(%s::text[]) t",
         [list(TABLES)],
     ).fetchall()
-    assert marks == [("customer-pipeline schema 4",)]
+    assert marks == [(f"customer-pipeline schema {SCHEMA_VERSION}",)]
 
 
 def test_volume_chunking_and_delivery_are_not_part_of_the_dataset(settings: Settings) -> None:

@@ -37,7 +37,7 @@ def test_good_date() -> None:
 
 
 def test_defaults_are_the_originals_sizes() -> None:
-    assert Settings().sizes == Sizes(customers=100, products=50, stores=20, transactions=1000)
+    assert Settings().sizes == Sizes(customers=2000, products=50, stores=20, transactions=1000)
     Settings().validate()
 
 

@@ -32,7 +32,11 @@ HISTORY_DAYS = 7
 HISTORY_SQL = """
 SELECT business_date, transaction_count, total_sales, total_quantity_sold,
        average_transaction_amount, min_transaction_amount, max_transaction_amount,
-       unique_customers,
+       unique_customers, (metrics->>'basket_count')::bigint AS basket_count,
+       (metrics->>'average_basket_value')::numeric AS average_basket_value,
+       (metrics->>'items_per_basket')::numeric AS items_per_basket,
+       (metrics->>'new_customers')::bigint AS new_customers,
+       (metrics->>'returning_customers')::bigint AS returning_customers,
        (metrics->>'discount_total')::numeric AS discount_total,
        (metrics->>'promotion_sales')::numeric AS promotion_sales
 FROM daily_metrics

@@ -11,7 +11,7 @@ transactions gives zeros and nulls.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import psycopg
@@ -110,6 +110,23 @@ FROM top JOIN customers c USING (customer_id)
 ORDER BY top.cents DESC, top.customer_id
 """
 
+#: The basket KPIs' two counts: receipts (distinct basket_id) and the day's buyers who
+#: signed up that day (nobody buys before signing up, so this is their first purchase;
+#: the day's sign-ups are found first: a handful of rows, not a join with every
+#: customer). The averages divide the day's totals by the receipts. A function of the
+#: day's partition and the customers alone: a day loaded alone gives the same figures.
+BASKETS_SQL = """
+SELECT (SELECT count(*) FROM (
+            SELECT DISTINCT basket_id FROM transactions WHERE business_date = %(day)s) b
+       ) AS baskets,
+       (SELECT count(DISTINCT customer_id) FROM transactions
+        WHERE business_date = %(day)s AND customer_id IN (
+            SELECT customer_id FROM customers
+            WHERE created_at >= %(day)s::timestamp AT TIME ZONE 'UTC'
+              AND created_at < (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC')
+       ) AS new
+"""
+
 #: The promotions' KPIs: discounts given, and the lines sold on promotion (their sales net
 #: of the discounts). Summed in integer cents.
 PROMOTIONS_SQL = """
@@ -166,6 +183,7 @@ def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any],
         grouped = cur.execute(BREAKDOWNS_SQL, params).fetchall()
         customers = cur.execute(CUSTOMERS_SQL, params).fetchall()
         promotions = cur.execute(PROMOTIONS_SQL, params).fetchone()
+        baskets = cur.execute(BASKETS_SQL, params).fetchone()
     totals = next((row for row in grouped if row["kind"] == "total"), {})
 
     def rows(kind: str) -> list[dict[str, Any]]:
@@ -231,6 +249,7 @@ def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any],
             row["key"]: {"count": int(row["transactions"]), "sales": _amount(row["sales"])}
             for row in sorted(rows("payment_method"), key=lambda r: r["key"])
         },
+        **_basket_kpis(baskets, totals, int(best["customers"]) if best else 0),
         **_promotion_kpis(promotions),
     }
     return metrics, insights
@@ -242,6 +261,24 @@ def _promotion_kpis(row: dict[str, Any]) -> dict[str, Any]:
         "discount_total": _amount_from_cents(row["discount_cents"]),
         "promotion_sales": _amount_from_cents(row["promotion_cents"]),
         "promotion_transactions": int(row["promotion_transactions"]),
+    }
+
+
+def _basket_kpis(row: dict[str, Any], totals: dict[str, Any], buyers: int) -> dict[str, Any]:
+    """The basket KPIs of the document, from BASKETS_SQL's row and the day's totals."""
+    baskets = int(row["baskets"])
+
+    def per_basket(total: Any) -> float:
+        # rounded like PostgreSQL's round(): half away from zero
+        exact = Decimal(total) / baskets if baskets else Decimal(0)
+        return float(exact.quantize(Decimal("0.01"), ROUND_HALF_UP))
+
+    return {
+        "basket_count": baskets,
+        "average_basket_value": per_basket(totals.get("sales")),
+        "items_per_basket": per_basket(totals.get("quantity")),
+        "new_customers": int(row["new"]),
+        "returning_customers": buyers - int(row["new"]),
     }
 
 

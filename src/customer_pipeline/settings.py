@@ -284,7 +284,7 @@ OPTION: dict[str, Option] = {option.name: option for option in OPTIONS}
 class Sizes:
     """How many rows to generate: the original's defaults."""
 
-    customers: int = 100
+    customers: int = 2000
     products: int = 50
     stores: int = 20
     transactions: int = 1000

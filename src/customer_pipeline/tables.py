@@ -74,7 +74,15 @@ PRODUCTS = Table(
 STORES = Table(
     "stores",
     key="store_id",
-    columns=("store_id", "store_name", "location", "store_type", "open_hour", "close_hour"),
+    columns=(
+        "store_id",
+        "store_name",
+        "location",
+        "store_type",
+        "open_hour",
+        "close_hour",
+        "timezone",
+    ),
     task="generate_stores_data",
     generator="customer_pipeline.generate.stores:generate_stores",
     serial_key=True,
@@ -99,6 +107,7 @@ TRANSACTIONS = Table(
     key="transaction_id",
     columns=(
         "transaction_id",
+        "basket_id",
         "business_date",
         "customer_id",
         "transaction_date",

@@ -52,38 +52,39 @@ def transaction_count(settings: Settings, day: dt.date) -> int:
     return max(1, round(expected * noise))
 
 
+HORIZON_DAYS = 100 * 366  # sign-ups are drawn this far ahead: enough for any history
+
+
 @cache
-def _cumulative_signups(seed: int, initial: int, history_start: dt.date, days: int) -> np.ndarray:
-    """Sign-ups summed over the first `days` days from the history start."""
-    dates = np.datetime64(history_start, "D") + np.arange(days)
+def _cumulative_signups(seed: int, initial: int, history_start: dt.date) -> np.ndarray:
+    """Sign-ups summed over the first 1, 2, ... HORIZON_DAYS days from the history start."""
+    dates = np.datetime64(history_start, "D") + np.arange(HORIZON_DAYS)
     expected = initial * SIGNUPS_PER_YEAR / 365.25 * demand(dates)
-    # one stream for the whole history: day i always gets the i-th draw, whatever `days` is
-    dither = stream(seed, Stream.SIGNUPS).random(days)
+    dither = stream(seed, Stream.SIGNUPS).random(HORIZON_DAYS)  # day i: the i-th draw
     return np.cumsum(np.floor(expected + dither).astype(np.int64))
 
 
 def customers_through(settings: Settings, day: dt.date) -> int:
     """Customers that exist at the end of `day`: the initial population plus sign-ups."""
     initial = settings.sizes.customers
-    days = (day - settings.history_start).days + 1
+    days = min((day - settings.history_start).days + 1, HORIZON_DAYS)
     if days <= 0 or initial == 0:
         return initial
-    return initial + int(
-        _cumulative_signups(settings.seed, initial, settings.history_start, days)[-1]
-    )
+    cumulative = _cumulative_signups(settings.seed, initial, settings.history_start)
+    return initial + int(cumulative[days - 1])
 
 
-def signup_days(settings: Settings, start: int, stop: int, through: dt.date) -> np.ndarray:
+def signup_days(settings: Settings, start: int, stop: int) -> np.ndarray:
     """Days since 1970 on which customers [start, stop) signed up; -1 for the initial ones.
 
-    Only valid for customers that exist by `through`.
+    A customer's sign-up day never depends on the date asked about: customer i is the
+    same on every date (rows that do not exist yet get the day they will sign up).
     """
     initial = settings.sizes.customers
     index = np.arange(start, stop) - initial
     out = np.full(stop - start, -1, dtype=np.int64)
-    days = (through - settings.history_start).days + 1
-    if days > 0 and initial:
-        cumulative = _cumulative_signups(settings.seed, initial, settings.history_start, days)
+    if initial:
+        cumulative = _cumulative_signups(settings.seed, initial, settings.history_start)
         late = index >= 0
         offset = np.searchsorted(cumulative, index[late], side="right")
         out[late] = np.datetime64(settings.history_start, "D").astype(np.int64) + offset

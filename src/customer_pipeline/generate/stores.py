@@ -1,9 +1,19 @@
-"""stores: retail stores in the locale's cities, with opening hours, and online shops."""
+"""stores: retail stores in the locale's cities, with opening hours in their local time
+zone, and online shops.
+
+A store's time zone is one of its country's (``data/timezones.toml``), drawn with the
+zones' shares of the population; opening hours are local. Online shops are open around
+the clock and sell along their customers' local day (:func:`zone_weights`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import tomllib
+import zoneinfo
 from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +34,29 @@ FILE_NAME = "stores.csv"
 POPULARITY_SIGMA = 0.6
 TICKETS_PER_POPULARITY = 50.0  # sampling resolution (see streams.ticket_table)
 _TYPES = np.array(STORE_TYPES, dtype=np.bytes_)
+_ZONES: dict[str, dict[str, float]] = tomllib.loads(
+    files("customer_pipeline").joinpath("data/timezones.toml").read_text(encoding="utf-8")
+)
+
+
+def zone_names(locale: str) -> tuple[str, ...]:
+    """The IANA time zones of the locale's country."""
+    return tuple(_ZONES[locale])
+
+
+def zone_weights(locale: str) -> np.ndarray:
+    """The share of the country's people living in each of zone_names(locale)."""
+    weights = np.array(list(_ZONES[locale].values()))
+    return weights / weights.sum()
+
+
+@cache
+def utc_offsets(locale: str, day: dt.date) -> np.ndarray:
+    """Each zone's offset from UTC on `day` (whole hours, at local noon: daylight saving
+    time included)."""
+    noon = dt.datetime(day.year, day.month, day.day, 12)
+    offsets = [noon.replace(tzinfo=zoneinfo.ZoneInfo(z)).utcoffset() for z in _ZONES[locale]]
+    return np.array([round(offset.total_seconds() / 3600) for offset in offsets])
 
 
 @dataclass(frozen=True)
@@ -34,24 +67,29 @@ class Facts:
     open_hour: np.ndarray  # first hour open (0 online)
     close_hour: np.ndarray  # first hour closed (24 online)
     tickets: np.ndarray  # popularity, in sampling tickets
+    zone: np.ndarray  # index into zone_names(locale)
 
 
-def _facts_block(seed: int, block: int) -> Facts:
+def _facts_block(seed: int, locale: str, block: int) -> Facts:
     rng = stream(seed, Stream.STORES, 0, block, part=0)
     online = rng.random(BLOCK_ROWS) < ONLINE_SHARE
     opens = np.where(online, 0, rng.integers(*RETAIL_OPENING, BLOCK_ROWS))
     closes = np.where(online, 24, rng.integers(*RETAIL_CLOSING, BLOCK_ROWS))
     popularity = rng.lognormal(0.0, POPULARITY_SIGMA, BLOCK_ROWS) * np.where(online, 2.0, 1.0)
-    return Facts(online, opens, closes, ticket_counts(rng, popularity, TICKETS_PER_POPULARITY))
+    tickets = ticket_counts(rng, popularity, TICKETS_PER_POPULARITY)
+    where = stream(seed, Stream.STORES, 0, block, part=2).random(BLOCK_ROWS)
+    zone = np.searchsorted(np.cumsum(zone_weights(locale))[:-1], where, side="right")
+    return Facts(online, opens, closes, tickets, zone)
 
 
-def store_facts(seed: int, count: int) -> Facts:
-    return gather_facts(Facts, count, lambda block: _facts_block(seed, block))
+def store_facts(seed: int, locale: str, count: int) -> Facts:
+    return gather_facts(Facts, count, lambda block: _facts_block(seed, locale, block))
 
 
 def _block(settings: Settings, block: int) -> list[np.ndarray]:
     pool = pools(settings.locale)
-    facts = _facts_block(settings.seed, block)
+    facts = _facts_block(settings.seed, settings.locale, block)
+    zones = np.array(zone_names(settings.locale), dtype=np.bytes_)
     rng = stream(settings.seed, Stream.STORES, 0, block, part=1)
     first = block * BLOCK_ROWS + 1
     name = pool.companies[rng.integers(0, len(pool.companies), BLOCK_ROWS)]
@@ -63,6 +101,7 @@ def _block(settings: Settings, block: int) -> list[np.ndarray]:
         _TYPES[facts.online.astype(np.intp)],
         csvfile.integers(facts.open_hour),
         csvfile.integers(facts.close_hour),
+        zones[facts.zone],
     ]
 
 

@@ -59,7 +59,29 @@ _HEX_PAIRS = np.frombuffer(b"".join(f"{i:02x}".encode() for i in range(256)), dt
 
 def uuid4(rng: np.random.Generator, n: int) -> np.ndarray:
     """n random version-4 UUIDs as 36-byte strings (``S36``), from the generator's bits."""
-    raw = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+    return uuid_text(np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy())
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: a bijection of uint64 that scatters neighbouring values."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def keyed_uuid4(seed: int, stream_id: Stream, index: np.ndarray) -> np.ndarray:
+    """Version-4 UUIDs (``S36``) of rows `index`, computed from (seed, stream, index) alone:
+    any row's id in O(1), distinct for distinct rows (the first half is a bijection)."""
+    key = _mix(np.array([seed * 64 + int(stream_id)], dtype=np.uint64))
+    doubled = np.asarray(index, dtype=np.uint64) * np.uint64(2)
+    halves = np.stack([_mix(doubled ^ key), _mix((doubled + np.uint64(1)) ^ key)], axis=1)
+    return uuid_text(halves.astype(">u8").view(np.uint8).reshape(len(doubled), 16).copy())
+
+
+def uuid_text(raw: np.ndarray) -> np.ndarray:
+    """(n, 16) random bytes as version-4 UUID text (``S36``); changes `raw` in place."""
+    n = len(raw)
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
     digits = _HEX_PAIRS[raw].view(np.uint8)  # (n, 32)

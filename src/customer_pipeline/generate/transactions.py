@@ -1,15 +1,18 @@
-"""transactions: the day's sales, referencing existing customers, products and stores only.
+"""transactions: the day's sales as lines of baskets, referencing existing customers,
+products and stores only.
 
 Keys are computed, never looked up: a foreign key is a sampled parent index mapped to
 that parent's key, so an orphan is impossible by construction. Money is integer cents:
 transaction_amount = unit_price x quantity - discount_amount, exactly (the discount of
 the day's best promotion on the product, if any: see :mod:`.promotions`).
 
-Who buys, what and where is skewed (lognormal activity and popularity, sampled through
-ticket tables in O(1), see :func:`.streams.ticket_table`); when follows each store's
-opening hours and an hour-of-day profile that differs between weekdays and weekends. A
-share of the day's sign-ups buy online on their first day, after signing up; everyone
-else is a returning customer.
+A block of BLOCK_ROWS lines is whole baskets (the day's last block is cut at the day's
+count): a basket's lines share customer, store, second and payment method, never repeat
+a product, and after the first line come from its category more often than by chance.
+Who comes follows the customers' rhythm (:func:`.customers.visit_weights`), each visit
+used about once a day (:func:`_visitors`); a share of the day's sign-ups buy online on
+their first day, after signing up. When follows each store's opening hours in its local
+time zone and an hour-of-day profile that differs between weekdays and weekends.
 """
 
 from __future__ import annotations
@@ -24,12 +27,25 @@ import numpy as np
 
 from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.calendar import customers_through, transaction_count
-from customer_pipeline.generate.catalog import HOURLY, PAYMENT_METHODS, PAYMENT_MIX
-from customer_pipeline.generate.customers import customer_facts
+from customer_pipeline.generate.catalog import (
+    CATEGORIES,
+    HOURLY,
+    PAYMENT_METHODS,
+    PAYMENT_MIX,
+    STORE_TYPES,
+)
+from customer_pipeline.generate.customers import customer_facts, customer_ids, visit_weights
 from customer_pipeline.generate.products import product_facts
 from customer_pipeline.generate.promotions import discounts, popularity_on, promotion_columns
-from customer_pipeline.generate.stores import store_facts
-from customer_pipeline.generate.streams import Stream, stream, ticket_table, uuid4, weighted_sample
+from customer_pipeline.generate.stores import store_facts, utc_offsets, zone_weights
+from customer_pipeline.generate.streams import (
+    Stream,
+    stream,
+    ticket_counts,
+    ticket_table,
+    uuid4,
+    weighted_sample,
+)
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 from customer_pipeline.tables import TRANSACTIONS
 
@@ -37,6 +53,12 @@ MAX_QUANTITY = 50
 QUANTITY_P = 0.55  # geometric: 1 item 55%, 2 items 25%, 3 items 11%, ... up to 50
 FIRST_DAY_BUYERS = 0.6  # share of a day's sign-ups who buy that day (online)
 RESOLUTION = 200  # rows of a quantile table: hour and payment method in 0.5% steps
+#: lines per basket (1, 2, ...), by channel: a shop's trolley is fuller than a web order
+BASKET_LINES = {
+    "Retail": (30, 22, 16, 11, 7, 5, 3, 2, 1.5, 1, 0.7, 0.5, 0.3),
+    "Online": (46, 24, 13, 7, 4, 2.5, 1.5, 1, 0.5, 0.3),
+}
+RELATED_SHARE = 0.6  # of a basket's further lines: from its first line's category
 _METHODS = np.array(PAYMENT_METHODS, dtype=np.bytes_)
 _QUANTITY_TEXT = csvfile.integers(np.arange(MAX_QUANTITY + 1))
 
@@ -50,7 +72,17 @@ def quantile_table(weights: np.ndarray) -> np.ndarray:
     return np.stack([np.searchsorted(row, quantiles, side="right") for row in cdf]).astype(np.int8)
 
 
+def _padded(rows: tuple[tuple[float, ...], ...]) -> np.ndarray:
+    width = max(map(len, rows))
+    return np.array([row + (0,) * (width - len(row)) for row in rows], dtype=np.float64)
+
+
 _METHOD_TABLE = quantile_table(np.array(PAYMENT_MIX))  # rows: Retail, Online
+_LINES_WEIGHTS = _padded(tuple(BASKET_LINES[kind] for kind in STORE_TYPES))
+_LINES_TABLE = quantile_table(_LINES_WEIGHTS) + 1  # rows: Retail, Online; lines per basket
+_MEAN_LINES = (_LINES_WEIGHTS * np.arange(1, _LINES_WEIGHTS.shape[1] + 1)).sum(
+    axis=1
+) / _LINES_WEIGHTS.sum(axis=1)
 
 
 @dataclass(frozen=True)
@@ -59,19 +91,37 @@ class DayPlan:
 
     returning: int  # customers [0, returning) existed before the day
     new: int  # customers [returning, returning + new) signed up on the day
-    customer_ids: np.ndarray
-    customer_tickets: np.ndarray  # ticket table of the returning customers, by activity
+    visitors: np.ndarray  # the day's visits of returning customers, shuffled (see _visitors)
+    blocks: int  # the day's blocks of lines
     new_signup_second: np.ndarray  # second of the day each new customer signed up
     price_cents: np.ndarray
     price_text: np.ndarray  # the prices as CSV text, formatted once
     product_text: np.ndarray  # product ids (index + 1) as CSV text
     store_text: np.ndarray  # store ids (index + 1) as CSV text
     product_tickets: np.ndarray  # ticket table, by popularity
+    product_category: np.ndarray
+    category_tickets: np.ndarray  # ticket tables of each category, end to end
+    category_start: np.ndarray  # where each category's tickets start
+    category_size: np.ndarray  # ... and how many it has
     store_tickets: np.ndarray  # ticket table, by popularity
     online_stores: np.ndarray  # indexes of online stores
     store_online: np.ndarray
-    store_hours: np.ndarray  # (stores, RESOLUTION) quantile table of the hour of a sale
-    new_share: float  # probability that a row is a new customer's first purchase
+    store_hours: np.ndarray  # (stores, RESOLUTION) quantile table of the UTC hour of a sale
+    new_share: float  # probability that a basket is a new customer's first purchase
+
+
+@dataclass(frozen=True)
+class Lines:
+    """A block's lines as numbers: k baskets, n lines (basket_of_line maps one to the other)."""
+
+    customer: np.ndarray  # per basket
+    store: np.ndarray  # per basket
+    second: np.ndarray  # per basket: UTC second of the day
+    method: np.ndarray  # per basket
+    size: np.ndarray  # per basket: lines
+    basket_of_line: np.ndarray
+    product: np.ndarray  # per line
+    quantity: np.ndarray  # per line
 
 
 def transaction_chunks(settings: Settings, day: dt.date) -> list[tuple[int, int]]:
@@ -81,13 +131,37 @@ def transaction_chunks(settings: Settings, day: dt.date) -> list[tuple[int, int]
     return [(start, min(start + size, total)) for start in range(0, total, size)]
 
 
-def _store_hours(stores, weekend: bool) -> np.ndarray:
-    """Per store, the hour-of-day profile of its type, within its opening hours."""
-    kind = "weekend" if weekend else "weekday"
-    profile = np.where(stores.online[:, None], HOURLY[("Online", kind)], HOURLY[("Retail", kind)])
-    hours = np.arange(24)
-    open_ = (hours >= stores.open_hour[:, None]) & (hours < stores.close_hour[:, None])
-    return quantile_table(profile * open_)
+def _store_hours(stores, locale: str, day: dt.date) -> np.ndarray:
+    """Per store, the UTC hour of a sale: a retail store's profile within its opening
+    hours in its own zone; an online shop's along its customers' local day."""
+    kind = "weekend" if day.weekday() >= 5 else "weekday"
+    offsets = utc_offsets(locale, day)
+    local = (np.arange(24) + offsets[:, None]) % 24  # (zones, UTC hour): the local hour
+    online = zone_weights(locale) @ HOURLY[("Online", kind)][local]
+    local = local[stores.zone]
+    open_ = (local >= stores.open_hour[:, None]) & (local < stores.close_hour[:, None])
+    retail = HOURLY[("Retail", kind)][local] * open_
+    return quantile_table(np.where(stores.online[:, None], online, retail))
+
+
+def _visitors(rng: np.random.Generator, weights: np.ndarray, baskets: float) -> np.ndarray:
+    """The day's visits: each returning customer's expected visits (their rhythm's weight
+    scaled to the day's baskets) randomly rounded to a whole number, one entry per visit,
+    shuffled. Basket j of block b is visit (b + blocks x j) mod len: the day's baskets use
+    each entry about once, so nobody makes more baskets than their rounded visits."""
+    total = weights.sum()
+    visits = ticket_counts(rng, weights * (baskets / total if total else 0.0), 1.0)
+    return rng.permutation(ticket_table(visits))
+
+
+def _category_tables(
+    category: np.ndarray, popularity: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each category's ticket table (by popularity), end to end, with starts and sizes."""
+    tickets = ticket_table(popularity)
+    by_category = tickets[np.argsort(category[tickets], kind="stable")]
+    size = np.bincount(category[tickets], minlength=len(CATEGORIES))
+    return by_category, np.cumsum(size) - size, size
 
 
 @lru_cache(maxsize=4)
@@ -95,70 +169,150 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     sizes = settings.sizes
     returning = customers_through(settings, day - dt.timedelta(days=1))
     everyone = customers_through(settings, day)
-    customers = customer_facts(settings, everyone, day)
+    customers = customer_facts(settings, everyone)
     products = product_facts(settings.seed, sizes.products)
-    stores = store_facts(settings.seed, sizes.stores)
+    stores = store_facts(settings.seed, settings.locale, sizes.stores)
     count = transaction_count(settings, day)
     online = np.flatnonzero(stores.online)
+    store_tickets = ticket_table(stores.tickets)
+    online_share = stores.online[store_tickets].mean()
+    baskets = count / (_MEAN_LINES @ (1 - online_share, online_share))
     new = everyone - returning
-    new_share = min(0.5, FIRST_DAY_BUYERS * new / count) if count and new and len(online) else 0.0
+    new_share = min(0.5, FIRST_DAY_BUYERS * new / baskets) if count and new and len(online) else 0.0
+    weights = visit_weights(customers, day)[:returning]
+    rounding = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), 0, part=1)
     midnight = np.datetime64(day, "s").astype(np.int64)
+    # promotions: what is on promotion sells more, as a first line and as a related one
+    popularity = np.round(popularity_on(settings, day, products.tickets)).astype(np.int64)
+    category_tickets, category_start, category_size = _category_tables(
+        products.category, popularity
+    )
     return DayPlan(
         returning=returning,
         new=new,
-        customer_ids=customers.ids,
-        customer_tickets=ticket_table(customers.tickets[:returning]),
+        visitors=_visitors(rounding, weights, baskets),
+        blocks=-(-count // BLOCK_ROWS),
         new_signup_second=customers.created[returning:] - midnight,
         price_cents=products.price_cents,
         price_text=csvfile.cents_as_decimal(products.price_cents),
         product_text=csvfile.integers(np.arange(1, sizes.products + 1)),
         store_text=csvfile.integers(np.arange(1, sizes.stores + 1)),
-        product_tickets=ticket_table(  # promotions: what is on promotion sells more
-            np.round(popularity_on(settings, day, products.tickets)).astype(np.int64)
-        ),
-        store_tickets=ticket_table(stores.tickets),
+        product_tickets=ticket_table(popularity),
+        product_category=products.category,
+        category_tickets=category_tickets,
+        category_start=category_start,
+        category_size=category_size,
+        store_tickets=store_tickets,
         online_stores=online,
         store_online=stores.online,
-        store_hours=_store_hours(stores, weekend=day.weekday() >= 5),
+        store_hours=_store_hours(stores, settings.locale, day),
         new_share=new_share,
     )
 
 
-def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[np.ndarray]:
-    rng = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), block)
-    n = BLOCK_ROWS
-    ids = uuid4(rng, n)
-    first_purchase = rng.random(n) < plan.new_share
-    newcomer = rng.integers(0, max(plan.new, 1), n)
-    customer = np.where(
-        first_purchase, plan.returning + newcomer, weighted_sample(rng, plan.customer_tickets, n)
-    )
-    product = weighted_sample(rng, plan.product_tickets, n)
+def _candidates(rng: np.random.Generator, plan: DayPlan, n: int):
+    """Store, first-purchase flag and size of n baskets."""
     store = weighted_sample(rng, plan.store_tickets, n)
-    if len(plan.online_stores):
+    first_purchase = rng.random(n) < plan.new_share
+    if len(plan.online_stores):  # a newcomer's first purchase is online, after signing up
         shop = plan.online_stores[rng.integers(0, len(plan.online_stores), n)]
         store = np.where(first_purchase, shop, store)
-    quantity = np.minimum(rng.geometric(QUANTITY_P, n), MAX_QUANTITY)
-    method = _METHOD_TABLE[plan.store_online[store].astype(np.intp), rng.integers(0, RESOLUTION, n)]
-    hour = plan.store_hours[store, rng.integers(0, RESOLUTION, n)].astype(np.int64)
-    second = hour * 3600 + rng.integers(0, 3600, n)
+    size = _LINES_TABLE[plan.store_online[store].astype(np.intp), rng.integers(0, RESOLUTION, n)]
+    return store, first_purchase, np.minimum(size.astype(np.int64), len(plan.price_cents))
+
+
+def _baskets(rng: np.random.Generator, plan: DayPlan, n: int):
+    """Store, first-purchase flag and size of the baskets that fill exactly n lines (the
+    last one cut; no basket has more lines than there are products), drawn n / 2 at a
+    time: one draw is nearly always enough."""
+    parts, lines = [], 0
+    while lines < n:
+        parts.append(_candidates(rng, plan, n // 2))
+        lines += int(parts[-1][2].sum())
+    store, first_purchase, size = (np.concatenate(column) for column in zip(*parts, strict=True))
+    ends = np.cumsum(size)
+    k = int(np.searchsorted(ends, n)) + 1
+    size = size[:k]
+    size[-1] -= ends[k - 1] - n
+    return store[:k], first_purchase[:k], size
+
+
+def _products(rng: np.random.Generator, plan: DayPlan, size: np.ndarray, basket: np.ndarray):
+    """Each line's product: a basket's first by popularity, the others from the same
+    category (RELATED_SHARE) or by popularity; never twice in a basket."""
+    n = len(basket)
+    rank = np.arange(n) - (np.cumsum(size) - size)[basket]
+    first = weighted_sample(rng, plan.product_tickets, len(size))
+    category = plan.product_category[first][basket]
+    pick = plan.category_start[category] + (rng.random(n) * plan.category_size[category]).astype(
+        np.int64
+    )
+    product = np.where(
+        rng.random(n) < RELATED_SHARE,
+        plan.category_tickets[pick],
+        weighted_sample(rng, plan.product_tickets, n),
+    )
+    product[rank == 0] = first
+    for _ in range(2):  # a repeated product is drawn again
+        repeated = _repeated(product, basket, len(plan.price_cents))
+        if not len(repeated):
+            return product
+        product[repeated] = weighted_sample(rng, plan.product_tickets, len(repeated))
+    clash = np.isin(basket, basket[_repeated(product, basket, len(plan.price_cents))])
+    product[clash] = (first[basket[clash]] + rank[clash]) % len(plan.price_cents)
+    return product
+
+
+def _repeated(product: np.ndarray, basket: np.ndarray, products: int) -> np.ndarray:
+    """The lines whose product an earlier-sorted line of the same basket already has."""
+    key = basket.astype(np.int64) * products + product
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    return order[1:][ordered[1:] == ordered[:-1]]
+
+
+def block_lines(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> Lines:
+    """Block `block` of the day: BLOCK_ROWS lines in whole baskets (the last one cut)."""
+    rng = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), block)
+    store, first_purchase, size = _baskets(rng, plan, BLOCK_ROWS)
+    k = len(size)
+    newcomer = rng.integers(0, max(plan.new, 1), k)
+    visit = plan.visitors[(block + plan.blocks * np.arange(k)) % len(plan.visitors)]
+    customer = np.where(first_purchase, plan.returning + newcomer, visit)
+    method = _METHOD_TABLE[plan.store_online[store].astype(np.intp), rng.integers(0, RESOLUTION, k)]
+    hour = plan.store_hours[store, rng.integers(0, RESOLUTION, k)].astype(np.int64)
+    second = hour * 3600 + rng.integers(0, 3600, k)
     if plan.new:  # a first purchase comes after the sign-up, the same day
         signed_up = plan.new_signup_second[newcomer]
-        after = signed_up + (rng.random(n) * (86_400 - signed_up)).astype(np.int64)
+        after = signed_up + (rng.random(k) * (86_400 - signed_up)).astype(np.int64)
         second = np.where(first_purchase, after, second)
-    line_cents = plan.price_cents[product] * quantity
+    basket = np.repeat(np.arange(k), size)
+    product = _products(rng, plan, size, basket)
+    quantity = np.minimum(rng.geometric(QUANTITY_P, BLOCK_ROWS), MAX_QUANTITY)
+    return Lines(customer, store, second, method, size, basket, product, quantity)
+
+
+def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[np.ndarray]:
+    lines = block_lines(settings, day, plan, block)
+    ids = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), block, part=2)
+    basket_ids = uuid4(ids, len(lines.size))
+    line_ids = uuid4(ids, BLOCK_ROWS)
+    basket = lines.basket_of_line
+    product = lines.product
+    line_cents = plan.price_cents[product] * lines.quantity
     promotion, discount = discounts(settings, day, product, line_cents)  # promotions
     return [
-        ids,
-        csvfile.constant(str(day).encode(), n),
-        plan.customer_ids[customer],
-        csvfile.timestamps_within(day, second),
+        line_ids,
+        basket_ids[basket],
+        csvfile.constant(str(day).encode(), BLOCK_ROWS),
+        customer_ids(settings, lines.customer)[basket],
+        csvfile.timestamps_within(day, lines.second[basket]),
         csvfile.cents_as_decimal_parts(line_cents - discount),  # promotions
-        plan.store_text[store],
+        plan.store_text[lines.store[basket]],
         plan.product_text[product],
-        _QUANTITY_TEXT[quantity],
+        _QUANTITY_TEXT[lines.quantity],
         plan.price_text[product],
-        _METHODS[method],
+        _METHODS[lines.method[basket]],
         *promotion_columns(settings, day, promotion, discount),  # promotions
     ]
 

@@ -23,7 +23,9 @@ def format_money(value: Any, currency: str = "") -> str:
 
 
 def format_count(value: Any) -> str:
-    """12345 -> '12,345' (a missing value reads as 0)."""
+    """12345 -> '12,345', an average 9.33 -> '9.33' (a missing value reads as 0)."""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.2f}"
     return f"{int(value or 0):,}"
 
 

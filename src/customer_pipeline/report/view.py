@@ -41,6 +41,11 @@ KPIS: tuple[tuple[str, str, bool, int], ...] = (
     ("Unique customers", "unique_customers", False, 1),
     ("Smallest transaction", "min_transaction_amount", True, 0),
     ("Largest transaction", "max_transaction_amount", True, 0),
+    ("Baskets", "basket_count", False, 1),
+    ("Average basket", "average_basket_value", True, 1),
+    ("Items per basket", "items_per_basket", False, 1),
+    ("New customers", "new_customers", False, 1),
+    ("Returning customers", "returning_customers", False, 1),
     ("Sales on promotion", "promotion_sales", True, 1),
     ("Discounts given", "discount_total", True, 0),
 )

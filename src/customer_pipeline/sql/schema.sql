@@ -47,12 +47,14 @@ CREATE TABLE IF NOT EXISTS stores (
     store_type varchar(50) NOT NULL CHECK (store_type IN ('Retail', 'Online')),
     open_hour  smallint    NOT NULL CHECK (open_hour BETWEEN 0 AND 23),  -- first hour open
     close_hour smallint    NOT NULL CHECK (close_hour BETWEEN 1 AND 24), -- first hour closed
+    timezone   varchar(50) NOT NULL,  -- IANA name; open_hour and close_hour are local
     CHECK (open_hour < close_hour)
 );
 
 -- One partition per business date (transactions_YYYYMMDD), swapped in atomically by the load.
 CREATE TABLE IF NOT EXISTS transactions (
     transaction_id     uuid          NOT NULL,
+    basket_id          uuid          NOT NULL,  -- the receipt: one visit's lines
     business_date      date          NOT NULL,
     customer_id        uuid          NOT NULL REFERENCES customers,
     transaction_date   timestamptz   NOT NULL,

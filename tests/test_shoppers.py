@@ -1,0 +1,165 @@
+"""Shoppers and baskets, tested on the generator's numbers (no CSV) at the default sizes
+and at the "1M" scale (1M lines a day): each effect fails its test when it is removed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+from functools import cache, lru_cache
+
+import numpy as np
+import pytest
+
+from customer_pipeline.generate.calendar import customers_through, transaction_count
+from customer_pipeline.generate.customers import LAPSED, OCCASIONAL, WEEKLY, customer_facts
+from customer_pipeline.generate.stores import store_facts, zone_names
+from customer_pipeline.generate.transactions import block_lines, day_plan
+from customer_pipeline.settings import BLOCK_ROWS, Settings
+
+SCALES = {
+    "default": Settings(),
+    "1M": Settings().replace(
+        customers=1_000_000, products=10_000, stores=500, transactions=1_000_000
+    ),
+}
+MONDAY = dt.date(2026, 3, 2)
+MONTH = [MONDAY + dt.timedelta(days=i) for i in range(28)]
+
+
+@dataclass(frozen=True)
+class Day:
+    """A day's baskets (customer, store, UTC second, lines, value in cents) and lines."""
+
+    customer: np.ndarray
+    store: np.ndarray
+    second: np.ndarray
+    size: np.ndarray
+    value: np.ndarray
+    product: np.ndarray
+    basket_of_line: np.ndarray
+
+
+@lru_cache(maxsize=4)
+def day_of(scale: str, day: dt.date) -> Day:
+    settings = SCALES[scale]
+    plan = day_plan(settings, day)
+    count = transaction_count(settings, day)
+    parts, offset = [], 0
+    for block in range(-(-count // BLOCK_ROWS)):
+        lines = block_lines(settings, day, plan, block)
+        keep = min(BLOCK_ROWS, count - block * BLOCK_ROWS)
+        baskets = lines.basket_of_line[keep - 1] + 1
+        size = lines.size[:baskets].copy()
+        size[-1] -= size.sum() - keep
+        line_cents = plan.price_cents[lines.product[:keep]] * lines.quantity[:keep]
+        value = np.bincount(lines.basket_of_line[:keep], weights=line_cents)
+        per_basket = (lines.customer, lines.store, lines.second)
+        parts.append([a[:baskets] for a in per_basket] + [size, value])
+        parts[-1] += [lines.product[:keep], lines.basket_of_line[:keep] + offset]
+        offset += baskets
+    return Day(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+
+
+@cache
+def month_of(scale: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each day of MONTH: the customer and the value of every basket."""
+    return [(day_of(scale, d).customer.astype(np.int32), day_of(scale, d).value) for d in MONTH]
+
+
+@pytest.fixture(params=list(SCALES), scope="module")
+def scale(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def test_most_buyers_buy_once_and_nobody_many_times(scale: str) -> None:
+    for day in MONTH[:7]:
+        _, baskets = np.unique(day_of(scale, day).customer, return_counts=True)
+        assert np.mean(baskets == 1) >= 0.75
+        assert np.percentile(baskets, 95) <= 2 and baskets.max() <= 5
+
+
+def test_the_top_tenth_make_40_percent_of_a_months_sales_by_coming_back(scale: str) -> None:
+    everyone = customers_through(SCALES[scale], MONTH[-1])
+    sales, visits = np.zeros(everyone), np.zeros(everyone)
+    for customer, value in month_of(scale):
+        sales += np.bincount(customer, weights=value, minlength=everyone)
+        visits += np.bincount(customer, minlength=everyone)
+    top = np.argsort(sales)[::-1][: everyone // 10]
+    assert sales[top].sum() / sales.sum() >= 0.40
+    assert np.median(visits[top]) >= 3  # the best customers come back, week after week
+
+
+def test_weekly_shoppers_come_on_their_day_and_lapsed_ones_stop(scale: str) -> None:
+    settings = SCALES[scale]
+    facts = customer_facts(settings, customers_through(settings, MONTH[-1]))
+    on_their_day = visits = 0
+    counts = np.zeros(len(facts.segment))
+    for day, (buyers, _) in zip(MONTH, month_of(scale), strict=True):
+        weekly = buyers[facts.segment[buyers] == WEEKLY]
+        on_their_day += np.sum(facts.weekday[weekly] == day.weekday())
+        visits += len(weekly)
+        lapsed = buyers[facts.segment[buyers] == LAPSED]
+        assert np.all(facts.lapses[lapsed] > np.datetime64(day, "D").astype(np.int64))
+        counts += np.bincount(buyers, minlength=len(counts))
+    assert on_their_day / visits > 0.35  # chance: 1/7
+    by_segment = [counts[facts.segment == s].mean() for s in (WEEKLY, OCCASIONAL)]
+    assert by_segment[0] > 4 * by_segment[1]
+
+
+def test_new_customers_buy_soon_after_signing_up(scale: str) -> None:
+    settings = SCALES[scale]
+    facts = customer_facts(settings, customers_through(settings, MONTH[-1]))
+    never = len(MONTH)
+    first_purchase = np.full(len(facts.created), never)
+    for offset, (buyers, _) in enumerate(month_of(scale)):
+        first_purchase[buyers] = np.minimum(first_purchase[buyers], offset)
+    start = customers_through(settings, MONTH[0] - dt.timedelta(days=1))
+    stop = customers_through(settings, MONTH[-8])  # signed up at least a week before the end
+    signup_day = facts.created[start:stop] // 86_400 - np.datetime64(MONTH[0], "D").astype(int)
+    bought = first_purchase[start:stop] < never
+    waits = first_purchase[start:stop][bought] - signup_day[bought]
+    assert bought.mean() >= 0.5 and waits.min() >= 0
+    assert np.mean(np.array(waits) == 0) >= 0.5
+
+
+def test_lines_per_basket_are_mostly_few_with_a_tail_and_differ_by_channel(scale: str) -> None:
+    baskets = day_of(scale, MONDAY)
+    online = store_facts(SCALES[scale].seed, "en_US", SCALES[scale].sizes.stores).online
+    size, is_online = baskets.size, online[baskets.store]
+    assert np.mean(size <= 4) >= 0.75 and size.max() >= 8
+    assert size[~is_online].mean() > size[is_online].mean() + 0.5
+
+
+def test_a_basket_never_repeats_a_product_and_its_lines_are_related(scale: str) -> None:
+    baskets = day_of(scale, MONDAY)
+    key = baskets.basket_of_line.astype(np.int64) * 1_000_000 + baskets.product
+    assert len(np.unique(key)) == len(key)
+    category = day_plan(SCALES[scale], MONDAY).product_category[baskets.product]
+    first = np.cumsum(baskets.size) - baskets.size
+    later = np.ones(len(key), bool)
+    later[first] = False
+    same = category[later] == category[first][baskets.basket_of_line[later]]
+    chance = np.sum((np.bincount(category) / len(category)) ** 2)
+    assert same.mean() > chance + 0.15
+
+
+def local_offsets(locale: str, day: dt.date) -> np.ndarray:
+    """Hours from UTC of each of the locale's zones at noon UTC on `day`, by zoneinfo."""
+    noon = dt.datetime(day.year, day.month, day.day, 12, tzinfo=dt.UTC)
+    offsets = [noon.astimezone(zoneinfo.ZoneInfo(z)).utcoffset() for z in zone_names(locale)]
+    return np.array([offset.total_seconds() // 3600 for offset in offsets], dtype=np.int64)
+
+
+def test_retail_sells_in_local_opening_hours(scale: str) -> None:
+    settings = SCALES[scale]
+    stores = store_facts(settings.seed, settings.locale, settings.sizes.stores)
+    for day in (MONDAY, MONDAY + dt.timedelta(days=5)):
+        baskets = day_of(scale, day)
+        retail = ~stores.online[baskets.store]
+        store = baskets.store[retail]
+        offset = local_offsets(settings.locale, day)[stores.zone[store]]
+        local = (baskets.second[retail] // 3600 + offset) % 24
+        assert np.all((local >= stores.open_hour[store]) & (local < stores.close_hour[store]))
+        assert np.mean(local < 6) <= 0.01
+        assert len(np.unique(offset)) == 1 or len(np.unique(offset)) >= 3  # US: several zones
