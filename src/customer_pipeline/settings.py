@@ -5,7 +5,9 @@ default, bounds and help. A :class:`Settings` is built from the environment
 (:meth:`Settings.from_env`), then overridden by CLI flags or Airflow params
 (:meth:`Settings.replace`), validated once (:meth:`Settings.validate`) and handed down to
 every step. It remembers where each value came from, so that an error names the
-variable, flag or param the user set. No other module reads the environment.
+variable, flag or param the user set. No other module reads the environment, but for
+the Airflow adapter at parse time (the tasks' retries, where the assets live), which
+Airflow needs before any task runs.
 """
 
 from __future__ import annotations
