@@ -396,3 +396,9 @@ def test_a_day_publishes_its_assets_and_the_weekly_dag_sums_the_week(
         summary = run.get_task_instance("summarize_week", session=session).xcom_pull()
     sales = db.execute("SELECT sum(total_sales) FROM daily_metrics").fetchone()[0]
     assert summary["days"] == 2 and summary["sales"] == float(sales)
+
+
+def test_the_forms_empty_choice_says_what_it_means(dag: Any) -> None:
+    schema = dag.params.get_param("email_backend").schema
+    assert schema["values_display"][None].startswith("(unset: EMAIL_BACKEND")
+    assert set(schema["values_display"]) == set(schema["enum"])

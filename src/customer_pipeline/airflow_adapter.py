@@ -392,6 +392,11 @@ def _setting_param(name: str, section: str) -> Param:
         schema["multipleOf"] = option.multiple_of
     if option.choices:
         schema["enum"] = [None, *option.choices]
+        # the form's labels: the empty choice says what it means instead of "null" (a None
+        # key is "null" in the serialized DAG, which is how the form looks the label up)
+        schema["values_display"] = {None: f"(unset: {option.env}, else {default})"} | {
+            choice: choice for choice in option.choices
+        }
     if option.kind is tuple:  # recipients: addresses without spaces or line breaks
         address = {"type": "string", "format": "email", "pattern": r"^[^\s,;<>]+@[^\s,;<>]+$"}
         schema |= {"type": ["null", "array"], "items": address, "minItems": 1}
