@@ -3,10 +3,9 @@ port (AIRFLOW_PORT), in an Airflow home of its own, Airflow's metadata and the p
 data on an embedded PostgreSQL of its own (PIPELINE_PGDATA). A run triggered through the
 REST API (/api/v2, as the simple auth manager's admin, with the password it generated) with
 params must succeed, which it only can when the execution API URL followed the port, and
-load its day. The LocalExecutor is sized to the machine; no airflow.cfg is written; when
-Airflow stops, the embedded server stops too.
-
-Asset events are not checked yet: the DAG declares no assets (issue 14, "Assets").
+load its day, publish its tables' assets with the business date, and so trigger the weekly
+DAG. The LocalExecutor is sized to the machine; no airflow.cfg is written; when Airflow
+stops, the embedded server stops too.
 """
 
 from __future__ import annotations
@@ -144,7 +143,7 @@ def group_gone(pgid: int) -> bool:
 
 @pytest.fixture(scope="module")
 def standalone() -> Iterator[Standalone]:
-    """`bin/airflow standalone` as `make airflow` starts it, logged in, its DAG parsed.
+    """`bin/airflow standalone` as `make airflow` starts it, logged in, its DAGs parsed.
 
     Its files live in a folder of its own (as the session's PostgreSQL does, see conftest),
     which the embedded server's user can reach; deleted afterwards.
@@ -158,7 +157,7 @@ def started_standalone(folder: Path) -> Iterator[Standalone]:
     env = project_env(
         folder / "airflow-home",
         port,
-        AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",  # only the runs triggered here
+        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",  # unpaused by the test: see trigger
         PIPELINE_PGDATA=str(folder / "pgdata"),
         PIPELINE_WORK_DIR=str(folder / "work"),
         PIPELINE_OUTBOX_DIR=str(folder / "outbox"),
@@ -175,28 +174,80 @@ def started_standalone(folder: Path) -> Iterator[Standalone]:
     )
     try:
         airflow.wait_for(airflow.logged_in, 120, "never logged in")
-        dag = "/api/v2/dags/customer_pipeline"
-        airflow.wait_for(lambda: airflow.get(dag), 60, "the DAG never appeared")
+        for dag_id in ("customer_pipeline", "customer_pipeline_weekly"):
+            dag = f"/api/v2/dags/{dag_id}"
+            airflow.wait_for(lambda: airflow.get(dag), 60, f"{dag_id} never appeared")  # noqa: B023
         yield airflow
     finally:
         airflow.stop()
 
 
 RUN_ID = f"rest-{uuid.uuid4().hex[:8]}"
+TABLES = ("customers", "products", "stores", "promotions", "transactions", "daily_metrics")
+WEEKLY = "customer_pipeline_weekly"
 
 
-def test_a_run_triggered_through_the_rest_api_loads_its_day(standalone: Standalone) -> None:
-    conf = {"business_date": DAY.isoformat(), **PARAMS, "chunk_size": 10_000}
-    body = {"dag_run_id": RUN_ID, "logical_date": None, "conf": conf}
+def trigger(standalone: Standalone, conf: dict) -> None:
+    """Trigger RUN_ID with `conf`, then unpause the DAGs. The scheduler must schedule (it
+    creates the asset-triggered runs), so the run takes the daily DAG's next scheduled slot
+    (its logical date) while the DAG is still paused: the scheduler sees that slot taken
+    and schedules no run of its own (it would load a day of the default sizes meanwhile)."""
+    slot = standalone.request("GET", "/api/v2/dags/customer_pipeline")["next_dagrun_logical_date"]
+    body = {"dag_run_id": RUN_ID, "logical_date": slot, "conf": conf}
     standalone.request("POST", "/api/v2/dags/customer_pipeline/dagRuns", body)
-    state = standalone.wait_for(lambda: run_state(standalone, RUN_ID), 90, "still running")
-    assert state == "success", standalone.log_tail()
+    for dag_id in (WEEKLY, "customer_pipeline"):  # the consumer first: it must see the events
+        standalone.request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+
+
+@pytest.fixture(scope="module")
+def triggered_run(standalone: Standalone) -> str:
+    """The final state of RUN_ID, triggered through the REST API with params."""
+    trigger(standalone, {"business_date": DAY.isoformat(), **PARAMS, "chunk_size": 10_000})
+    return standalone.wait_for(lambda: run_state(standalone, RUN_ID), 90, "still running")
+
+
+def test_a_run_triggered_through_the_rest_api_loads_its_day(
+    standalone: Standalone, triggered_run: str
+) -> None:
+    assert triggered_run == "success", standalone.log_tail()
     with standalone.database("postgres") as conn:
         query = "SELECT count(*) FROM transactions WHERE business_date = %s"
         loaded = conn.execute(query, [DAY]).fetchone()[0]
     assert loaded == expected_rows(SETTINGS, DAY)["transactions"]
 
 
+@pytest.mark.usefixtures("triggered_run")
+def test_the_run_publishes_each_table_with_its_business_date(standalone: Standalone) -> None:
+    published = sorted(
+        (event["uri"].rpartition("/")[2], event["extra"]["business_date"])
+        for event in asset_events(standalone)
+    )
+    assert published == sorted((table, DAY.isoformat()) for table in TABLES)
+
+
+@pytest.mark.usefixtures("triggered_run")
+def test_the_daily_metrics_event_runs_the_weekly_dag(standalone: Standalone) -> None:
+    (metrics,) = [e for e in asset_events(standalone) if e["uri"].endswith("/daily_metrics")]
+    (weekly_run,) = standalone.wait_for(
+        lambda: weekly_runs(standalone, metrics["id"]), 60, "no weekly run was triggered"
+    )
+    state = standalone.wait_for(lambda: run_state(standalone, weekly_run, WEEKLY), 60, "running")
+    assert state == "success", standalone.log_tail()
+
+
+def asset_events(standalone: Standalone) -> list[dict]:
+    """The asset events RUN_ID's tasks published."""
+    path = f"/api/v2/assets/events?source_run_id={RUN_ID}&limit=100"
+    return standalone.request("GET", path)["asset_events"]
+
+
+def weekly_runs(standalone: Standalone, event_id: int) -> list[str]:
+    """The weekly DAG's runs that the asset event created (empty until the scheduler did)."""
+    (event,) = [e for e in asset_events(standalone) if e["id"] == event_id]
+    return [run["run_id"] for run in event["created_dagruns"] if run["dag_id"] == WEEKLY]
+
+
+@pytest.mark.usefixtures("triggered_run")
 def test_the_metadata_is_on_the_embedded_postgresql(standalone: Standalone) -> None:
     with standalone.database("airflow") as conn:
         runs = conn.execute("SELECT run_id FROM dag_run WHERE run_id = %s", [RUN_ID]).fetchall()
@@ -222,7 +273,7 @@ def test_no_airflow_cfg_is_written(standalone: Standalone) -> None:
     assert not (standalone.home / "airflow.cfg").exists()
 
 
-def run_state(standalone: Standalone, run_id: str) -> str | None:
+def run_state(standalone: Standalone, run_id: str, dag_id: str = "customer_pipeline") -> str | None:
     """The run's state once it has finished, else None."""
-    run = standalone.request("GET", f"/api/v2/dags/customer_pipeline/dagRuns/{run_id}")
+    run = standalone.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
     return run["state"] if run["state"] in ("success", "failed") else None
