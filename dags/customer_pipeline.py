@@ -18,25 +18,33 @@ The flow (the Graph view shows it; the generators form the group `generate`):
 7. `delete_files`: the teardown, even after a failure; a failed run also sends the
    incident e-mail (the DAG's failure notifier)
 
-**Dataset**: the first task, `check_dataset` (never retried), refuses a run whose
+### Dataset
+
+The first task, `check_dataset` (never retried), refuses a run whose
 dataset (seed, locale, initial sizes) is not the one the schema holds, and any other bad
 input, before anything is written.
 
-**Business date**: the `business_date` param; else the run's logical date (a scheduled
+### Business date
+
+The `business_date` param; else the run's logical date (a scheduled
 run's is the start of the day it covers: it runs when that day is over); else, for a
 manual run without a logical date, its `run_after` date (UTC). Re-running a date, clearing
 any task, or a backfill gives the same data: the data is a function of (seed, date,
 sizes) and the load replaces the day's partition atomically.
 
-**Files**: the generators write into `<PIPELINE_WORK_DIR>/<date>/<run id>`, which every task
+### Files
+
+The generators write into `<PIPELINE_WORK_DIR>/<date>/<run id>`, which every task
 of the run must see (shared storage when tasks run on several machines). The generators
 are the setups of `delete_files`, which removes the folder even when a task failed, and
 records the run's outcome in `pipeline_runs`. Clearing a task re-runs the generators, so
 the files it needs exist again.
 
-**Connections**
-- `customers_db` (postgres): the database; the extra `{"search_path": "schema"}` picks the
-  schema (default `public`, or `DATABASE_SCHEMA`). Not defined: `DATABASE_URL`, else an
+### Connections
+
+- `customers_db` (postgres): the database; the extra `{"search_path": "schema"}` (or the
+  provider's `{"options": "-c search_path=schema"}`) picks the schema (default `public`, or
+  `DATABASE_SCHEMA`). Not defined: `DATABASE_URL`, else an
   embedded PostgreSQL in `PIPELINE_PGDATA` (default `.pgdata`).
 - `sendgrid_default`: the API key as password; host (if set) replaces the API host;
   extra `from_email` sets the sender.
@@ -46,7 +54,9 @@ the files it needs exist again.
 Anything not set by a param or a connection comes from the environment (`EMAIL_FROM`,
 `EMAIL_TO`, `EMAIL_BACKEND`, `PIPELINE_WORK_DIR`, `PIPELINE_OUTBOX_DIR`, ...).
 
-**Retries**: tasks that use the database or the mail service retry with exponential
+### Retries
+
+Tasks that use the database or the mail service retry with exponential
 backoff (`PIPELINE_TASK_RETRIES`, default 3; first delay `PIPELINE_RETRY_DELAY_SECONDS`,
 default 30; read when the file is parsed); a configuration error, a failed data-quality
 check or a refused API key or message fails at once. Within one try, the mail backends
