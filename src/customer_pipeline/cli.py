@@ -137,12 +137,18 @@ def settings_from(**overrides: Any) -> Settings:
 
 def confirm_reset(settings: Settings, yes: bool) -> None:
     """--reset deletes all history: ask on a terminal; elsewhere, --yes is required."""
+    confirm(
+        f"--reset deletes every customer-pipeline table in schema {settings.db_schema!r}, "
+        "with all their history",
+        yes,
+    )
+
+
+def confirm(what: str, yes: bool) -> None:
+    """Go on when --yes was given, or the user says so on a terminal; without a terminal to
+    ask, refuse (exit 2) naming --yes."""
     if yes:
         return
-    what = (
-        f"--reset deletes every customer-pipeline table in schema {settings.db_schema!r}, "
-        "with all their history"
-    )
     if not sys.stdin.isatty():
         raise ConfigError(f"{what}: confirm with --yes (there is no terminal to ask)")
     if not typer.confirm(f"{what}. Continue?", err=True):
@@ -364,12 +370,8 @@ def rebuild_pools_command(
     if unknown:
         raise ConfigError(f"unknown locale {unknown[0]!r}: choose one of {', '.join(LOCALES)}")
     target = into or Path(str(files("customer_pipeline").joinpath("data/pools")))
-    if into is None and not yes:
-        confirm = f"Redraw the shipped pools of {', '.join(chosen)} (changes their datasets)?"
-        if not sys.stdin.isatty():
-            raise ConfigError("rebuilding the shipped pools changes datasets: confirm with --yes")
-        if not typer.confirm(confirm, err=True):
-            raise typer.Exit(1)
+    if into is None:
+        confirm(f"redrawing the shipped pools of {', '.join(chosen)} changes their datasets", yes)
     try:
         written = rebuild_pools(chosen, target)
     except ValueError as exc:

@@ -178,11 +178,10 @@ def _run_steps(
         steps = _Steps(summary, progress, names)
         try:
             _generate_to_send(settings, day, folder, summary, steps)
-        except ConnectionLost as exc:
+        except BaseException as exc:
             summary.failed_step = steps.current
-            raise ConnectionLost(f"{steps.current}: {exc}") from exc
-        except BaseException:
-            summary.failed_step = steps.current
+            if isinstance(exc, ConnectionLost):
+                raise ConnectionLost(f"{steps.current}: {exc}") from exc
             raise
     finally:
         delete_files(settings, folder)
