@@ -79,6 +79,13 @@ def keyed_uuid4(seed: int, stream_id: Stream, index: np.ndarray) -> np.ndarray:
     return uuid_text(halves.astype(">u8").view(np.uint8).reshape(len(doubled), 16).copy())
 
 
+def keyed_bits(seed: int, stream_id: Stream, index: np.ndarray, part: int = 0) -> np.ndarray:
+    """64 random bits (uint64) per row `index`, computed from (seed, stream, part, index)
+    alone: any row's draw in O(1), whatever else is drawn (distinct rows, distinct bits)."""
+    key = _mix(np.array([(seed * 64 + int(stream_id)) * 64 + part], dtype=np.uint64))
+    return _mix(np.asarray(index, dtype=np.uint64) ^ key)
+
+
 def uuid_text(raw: np.ndarray) -> np.ndarray:
     """(n, 16) random bytes as version-4 UUID text (``S36``); changes `raw` in place."""
     n = len(raw)

@@ -9,7 +9,7 @@ the day's best promotion on the product, if any: see :mod:`.promotions`).
 A block of BLOCK_ROWS lines is whole baskets (the day's last block is cut at the day's
 count): a basket's lines share customer, store, second and payment method, never repeat
 a product, and after the first line come from its category more often than by chance.
-Who comes follows the customers' rhythm (:func:`.customers.visit_weights`), each visit
+Who comes follows the customers' rhythm (:func:`.customers.day_visits`), each visit
 used about once a day (:func:`_visitors`); a share of the day's sign-ups buy online on
 their first day, after signing up. When follows each store's opening hours in its local
 time zone and an hour-of-day profile that differs between weekdays and weekends.
@@ -34,14 +34,13 @@ from customer_pipeline.generate.catalog import (
     PAYMENT_MIX,
     STORE_TYPES,
 )
-from customer_pipeline.generate.customers import customer_facts, customer_ids, visit_weights
+from customer_pipeline.generate.customers import created_between, customer_ids, day_visits
 from customer_pipeline.generate.products import product_facts
 from customer_pipeline.generate.promotions import discounts, popularity_on, promotion_columns
 from customer_pipeline.generate.stores import store_facts, utc_offsets, zone_weights
 from customer_pipeline.generate.streams import (
     Stream,
     stream,
-    ticket_counts,
     ticket_table,
     uuid4,
     weighted_sample,
@@ -144,23 +143,24 @@ def _store_hours(stores, locale: str, day: dt.date) -> np.ndarray:
     return quantile_table(np.where(stores.online[:, None], online, retail))
 
 
-def _visitors(rng: np.random.Generator, weights: np.ndarray, baskets: float) -> np.ndarray:
-    """The day's visits: each returning customer's expected visits (their rhythm's weight
-    scaled to the day's baskets) randomly rounded to a whole number, one entry per visit,
-    shuffled. Basket j of block b is visit (b + blocks x j) mod len: the day's baskets use
-    each entry about once, so nobody makes more baskets than their rounded visits."""
-    total = weights.sum()
-    visits = ticket_counts(rng, weights * (baskets / total if total else 0.0), 1.0)
-    return rng.permutation(ticket_table(visits))
+def _visitors(settings: Settings, day: dt.date, returning: int, baskets: float) -> np.ndarray:
+    """The day's visits (customers.day_visits: each returning customer's expected visits
+    by their rhythm, scaled to the day's baskets, randomly rounded), shuffled. Basket j of
+    block b is visit (b + blocks x j) mod len: the day's baskets use each entry about
+    once, so nobody makes more baskets than their rounded visits."""
+    rng = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), 0, part=1)
+    return rng.permutation(day_visits(settings, day, returning, baskets, rng))
 
 
 def _category_tables(
     category: np.ndarray, popularity: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each category's ticket table (by popularity), end to end, with starts and sizes."""
-    tickets = ticket_table(popularity)
-    by_category = tickets[np.argsort(category[tickets], kind="stable")]
-    size = np.bincount(category[tickets], minlength=len(CATEGORIES))
+    if popularity.sum() == 0:  # as ticket_table: every product once
+        popularity = np.ones_like(popularity)
+    order = np.argsort(category, kind="stable")
+    by_category = np.repeat(order.astype(np.int32), popularity[order])
+    size = np.bincount(category, weights=popularity, minlength=len(CATEGORIES)).astype(np.int64)
     return by_category, np.cumsum(size) - size, size
 
 
@@ -169,7 +169,6 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     sizes = settings.sizes
     returning = customers_through(settings, day - dt.timedelta(days=1))
     everyone = customers_through(settings, day)
-    customers = customer_facts(settings, everyone)
     products = product_facts(settings.seed, sizes.products)
     stores = store_facts(settings.seed, settings.locale, sizes.stores)
     count = transaction_count(settings, day)
@@ -179,8 +178,6 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     baskets = count / (_MEAN_LINES @ (1 - online_share, online_share))
     new = everyone - returning
     new_share = min(0.5, FIRST_DAY_BUYERS * new / baskets) if count and new and len(online) else 0.0
-    weights = visit_weights(customers, day)[:returning]
-    rounding = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), 0, part=1)
     midnight = np.datetime64(day, "s").astype(np.int64)
     # promotions: what is on promotion sells more, as a first line and as a related one
     popularity = np.round(popularity_on(settings, day, products.tickets)).astype(np.int64)
@@ -190,9 +187,9 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     return DayPlan(
         returning=returning,
         new=new,
-        visitors=_visitors(rounding, weights, baskets),
+        visitors=_visitors(settings, day, returning, baskets),
         blocks=-(-count // BLOCK_ROWS),
-        new_signup_second=customers.created[returning:] - midnight,
+        new_signup_second=created_between(settings, returning, everyone) - midnight,
         price_cents=products.price_cents,
         price_text=csvfile.cents_as_decimal(products.price_cents),
         product_text=csvfile.integers(np.arange(1, sizes.products + 1)),
