@@ -58,8 +58,10 @@ BASKET_LINES = {
     "Online": (46, 24, 13, 7, 4, 2.5, 1.5, 1, 0.5, 0.3),
 }
 RELATED_SHARE = 0.6  # of a basket's further lines: from its first line's category
-_METHODS = np.array(PAYMENT_METHODS, dtype=np.bytes_)
-_QUANTITY_TEXT = csvfile.integers(np.arange(MAX_QUANTITY + 1))
+#: "payment_method," and "quantity,": each is followed by a number, NUL-padded on the
+#: left (csvfile.then_comma: one run of padding between the two)
+_METHODS = csvfile.then_comma(np.array(PAYMENT_METHODS, dtype=np.bytes_))
+_QUANTITY_TEXT = csvfile.then_comma(csvfile.integers(np.arange(MAX_QUANTITY + 1)))
 
 
 def quantile_table(weights: np.ndarray) -> np.ndarray:
@@ -96,7 +98,7 @@ class DayPlan:
     price_cents: np.ndarray
     price_text: np.ndarray  # the prices as CSV text, formatted once
     product_text: np.ndarray  # product ids (index + 1) as CSV text
-    store_text: np.ndarray  # store ids (index + 1) as CSV text
+    store_text: np.ndarray  # store ids (index + 1) as CSV text, each then a comma
     product_tickets: np.ndarray  # ticket table, by popularity
     product_category: np.ndarray
     category_tickets: np.ndarray  # ticket tables of each category, end to end
@@ -193,7 +195,7 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         price_cents=products.price_cents,
         price_text=csvfile.cents_as_decimal(products.price_cents),
         product_text=csvfile.integers(np.arange(1, sizes.products + 1)),
-        store_text=csvfile.integers(np.arange(1, sizes.stores + 1)),
+        store_text=csvfile.then_comma(csvfile.integers(np.arange(1, sizes.stores + 1))),
         product_tickets=ticket_table(popularity),
         product_category=products.category,
         category_tickets=category_tickets,
@@ -305,13 +307,31 @@ def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[
         customer_ids(settings, lines.customer)[basket],
         csvfile.timestamps_within(day, lines.second[basket]),
         csvfile.cents_as_decimal_parts(line_cents - discount),  # promotions
-        plan.store_text[lines.store[basket]],
-        plan.product_text[product],
-        _QUANTITY_TEXT[lines.quantity],
-        plan.price_text[product],
-        _METHODS[lines.method[basket]],
-        *promotion_columns(settings, day, promotion, discount),  # promotions
+        csvfile.joined(plan.store_text[lines.store[basket]], plan.product_text[product]),
+        csvfile.joined(_QUANTITY_TEXT[lines.quantity], plan.price_text[product]),
+        csvfile.joined(
+            _METHODS[lines.method[basket]],
+            _promotion_fields(*promotion_columns(settings, day, promotion, discount)),
+        ),
     ]
+
+
+_NO_PROMOTION = b",0.00"
+
+
+def _promotion_fields(ids: np.ndarray, discount: np.ndarray) -> np.ndarray:
+    """ "promotion_id,discount_amount" NUL-padded on the left as one matrix (a line without
+    a promotion: ",0.00", its padding in one run)."""
+    ids, discount = csvfile.matrix(ids), csvfile.matrix(discount)
+    n, width = len(ids), ids.shape[1] + 1 + discount.shape[1]
+    fields = np.zeros((n, width), dtype=np.uint8)
+    fields[:, : ids.shape[1]] = ids
+    fields[:, ids.shape[1]] = ord(",")
+    fields[:, ids.shape[1] + 1 :] = discount
+    none = ids[:, -1] == 0  # no promotion: an empty id
+    fields[none] = 0
+    fields[none, -len(_NO_PROMOTION) :] = np.frombuffer(_NO_PROMOTION, dtype=np.uint8)
+    return fields
 
 
 def chunk_file_name(chunk: int) -> str:
