@@ -29,7 +29,10 @@ from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.calendar import customers_through, transaction_count
 from customer_pipeline.generate.catalog import (
     CATEGORIES,
+    COMPLEMENT_SHARE,
+    COMPLEMENTS,
     HOURLY,
+    KINDS,
     PAYMENT_METHODS,
     PAYMENT_MIX,
     STORE_TYPES,
@@ -58,6 +61,7 @@ BASKET_LINES = {
     "Online": (46, 24, 13, 7, 4, 2.5, 1.5, 1, 0.5, 0.3),
 }
 RELATED_SHARE = 0.6  # of a basket's further lines: from its first line's category
+COMPLEMENTS_PART = 4  # the stream part of the complements' draws
 #: "payment_method," and "quantity,": each is followed by a number, NUL-padded on the
 #: left (csvfile.then_comma: one run of padding between the two)
 _METHODS = csvfile.then_comma(np.array(PAYMENT_METHODS, dtype=np.bytes_))
@@ -81,6 +85,11 @@ def _padded(rows: tuple[tuple[float, ...], ...]) -> np.ndarray:
 _METHOD_TABLE = quantile_table(np.array(PAYMENT_MIX))  # rows: Retail, Online
 _LINES_WEIGHTS = _padded(tuple(BASKET_LINES[kind] for kind in STORE_TYPES))
 _LINES_TABLE = quantile_table(_LINES_WEIGHTS) + 1  # rows: Retail, Online; lines per basket
+#: (kinds, most complements) table of each kind's complements, and how many it has
+_COMPLEMENT_COUNT = np.array([len(found) for found in COMPLEMENTS])
+_COMPLEMENT_KINDS = np.array(
+    [found + (0,) * (_COMPLEMENT_COUNT.max() - len(found)) for found in COMPLEMENTS]
+)
 _MEAN_LINES = (_LINES_WEIGHTS * np.arange(1, _LINES_WEIGHTS.shape[1] + 1)).sum(
     axis=1
 ) / _LINES_WEIGHTS.sum(axis=1)
@@ -90,6 +99,8 @@ _MEAN_LINES = (_LINES_WEIGHTS * np.arange(1, _LINES_WEIGHTS.shape[1] + 1)).sum(
 class DayPlan:
     """Everything a block of the day needs of the dimension tables and the calendar."""
 
+    seed: int
+    ordinal: int  # the day's
     returning: int  # customers [0, returning) existed before the day
     new: int  # customers [returning, returning + new) signed up on the day
     visitors: np.ndarray  # the day's visits of returning customers, shuffled (see _visitors)
@@ -104,6 +115,10 @@ class DayPlan:
     category_tickets: np.ndarray  # ticket tables of each category, end to end
     category_start: np.ndarray  # where each category's tickets start
     category_size: np.ndarray  # ... and how many it has
+    product_kind: np.ndarray
+    kind_tickets: np.ndarray  # the same for each kind
+    kind_start: np.ndarray
+    kind_size: np.ndarray
     store_tickets: np.ndarray  # ticket table, by popularity
     online_stores: np.ndarray  # indexes of online stores
     store_online: np.ndarray
@@ -154,16 +169,17 @@ def _visitors(settings: Settings, day: dt.date, returning: int, baskets: float) 
     return rng.permutation(day_visits(settings, day, returning, baskets, rng))
 
 
-def _category_tables(
-    category: np.ndarray, popularity: np.ndarray
+def _group_tables(
+    group: np.ndarray, groups: int, popularity: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each category's ticket table (by popularity), end to end, with starts and sizes."""
+    """Each group's (category's, kind's) ticket table (by popularity), end to end, with
+    starts and sizes."""
     if popularity.sum() == 0:  # as ticket_table: every product once
         popularity = np.ones_like(popularity)
-    order = np.argsort(category, kind="stable")
-    by_category = np.repeat(order.astype(np.int32), popularity[order])
-    size = np.bincount(category, weights=popularity, minlength=len(CATEGORIES)).astype(np.int64)
-    return by_category, np.cumsum(size) - size, size
+    order = np.argsort(group, kind="stable")
+    tickets = np.repeat(order.astype(np.int32), popularity[order])
+    size = np.bincount(group, weights=popularity, minlength=groups).astype(np.int64)
+    return tickets, np.cumsum(size) - size, size
 
 
 @lru_cache(maxsize=4)
@@ -183,10 +199,13 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     midnight = np.datetime64(day, "s").astype(np.int64)
     # promotions: what is on promotion sells more, as a first line and as a related one
     popularity = np.round(popularity_on(settings, day, products.tickets)).astype(np.int64)
-    category_tickets, category_start, category_size = _category_tables(
-        products.category, popularity
+    category_tickets, category_start, category_size = _group_tables(
+        products.category, len(CATEGORIES), popularity
     )
+    kind_tickets, kind_start, kind_size = _group_tables(products.kind, len(KINDS), popularity)
     return DayPlan(
+        seed=settings.seed,
+        ordinal=day.toordinal(),
         returning=returning,
         new=new,
         visitors=_visitors(settings, day, returning, baskets),
@@ -201,6 +220,10 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         category_tickets=category_tickets,
         category_start=category_start,
         category_size=category_size,
+        product_kind=products.kind,
+        kind_tickets=kind_tickets,
+        kind_start=kind_start,
+        kind_size=kind_size,
         store_tickets=store_tickets,
         online_stores=online,
         store_online=stores.online,
@@ -236,9 +259,24 @@ def _baskets(rng: np.random.Generator, plan: DayPlan, n: int):
     return store[:k], first_purchase[:k], size
 
 
-def _products(rng: np.random.Generator, plan: DayPlan, size: np.ndarray, basket: np.ndarray):
-    """Each line's product: a basket's first by popularity, the others from the same
-    category (RELATED_SHARE) or by popularity; never twice in a basket."""
+def _complements(rng: np.random.Generator, plan: DayPlan, kind: np.ndarray) -> np.ndarray:
+    """Per line, a product of one of its kind's complements (one at random, then by
+    popularity); -1 where the kind has none in the catalog."""
+    n = len(kind)
+    count = _COMPLEMENT_COUNT[kind]
+    chosen = _COMPLEMENT_KINDS[kind, (rng.random(n) * count).astype(np.intp)]
+    size = np.where(count > 0, plan.kind_size[chosen], 0)
+    pick = plan.kind_start[chosen] + (rng.random(n) * size).astype(np.int64)
+    found = plan.kind_tickets[np.minimum(pick, len(plan.kind_tickets) - 1)]
+    return np.where(size > 0, found, -1)
+
+
+def _products(
+    rng: np.random.Generator, plan: DayPlan, size: np.ndarray, basket: np.ndarray, block: int
+):
+    """Each line's product: a basket's first by popularity, the others from its
+    complements (COMPLEMENT_SHARE, when its kind has some), else from the same category
+    (RELATED_SHARE) or by popularity; never twice in a basket."""
     n = len(basket)
     rank = np.arange(n) - (np.cumsum(size) - size)[basket]
     first = weighted_sample(rng, plan.product_tickets, len(size))
@@ -251,6 +289,10 @@ def _products(rng: np.random.Generator, plan: DayPlan, size: np.ndarray, basket:
         plan.category_tickets[pick],
         weighted_sample(rng, plan.product_tickets, n),
     )
+    draws = stream(plan.seed, Stream.TRANSACTIONS, plan.ordinal, block, part=COMPLEMENTS_PART)
+    complement = _complements(draws, plan, plan.product_kind[first][basket])
+    complemented = (draws.random(n) < COMPLEMENT_SHARE) & (complement >= 0)
+    product = np.where(complemented, complement, product)
     product[rank == 0] = first
     for _ in range(2):  # a repeated product is drawn again
         repeated = _repeated(product, basket, len(plan.price_cents))
@@ -286,7 +328,7 @@ def block_lines(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> 
         after = signed_up + (rng.random(k) * (86_400 - signed_up)).astype(np.int64)
         second = np.where(first_purchase, after, second)
     basket = np.repeat(np.arange(k), size)
-    product = _products(rng, plan, size, basket)
+    product = _products(rng, plan, size, basket, block)
     quantity = np.minimum(rng.geometric(QUANTITY_P, BLOCK_ROWS), MAX_QUANTITY)
     return Lines(customer, store, second, method, size, basket, product, quantity)
 
