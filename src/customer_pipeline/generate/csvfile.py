@@ -76,7 +76,7 @@ def integers(values: np.ndarray, width: int | None = None) -> np.ndarray:
     values = np.asarray(values, dtype=np.int64)
     n = len(values)
     if width is None and n and values.max() < _SMALL_LIMIT:
-        return _small_integers()[values]
+        return np.take(_small_integers(), values, axis=0)
     if width is None:
         width = len(str(int(values.max()))) if n else 1
     out = np.empty((n, width), dtype=np.uint8)
@@ -114,7 +114,8 @@ def cents_as_decimal_parts(cents: np.ndarray) -> Column:
     """cents_as_decimal() as a joined column (see Column): the rows get the two pieces, no
     copy."""
     cents = np.asarray(cents, dtype=np.int64)
-    return integers(cents // 100), _cent_suffixes()[cents % 100]
+    units, hundredths = np.divmod(cents, 100)
+    return integers(units), np.take(_cent_suffixes(), hundredths, axis=0)
 
 
 @lru_cache(maxsize=8)
@@ -174,7 +175,7 @@ def timestamps_within(day: dt.date, seconds_of_day: np.ndarray) -> Column:
     n = len(seconds_of_day)
     return (
         constant(f"{day.isoformat()}T".encode(), n),
-        _times_of_day()[seconds_of_day],
+        np.take(_times_of_day(), seconds_of_day, axis=0),
         constant(b"+00", n),
     )
 
