@@ -173,7 +173,7 @@ def test_complementary_items_are_bought_together(scale: str, cross: bool) -> Non
         chance += (complement @ share)[first_kind][has].sum()
         lines += has.sum()
     assert lines >= 50
-    assert observed / lines > 3 * chance / lines and observed / lines > chance / lines + 0.05
+    assert observed / lines > 2 * chance / lines and observed / lines > chance / lines + 0.05
 
 
 def local_offsets(locale: str, day: dt.date) -> np.ndarray:
