@@ -135,4 +135,4 @@ def ticket_table(counts: np.ndarray) -> np.ndarray:
 
 def weighted_sample(rng: np.random.Generator, table: np.ndarray, n: int) -> np.ndarray:
     """n indexes drawn from a ticket table (see ticket_table), with replacement."""
-    return table[rng.integers(0, len(table), n)]
+    return np.take(table, rng.integers(0, len(table), n))
