@@ -164,9 +164,12 @@ def _visitors(settings: Settings, day: dt.date, returning: int, baskets: float) 
     """The day's visits (customers.day_visits: each returning customer's expected visits
     by their rhythm, scaled to the day's baskets, randomly rounded), shuffled. Basket j of
     block b is visit (b + blocks x j) mod len: the day's baskets use each entry about
-    once, so nobody makes more baskets than their rounded visits."""
+    once, so nobody makes more baskets than their rounded visits. (None rounded up, a
+    tiny population on a quiet day: each customer once, as a ticket table without
+    tickets.)"""
     rng = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), 0, part=1)
-    return rng.permutation(day_visits(settings, day, returning, baskets, rng))
+    visits = day_visits(settings, day, returning, baskets, rng)
+    return rng.permutation(visits if len(visits) else np.arange(returning))
 
 
 def _group_tables(
