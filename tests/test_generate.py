@@ -236,7 +236,7 @@ def test_chunks_cover_the_day_exactly() -> None:
 def test_a_tiny_population_buys_on_quiet_days_too() -> None:
     """Three customers whose expected visits all round down: each of them may come."""
     settings = Settings().replace(customers=3, products=1, stores=1, transactions=5)
-    for offset in range(0, 2500, 7):
+    for offset in range(0, 2500, 23):
         day = settings.history_start + dt.timedelta(days=offset)
         lines = block_lines(settings, day, day_plan(settings, day), 0)
         assert lines.customer.min() >= 0 and lines.customer.max() < customers_through(settings, day)
