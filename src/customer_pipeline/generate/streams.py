@@ -59,7 +59,16 @@ _HEX_QUADS = np.frombuffer(b"".join(f"{i:04x}".encode() for i in range(1 << 16))
 
 def uuid4(rng: np.random.Generator, n: int) -> np.ndarray:
     """n random version-4 UUIDs as 36-byte strings (``S36``), from the generator's bits."""
-    return uuid_text(np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy())
+    return uuid_text(_random_bytes(rng, n))
+
+
+def uuid4_pieces(rng: np.random.Generator, n: int) -> tuple[np.ndarray, ...]:
+    """uuid4() as the pieces of its text (see uuid_pieces): the same draws, no copy."""
+    return uuid_pieces(_random_bytes(rng, n))
+
+
+def _random_bytes(rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy()
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -88,15 +97,18 @@ def keyed_bits(seed: int, stream_id: Stream, index: np.ndarray, part: int = 0) -
 
 def uuid_text(raw: np.ndarray) -> np.ndarray:
     """(n, 16) random bytes as version-4 UUID text (``S36``); changes `raw` in place."""
-    n = len(raw)
+    return np.concatenate(uuid_pieces(raw), axis=1).view("S36").ravel()
+
+
+def uuid_pieces(raw: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(n, 16) random bytes as the pieces of version-4 UUID text, hex digits and dashes
+    (a csvfile joined column: copied straight into the rows); changes `raw` in place."""
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
     digits = np.take(_HEX_QUADS, raw.view(">u2").astype(np.intp)).view(np.uint8)  # (n, 32)
-    text = np.empty((n, 36), dtype=np.uint8)
-    text[:, [8, 13, 18, 23]] = ord("-")
-    for start, stop, to in ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24)):
-        text[:, to : to + stop - start] = digits[:, start:stop]
-    return text.view("S36").ravel()
+    dash = np.broadcast_to(np.uint8(ord("-")), (len(raw), 1))
+    groups = [digits[:, start:stop] for start, stop in ((0, 8), (8, 12), (12, 16), (16, 20))]
+    return (*(piece for group in groups for piece in (group, dash)), digits[:, 20:32])
 
 
 def gather_facts(kind: type[F], count: int, block_facts: Callable[[int], F]) -> F:

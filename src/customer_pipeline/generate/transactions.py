@@ -45,7 +45,7 @@ from customer_pipeline.generate.streams import (
     Stream,
     stream,
     ticket_table,
-    uuid4,
+    uuid4_pieces,
     weighted_sample,
 )
 from customer_pipeline.settings import BLOCK_ROWS, Settings
@@ -345,7 +345,7 @@ def _basket_fields(settings: Settings, day: dt.date, lines: Lines, basket_ids) -
     k = len(lines.size)
     return np.concatenate(
         [
-            csvfile.matrix(basket_ids),
+            *basket_ids,
             csvfile.constant(f",{day.isoformat()},".encode(), k),
             csvfile.matrix(customer_ids(settings, lines.customer)),
             csvfile.constant(b",", k),
@@ -363,15 +363,15 @@ def _take(table: np.ndarray, index: np.ndarray) -> np.ndarray:
 def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[np.ndarray]:
     lines = block_lines(settings, day, plan, block)
     ids = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), block, part=2)
-    basket_ids = uuid4(ids, len(lines.size))
-    line_ids = uuid4(ids, BLOCK_ROWS)
+    basket_ids = uuid4_pieces(ids, len(lines.size))
+    line_ids = uuid4_pieces(ids, BLOCK_ROWS)
     basket = lines.basket_of_line
     product = lines.product
     line_cents = np.take(plan.price_cents, product) * lines.quantity
     promotion, discount = discounts(settings, day, product, line_cents)  # promotions
     promotion_id, discount_text = promotion_columns(settings, day, promotion, discount)
     return [
-        line_ids,
+        csvfile.joined(*line_ids),
         _take(_basket_fields(settings, day, lines, basket_ids), basket),
         csvfile.cents_as_decimal_parts(line_cents - discount),  # promotions
         csvfile.joined(
