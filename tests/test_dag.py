@@ -170,6 +170,13 @@ def test_every_param_has_a_title_a_section_and_a_description(dag: Any) -> None:
         assert param.schema["title"] and param.schema["section"] and param.description, name
 
 
+def test_the_form_requires_nothing(dag: Any) -> None:
+    """The trigger form marks a field required (*) when its type does not admit null: every
+    field has a default or means "the environment" when empty, the reset switch included."""
+    for name in dag.params:
+        assert "null" in dag.params.get_param(name).schema["type"], name
+
+
 def test_task_ids_keep_the_original_names(dag: Any) -> None:
     original = {
         "create_tables",
