@@ -144,7 +144,7 @@ def load_data(dimensions: list[dict], transactions: list[dict]) -> dict[str, int
     return loaded
 
 
-@task(**RETRIED)
+@task(inlets=TABLE_ASSETS, **RETRIED)
 def check_data_quality(dimensions: list[dict], transactions: list[dict]) -> list[dict]:
     """Row counts as generated, no orphans, amounts = price x quantity, ..."""
     from customer_pipeline.generate.day import rows_per_table
@@ -154,7 +154,7 @@ def check_data_quality(dimensions: list[dict], transactions: list[dict]) -> list
     return [as_xcom(c) for c in check_data_quality(run.settings, run.day, rows_per_table(files))]
 
 
-@task(multiple_outputs=False, outlets=[KPI_ASSET], **RETRIED)
+@task(multiple_outputs=False, inlets=TABLE_ASSETS, outlets=[KPI_ASSET], **RETRIED)
 def calculate_metrics() -> dict:
     """The day's KPIs, stored in daily_metrics; returns the KPI document."""
     from customer_pipeline.metrics import calculate_metrics
@@ -165,7 +165,7 @@ def calculate_metrics() -> dict:
     return document
 
 
-@task(**RETRIED)
+@task(inlets=[KPI_ASSET], **RETRIED)
 def send_email(metrics: dict, checks: list[dict], loaded: dict[str, int]) -> str:
     """Render the report (with the day's insights and charts), deliver it; say where."""
     from customer_pipeline.delivery import send_report

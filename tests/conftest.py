@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import socket
@@ -121,6 +122,11 @@ def airflow_home() -> Iterator[Path]:
         env.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
         env.setenv("PIPELINE_TASK_RETRIES", "1")
         env.setenv("PIPELINE_RETRY_DELAY_SECONDS", "1")
+        lineage = home / "openlineage" / "events.jsonl"  # as bin/airflow configures it
+        lineage.parent.mkdir()
+        transport = {"type": "file", "log_file_path": str(lineage), "append": True}
+        env.setenv("AIRFLOW__OPENLINEAGE__TRANSPORT", json.dumps(transport))
+        env.setenv("AIRFLOW__OPENLINEAGE__NAMESPACE", "customer-pipeline")
         migrate = subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"],
             capture_output=True,

@@ -170,6 +170,13 @@ def test_every_param_has_a_title_a_section_and_a_description(dag: Any) -> None:
         assert param.schema["title"] and param.schema["section"] and param.description, name
 
 
+def test_the_form_requires_nothing(dag: Any) -> None:
+    """The trigger form marks a field required (*) when its type does not admit null: every
+    field has a default or means "the environment" when empty, the reset switch included."""
+    for name in dag.params:
+        assert "null" in dag.params.get_param(name).schema["type"], name
+
+
 def test_task_ids_keep_the_original_names(dag: Any) -> None:
     original = {
         "create_tables",
@@ -236,7 +243,32 @@ def test_errors_that_no_retry_can_cure_fail_at_once(dag: Any) -> None:
 # -- whole runs --------------------------------------------------------------------------------
 
 
-def test_a_whole_day(dag: Any, pipeline_env: Path, db: psycopg.Connection) -> None:
+def lineage(airflow_home: Path, run: Any) -> dict[str, tuple[set[str], set[str]]]:
+    """The OpenLineage COMPLETE events of a run's tasks: task_id -> (inputs, outputs), each
+    dataset as namespace/name."""
+    tasks: dict[str, tuple[set[str], set[str]]] = {}
+    for line in (airflow_home / "openlineage" / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        airflow = event["run"]["facets"].get("airflow", {})
+        if (
+            event["eventType"] != "COMPLETE"
+            or airflow.get("dagRun", {}).get("run_id") != run.run_id
+        ):
+            continue
+        datasets = [
+            {f"{d['namespace']}/{d['name']}" for d in event[kind]} for kind in ("inputs", "outputs")
+        ]
+        tasks[airflow["task"]["task_id"]] = (datasets[0], datasets[1])
+    return tasks
+
+
+def test_a_whole_day(
+    pipeline_env: Path,  # first: the DAG is parsed with the assets' connection set
+    dag: Any,
+    db: psycopg.Connection,
+    airflow_home: Path,
+    schema: str,
+) -> None:
     run = dag.test(logical_date=utc("2024-03-01"), run_conf={**SMALL_DAY, **SMALL_CHUNKS})
 
     states = task_states(run)
@@ -271,6 +303,21 @@ def test_a_whole_day(dag: Any, pipeline_env: Path, db: psycopg.Connection) -> No
     )
     assert "2024-03-01" in email["Subject"]
     assert not (pipeline_env / "work").exists()
+
+    # lineage: every task's event; the tables each one reads and writes, named as assets
+    from customer_pipeline.airflow_adapter import data_location
+
+    host, port, database, schema_name = data_location()  # the assets' server, as parsed
+    assert schema_name == schema
+    namespace, prefix = f"postgres://{host}:{port}", f"{database}.{schema}"
+    tables = {f"{namespace}/{prefix}.{table}" for table in loaded}
+    kpis = {f"{namespace}/{prefix}.daily_metrics"}
+    events = lineage(airflow_home, run)
+    assert set(events) == {key.split("[")[0] for key in states}
+    assert events["load_data"] == (set(), tables)
+    assert events["check_data_quality"] == (tables, set())
+    assert events["calculate_metrics"] == (tables, kpis)
+    assert events["send_email"] == (kpis, set())
 
 
 def test_a_failed_email_still_deletes_the_files_and_keeps_the_day(
