@@ -27,10 +27,12 @@ import datetime as dt
 import psycopg
 from psycopg import sql
 
-from customer_pipeline.generate.returns import MAX_DELAY_DAYS
 from customer_pipeline.tables import RETURNS
 
 SCHEDULED = "returns_scheduled"
+#: A return comes at most this many days after its sale (the generator's delays stay
+#: within it; publishing and the KPIs look back this far).
+MAX_DELAY_DAYS = 90
 _COLUMNS = sql.SQL(", ").join(map(sql.Identifier, RETURNS.columns))
 _DAY_START = "%(day)s::timestamp AT TIME ZONE 'UTC'"
 _DAY_END = "(%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'"

@@ -41,13 +41,13 @@ from customer_pipeline.generate.transactions import (
     quantile_table,
     transaction_chunks,
 )
+from customer_pipeline.returns import MAX_DELAY_DAYS
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 from customer_pipeline.tables import RETURNS as TABLE
 
 #: The returns' draws: part RETURNS_PART of the transactions' stream of each block
 #: (parts 0 to 2 are the transactions' own).
 RETURNS_PART = 3
-MAX_DELAY_DAYS = 90
 
 #: The share of lines returned, (category, store type: Retail, Online).
 RATES = np.array(
