@@ -76,6 +76,7 @@ def _delay_weights() -> np.ndarray:
 
 DELAY_WEIGHTS = _delay_weights()
 _DELAY_CDF = np.cumsum(DELAY_WEIGHTS) / DELAY_WEIGHTS.sum()
+_DELAY_CDF[-1] = 1.0  # never past MAX_DELAY_DAYS, whatever the rounding of the sums
 
 
 @dataclass(frozen=True)
