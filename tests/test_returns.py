@@ -113,6 +113,24 @@ def test_a_whole_line_returned_refunds_what_was_paid(
     assert whole == exact > 0
 
 
+def test_online_returns_go_back_to_the_shop_retail_ones_mostly_to_the_store(
+    busy: Settings, db: psycopg.Connection, tmp_path: Path
+) -> None:
+    load(busy, tmp_path, SALE)
+    rows = db.execute(
+        "SELECT s.store_type, count(*), count(*) FILTER (WHERE r.store_id = t.store_id), "
+        "count(*) FILTER (WHERE b.store_type = s.store_type) "
+        "FROM returns_scheduled r JOIN transactions t USING (transaction_id, business_date) "
+        "JOIN stores s ON s.store_id = t.store_id JOIN stores b ON b.store_id = r.store_id "
+        "GROUP BY 1"
+    ).fetchall()
+    by_type = {kind: (count, same, same_type) for kind, count, same, same_type in rows}
+    count, same, same_type = by_type["Online"]
+    assert count > 20 and same == count
+    count, same, same_type = by_type["Retail"]
+    assert count > 50 and same_type == count and 0.7 < same / count < 0.97
+
+
 def test_delays_mostly_within_30_days_with_a_tail_beyond_60() -> None:
     settings = Settings().replace(transactions=40_000)
     delays = np.concatenate([r.delay for r in day_returns(settings, SALE)])
@@ -288,6 +306,26 @@ def test_a_failed_reload_keeps_the_published_returns(
         "AND tablename LIKE '%%_stage'"
     ).fetchone()[0]
     assert stages == 0
+
+
+def test_a_failed_publication_of_the_day_s_returns_keeps_the_previous_state(
+    busy: Settings, db: psycopg.Connection, tmp_path: Path
+) -> None:
+    """A return due on the day whose line is gone fails the check of the day's partition
+    of returns when it is attached: the whole swap rolls back."""
+    load(busy, tmp_path, SALE)
+    day = a_return_day(db)
+    load(busy, tmp_path, day)
+    before = db.execute(RETURNS_DIGEST).fetchone()
+    db.execute(
+        "UPDATE returns_scheduled SET transaction_id = gen_random_uuid() WHERE return_id = "
+        "(SELECT return_id FROM returns_scheduled "
+        f"WHERE {utc_day('return_date')} = %s ORDER BY return_id LIMIT 1)",
+        [day],
+    )
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        load(busy, tmp_path / "again", day)
+    assert db.execute(RETURNS_DIGEST).fetchone() == before
 
 
 # -- KPIs -----------------------------------------------------------------------------------
