@@ -40,7 +40,7 @@ MAX_DELAY_DAYS = 90
 _COLUMNS = sql.SQL(", ").join(map(sql.Identifier, RETURNS.columns))
 
 
-def _utc_midnight(day: dt.date) -> sql.Literal:
+def _utc_midnight(day: dt.date) -> sql.Composable:
     """The start of `day` in UTC as a timestamptz literal (whatever the session's zone)."""
     return sql.SQL("{}::timestamptz").format(sql.Literal(f"{day.isoformat()} 00:00:00+00"))
 
