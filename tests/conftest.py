@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 from psycopg import sql
@@ -149,7 +150,23 @@ def expected_rows(settings: Settings, day) -> dict[str, int]:
         "stores": settings.sizes.stores,
         "promotions": len(promotions_through(settings, day)),
         "transactions": transaction_count(settings, day),
+        "returns": returns_of_lines(settings, day),
     }
+
+
+def returns_of_lines(settings: Settings, day) -> int:
+    """How many returns the generator draws for the day's lines (of every block's rows)."""
+    from customer_pipeline.generate.calendar import transaction_count
+    from customer_pipeline.generate.returns import block_returns
+    from customer_pipeline.generate.streams import blocks
+    from customer_pipeline.generate.transactions import day_plan
+
+    count = transaction_count(settings, day)
+    plan = day_plan(settings, day) if count else None
+    return sum(
+        int(np.count_nonzero(block_returns(settings, day, plan, block).line < keep.stop))
+        for block, keep in blocks(0, count)
+    )
 
 
 def day_fingerprint(db: psycopg.Connection, day) -> tuple:

@@ -184,7 +184,15 @@ def started_standalone(folder: Path) -> Iterator[Standalone]:
 
 
 RUN_ID = f"rest-{uuid.uuid4().hex[:8]}"
-TABLES = ("customers", "products", "stores", "promotions", "transactions", "daily_metrics")
+TABLES = (
+    "customers",
+    "products",
+    "stores",
+    "promotions",
+    "transactions",
+    "returns",
+    "daily_metrics",
+)
 WEEKLY = "customer_pipeline_weekly"
 
 

@@ -186,7 +186,13 @@ def test_task_ids_keep_the_original_names(dag: Any) -> None:
         "send_email",
         "delete_files",
     }
-    added = {"check_dataset", "plan_transaction_chunks", "load_data", "check_data_quality"}
+    added = {
+        "check_dataset",
+        "plan_transaction_chunks",
+        "generate_return_data",
+        "load_data",
+        "check_data_quality",
+    }
     assert set(dag.task_ids) == original | added
 
 
@@ -199,15 +205,20 @@ def test_edges(dag: Any) -> None:
         assert upstream(dimension) == {"create_tables"}
     assert upstream("plan_transaction_chunks") == DIMENSIONS  # no race with the dimensions
     assert upstream("generate_transaction_data") == {"plan_transaction_chunks"}
-    assert upstream("load_data") == DIMENSIONS | {"generate_transaction_data"}
+    assert upstream("generate_return_data") == {"plan_transaction_chunks"}
+    assert upstream("load_data") == DIMENSIONS | {
+        "generate_transaction_data",
+        "generate_return_data",
+    }
     assert "load_data" in upstream("check_data_quality")
     assert upstream("calculate_metrics") == {"check_data_quality"}
     assert upstream("send_email") == {"calculate_metrics", "check_data_quality", "load_data"}
     assert dag.get_task("generate_transaction_data").is_mapped
+    assert dag.get_task("generate_return_data").is_mapped
 
 
 def test_delete_files_is_the_teardown_of_the_generators(dag: Any) -> None:
-    generators = DIMENSIONS | {"generate_transaction_data"}
+    generators = DIMENSIONS | {"generate_transaction_data", "generate_return_data"}
     cleanup = dag.get_task("delete_files")
     assert cleanup.is_teardown
     assert cleanup.trigger_rule == "all_done_setup_success"
@@ -286,6 +297,9 @@ def test_a_whole_day(
         "stores": stores,
         "promotions": db.execute("SELECT count(*) FROM promotions").fetchone()[0],
         "transactions": transactions,
+        "returns": db.execute(
+            "SELECT count(*) FROM returns_scheduled WHERE business_date = '2024-03-01'"
+        ).fetchone()[0],
     }
     assert min(loaded.values()) > 0
     chunks = -(-transactions // SMALL_CHUNKS["chunk_size"])
