@@ -608,3 +608,13 @@ def test_chart_imports_can_be_made_ahead_in_a_thread() -> None:
         "assert {'matplotlib.figure', 'matplotlib.backends.backend_agg'} <= set(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_net_sales_stand_beside_gross_sales() -> None:
+    report = build_report(Settings(), metrics_doc(), insights=NO_HISTORY)
+    lines = report.text.splitlines()
+    gross = next(i for i, line in enumerate(lines) if line.startswith("Total sales "))
+    assert lines[gross + 1].split() == ["Net", "sales", "(less", "refunds)", "$1,211,110.80"]
+    html = report.html
+    assert html.index("Total sales") < html.index("Net sales (less refunds)")
+    assert "$1,211,110.80" in html

@@ -89,6 +89,8 @@ COMPLEMENT_SHARE: float = _CATALOG["complements"]["share"]
 
 #: The promotions' rules: see the [promotions] section of catalog.toml.
 PROMOTIONS: dict = _CATALOG["promotions"]
+#: The returns' rules: see the [returns] section of catalog.toml.
+RETURNS: dict = _CATALOG["returns"]
 
 STORE_TYPES: tuple[str, ...] = tuple(_CATALOG["stores"]["types"])
 ONLINE_SHARE: float = _CATALOG["stores"]["online_share"]

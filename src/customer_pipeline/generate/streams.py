@@ -97,7 +97,12 @@ def keyed_bits(seed: int, stream_id: Stream, index: np.ndarray, part: int = 0) -
 
 def uuid_text(raw: np.ndarray) -> np.ndarray:
     """(n, 16) random bytes as version-4 UUID text (``S36``); changes `raw` in place."""
-    return np.concatenate(uuid_pieces(raw), axis=1).view("S36").ravel()
+    return uuid_pieces_text(uuid_pieces(raw))
+
+
+def uuid_pieces_text(pieces: tuple[np.ndarray, ...]) -> np.ndarray:
+    """uuid_pieces() joined: UUID text (``S36``)."""
+    return np.concatenate(pieces, axis=1).view("S36").ravel()
 
 
 def uuid_pieces(raw: np.ndarray) -> tuple[np.ndarray, ...]:

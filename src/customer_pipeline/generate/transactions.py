@@ -46,6 +46,7 @@ from customer_pipeline.generate.streams import (
     stream,
     ticket_table,
     uuid4_pieces,
+    uuid_pieces_text,
     weighted_sample,
 )
 from customer_pipeline.settings import BLOCK_ROWS, Settings
@@ -339,6 +340,18 @@ def block_lines(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> 
     return Lines(customer, store, second, method, size, basket, product, quantity)
 
 
+def _id_pieces(settings: Settings, day: dt.date, block: int, baskets: int):
+    """The block's basket ids (`baskets` of them) and its lines' transaction ids, as
+    pieces of text (streams.uuid_pieces)."""
+    ids = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), block, part=2)
+    return uuid4_pieces(ids, baskets), uuid4_pieces(ids, BLOCK_ROWS)
+
+
+def block_ids(settings: Settings, day: dt.date, block: int, baskets: int):
+    """The block's basket ids (`baskets` of them) and its lines' transaction ids (S36)."""
+    return tuple(map(uuid_pieces_text, _id_pieces(settings, day, block, baskets)))
+
+
 def _basket_fields(settings: Settings, day: dt.date, lines: Lines, basket_ids) -> np.ndarray:
     """Per basket, its lines' "basket_id,business_date,customer_id,transaction_date" as
     one matrix (no padding): a line takes its basket's row in one gather."""
@@ -362,9 +375,7 @@ def _take(table: np.ndarray, index: np.ndarray) -> np.ndarray:
 
 def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[np.ndarray]:
     lines = block_lines(settings, day, plan, block)
-    ids = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), block, part=2)
-    basket_ids = uuid4_pieces(ids, len(lines.size))
-    line_ids = uuid4_pieces(ids, BLOCK_ROWS)
+    basket_ids, line_ids = _id_pieces(settings, day, block, len(lines.size))
     basket = lines.basket_of_line
     product = lines.product
     line_cents = np.take(plan.price_cents, product) * lines.quantity
