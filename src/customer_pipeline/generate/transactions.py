@@ -110,7 +110,8 @@ class DayPlan:
     price_cents: np.ndarray
     price_text: np.ndarray  # the prices as CSV text, formatted once
     product_text: np.ndarray  # product ids (index + 1) as CSV text
-    store_text: np.ndarray  # store ids (index + 1) as CSV text, each then a comma
+    store_text: np.ndarray  # store ids (index + 1) as CSV text
+    store_then_comma: np.ndarray  # ... each then a comma (csvfile.then_comma)
     product_tickets: np.ndarray  # ticket table, by popularity
     product_category: np.ndarray
     category_tickets: np.ndarray  # ticket tables of each category, end to end
@@ -207,6 +208,7 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         products.category, len(CATEGORIES), popularity
     )
     kind_tickets, kind_start, kind_size = _group_tables(products.kind, len(KINDS), popularity)
+    store_text = csvfile.integers(np.arange(1, sizes.stores + 1))
     return DayPlan(
         seed=settings.seed,
         ordinal=day.toordinal(),
@@ -218,7 +220,8 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         price_cents=products.price_cents,
         price_text=csvfile.cents_as_decimal(products.price_cents),
         product_text=csvfile.integers(np.arange(1, sizes.products + 1)),
-        store_text=csvfile.then_comma(csvfile.integers(np.arange(1, sizes.stores + 1))),
+        store_text=store_text,
+        store_then_comma=csvfile.then_comma(store_text),
         product_tickets=ticket_table(popularity),
         product_category=products.category,
         category_tickets=category_tickets,
@@ -386,7 +389,8 @@ def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[
         _take(_basket_fields(settings, day, lines, basket_ids), basket),
         csvfile.cents_as_decimal_parts(line_cents - discount),  # promotions
         csvfile.joined(
-            _take(plan.store_text, np.take(lines.store, basket)), _take(plan.product_text, product)
+            _take(plan.store_then_comma, np.take(lines.store, basket)),
+            _take(plan.product_text, product),
         ),
         csvfile.joined(_take(_QUANTITY_TEXT, lines.quantity), _take(plan.price_text, product)),
         csvfile.joined(
