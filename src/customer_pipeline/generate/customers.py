@@ -1,15 +1,18 @@
 """customers: an initial population that grows by daily sign-ups.
 
-Customer i is the same row on every date and in every run: its id, name, address and
-activity come from its block's streams; its created_at is either before the history
-start (the initial population) or on its sign-up day (see :mod:`.calendar`). The file of
-a day holds every customer that exists by the end of that day, so a day can be loaded
-alone into an empty database.
+Customer i is the same row on every date and in every run: its id, name and address
+come from its block's streams, its rhythm from its place in its block; its created_at
+is either before the history start (the initial population) or on its sign-up day (see
+:mod:`.calendar`). The file of a day holds every customer that exists by the end of
+that day, so a day can be loaded alone into an empty database.
 
 Each customer has a rhythm (:func:`visit_weights`): weekly shoppers come mostly on
 their own weekday, occasional ones now and then, lapsed ones stop coming some months
 after signing up; how often (visits a week) is skewed but bounded, so the busiest
-shoppers are busy through coming back, never through absurd days.
+shoppers are busy through coming back, never through absurd days. Every block of
+customers holds the same rhythms, dealt to its rows in its own order (:class:`Layout`),
+so that a day's visits are drawn in a time proportional to their number, not to the
+population (:func:`day_visits`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ the day's best promotion on the product, if any: see :mod:`.promotions`).
 
 A block of BLOCK_ROWS lines is whole baskets (the day's last block is cut at the day's
 count): a basket's lines share customer, store, second and payment method, never repeat
-a product, and after the first line come from its category more often than by chance.
+a product, and after the first line come from its category and from its kind's
+complements (catalog.toml [complements]) more often than by chance.
 Who comes follows the customers' rhythm (:func:`.customers.day_visits`), each visit
 used about once a day (:func:`_visitors`); a share of the day's sign-ups buy online on
 their first day, after signing up. When follows each store's opening hours in its local
