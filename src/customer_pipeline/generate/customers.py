@@ -204,12 +204,13 @@ def _lapsed_alive(settings: Settings, index: np.ndarray, day: dt.date) -> np.nda
     created_day[late] = signup_days_of(settings, index[late])
     lapses = _lapses(settings.seed, index, np.full(len(index), LAPSED), created_day)
     exact = np.flatnonzero(~late & (lapses > ordinal))
-    if len(exact):
-        block, row = np.divmod(index[exact], BLOCK_ROWS)
-        blocks = np.unique(block)
-        created = np.stack([_created(settings, int(b)) for b in blocks])
-        created = created[np.searchsorted(blocks, block), row]
-        lapses[exact] -= (origin - 1 - created // 86_400).astype(np.int32)
+    exact = exact[np.argsort(index[exact], kind="stable")]  # block by block
+    block, row = np.divmod(index[exact], BLOCK_ROWS)
+    starts = np.flatnonzero(np.diff(block, prepend=-1))
+    stops = np.append(starts[1:], len(exact)) if len(exact) else starts
+    for start, stop in zip(starts, stops, strict=True):
+        created = _created(settings, int(block[start]))[row[start:stop]]
+        lapses[exact[start:stop]] -= (origin - 1 - created // 86_400).astype(np.int32)
     return lapses > ordinal
 
 
