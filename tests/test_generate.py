@@ -20,7 +20,12 @@ from conftest import expected_rows, generate_day, read_csv
 from customer_pipeline.generate.calendar import customers_through, transaction_count
 from customer_pipeline.generate.catalog import HOURLY, PAYMENT_METHODS, PAYMENT_MIX, STORE_TYPES
 from customer_pipeline.generate.csvfile import quote
-from customer_pipeline.generate.transactions import generate_transactions, transaction_chunks
+from customer_pipeline.generate.transactions import (
+    block_lines,
+    day_plan,
+    generate_transactions,
+    transaction_chunks,
+)
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 from customer_pipeline.tables import DIMENSIONS, PROMOTIONS, Table
 
@@ -226,3 +231,12 @@ def test_chunks_cover_the_day_exactly() -> None:
     assert chunks[-1][1] == total
     assert all(a[1] == b[0] for a, b in itertools.pairwise(chunks))
     assert transaction_chunks(Settings().replace(transactions=0), day) == []
+
+
+def test_a_tiny_population_buys_on_quiet_days_too() -> None:
+    """Three customers whose expected visits all round down: each of them may come."""
+    settings = Settings().replace(customers=3, products=1, stores=1, transactions=5)
+    for offset in range(0, 2500, 23):
+        day = settings.history_start + dt.timedelta(days=offset)
+        lines = block_lines(settings, day, day_plan(settings, day), 0)
+        assert lines.customer.min() >= 0 and lines.customer.max() < customers_through(settings, day)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from customer_pipeline.generate.calendar import customers_through, transaction_count
+from customer_pipeline.generate.catalog import COMPLEMENTS, KINDS
 from customer_pipeline.generate.customers import LAPSED, OCCASIONAL, WEEKLY, customer_facts
 from customer_pipeline.generate.stores import store_facts, zone_names
 from customer_pipeline.generate.transactions import block_lines, day_plan
@@ -142,6 +143,37 @@ def test_a_basket_never_repeats_a_product_and_its_lines_are_related(scale: str) 
     same = category[later] == category[first][baskets.basket_of_line[later]]
     chance = np.sum((np.bincount(category) / len(category)) ** 2)
     assert same.mean() > chance + 0.15
+
+
+def _complement_matrix(cross: bool) -> np.ndarray:
+    """kinds x kinds: True where the second is a complement of the first (catalog.toml);
+    cross: only complements of another category."""
+    matrix = np.zeros((len(KINDS), len(KINDS)), dtype=bool)
+    for kind, found in enumerate(COMPLEMENTS):
+        matrix[kind, list(found)] = True
+    category = np.array([kind.category for kind in KINDS])
+    return matrix & (category[:, None] != category[None, :]) if cross else matrix
+
+
+@pytest.mark.parametrize("cross", [False, True], ids=["complements", "across categories"])
+def test_complementary_items_are_bought_together(scale: str, cross: bool) -> None:
+    """After a first line with complements (a phone: a charger...), later lines are of
+    those kinds far more often than the day's lines are."""
+    complement = _complement_matrix(cross)
+    observed = chance = lines = 0.0
+    for day in MONTH[:7] if scale == "default" else [MONDAY]:  # 50 products: few kinds
+        baskets, plan = day_of(scale, day), day_plan(SCALES[scale], day)
+        kind = plan.product_kind[baskets.product]
+        later = np.ones(len(kind), dtype=bool)
+        later[np.cumsum(baskets.size) - baskets.size] = False
+        first_kind = kind[~later][baskets.basket_of_line[later]]
+        has = complement[first_kind].any(axis=1)
+        share = np.bincount(kind, minlength=len(KINDS)) / len(kind)  # as the day sells
+        observed += complement[first_kind, kind[later]][has].sum()
+        chance += (complement @ share)[first_kind][has].sum()
+        lines += has.sum()
+    assert lines >= 50
+    assert observed / lines > 2 * chance / lines and observed / lines > chance / lines + 0.05
 
 
 def local_offsets(locale: str, day: dt.date) -> np.ndarray:

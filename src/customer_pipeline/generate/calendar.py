@@ -80,9 +80,14 @@ def signup_days(settings: Settings, start: int, stop: int) -> np.ndarray:
     A customer's sign-up day never depends on the date asked about: customer i is the
     same on every date (rows that do not exist yet get the day they will sign up).
     """
+    return signup_days_of(settings, np.arange(start, stop))
+
+
+def signup_days_of(settings: Settings, index: np.ndarray) -> np.ndarray:
+    """signup_days() of customers `index` (any order)."""
     initial = settings.sizes.customers
-    index = np.arange(start, stop) - initial
-    out = np.full(stop - start, -1, dtype=np.int64)
+    index = np.asarray(index) - initial
+    out = np.full(len(index), -1, dtype=np.int64)
     if initial:
         cumulative = _cumulative_signups(settings.seed, initial, settings.history_start)
         late = index >= 0

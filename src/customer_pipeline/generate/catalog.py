@@ -71,6 +71,22 @@ CATEGORIES: tuple[Category, ...] = tuple(
     for c, entry in enumerate(_CATALOG["categories"])
 )
 
+_KIND_INDEX = {kind.name: k for k, kind in enumerate(KINDS)}
+
+
+def _complement_kinds(table: dict[str, list[str]]) -> tuple[tuple[int, ...], ...]:
+    named = {name for kind, complements in table.items() for name in [kind, *complements]}
+    unknown = sorted(named - set(_KIND_INDEX))
+    if unknown:
+        raise ValueError(f"catalog.toml [complements.kinds] names unknown kinds: {unknown}")
+    return tuple(tuple(_KIND_INDEX[name] for name in table.get(kind.name, ())) for kind in KINDS)
+
+
+#: Per kind (KINDS order), the kinds bought with it: see [complements] in catalog.toml.
+COMPLEMENTS: tuple[tuple[int, ...], ...] = _complement_kinds(_CATALOG["complements"]["kinds"])
+#: The share of a basket's further lines drawn from its first line's complements.
+COMPLEMENT_SHARE: float = _CATALOG["complements"]["share"]
+
 #: The promotions' rules: see the [promotions] section of catalog.toml.
 PROMOTIONS: dict = _CATALOG["promotions"]
 #: The returns' rules: see the [returns] section of catalog.toml.

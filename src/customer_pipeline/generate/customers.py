@@ -1,33 +1,38 @@
 """customers: an initial population that grows by daily sign-ups.
 
-Customer i is the same row on every date and in every run: its id, name, address and
-activity come from its block's streams; its created_at is either before the history
-start (the initial population) or on its sign-up day (see :mod:`.calendar`). The file of
-a day holds every customer that exists by the end of that day, so a day can be loaded
-alone into an empty database.
+Customer i is the same row on every date and in every run: its id, name and address
+come from its block's streams, its rhythm from its place in its block; its created_at
+is either before the history start (the initial population) or on its sign-up day (see
+:mod:`.calendar`). The file of a day holds every customer that exists by the end of
+that day, so a day can be loaded alone into an empty database.
 
 Each customer has a rhythm (:func:`visit_weights`): weekly shoppers come mostly on
 their own weekday, occasional ones now and then, lapsed ones stop coming some months
 after signing up; how often (visits a week) is skewed but bounded, so the busiest
-shoppers are busy through coming back, never through absurd days.
+shoppers are busy through coming back, never through absurd days. Every block of
+customers holds the same rhythms, dealt to its rows in its own order (:class:`Layout`),
+so that a day's visits are drawn in a time proportional to their number, not to the
+population (:func:`day_visits`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
+import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from customer_pipeline.generate import csvfile
-from customer_pipeline.generate.calendar import customers_through, signup_days
+from customer_pipeline.generate.calendar import customers_through, signup_days, signup_days_of
 from customer_pipeline.generate.pools import pools
 from customer_pipeline.generate.streams import (
     Stream,
+    gather,
     gather_facts,
+    keyed_bits,
     keyed_uuid4,
     stream,
 )
@@ -55,19 +60,81 @@ class Facts:
     lapses: np.ndarray  # the day (since 1970) from which a lapsed customer never comes
 
 
-def _rhythm(
-    rng: np.random.Generator, created: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Segment, own weekday, visits a week and lapse day of a block of customers."""
-    n = len(created)
-    segment = np.searchsorted(np.cumsum(SEGMENT_SHARES)[:-1], rng.random(n), side="right")
+#: A block's rows fall into groups: weekly shoppers of each weekday (Monday .. Sunday),
+#: then occasional and lapsed ones, in SEGMENT_SHARES (exactly, in every block).
+GROUP_SEGMENT = np.array([WEEKLY] * 7 + [OCCASIONAL, LAPSED], dtype=np.int8)
+_WEEKLY_ROWS, _OCCASIONAL_ROWS = (round(share * BLOCK_ROWS) for share in SEGMENT_SHARES[:2])
+GROUP_SIZES = np.array(
+    [_WEEKLY_ROWS // 7 + (day < _WEEKLY_ROWS % 7) for day in range(7)]
+    + [_OCCASIONAL_ROWS, BLOCK_ROWS - _WEEKLY_ROWS - _OCCASIONAL_ROWS]
+)
+GROUP_START = np.cumsum(GROUP_SIZES) - GROUP_SIZES
+#: the units modulo BLOCK_ROWS and their inverses: a x p + c deals positions to rows
+_UNITS = np.array([u for u in range(1, BLOCK_ROWS) if math.gcd(u, BLOCK_ROWS) == 1])
+_INVERSES = np.array([pow(int(u), -1, BLOCK_ROWS) for u in _UNITS])
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The rhythms of a block, dealt to its rows in another order in every block.
+
+    Position p of [0, BLOCK_ROWS) is in group group[p] (GROUP_SIZES, in order) and has
+    visits[p] visits a week (its segment's capped lognormal, drawn once per seed). Block
+    b deals position p to row shuffle[(a_b x p + c_b) mod BLOCK_ROWS] (a_b a unit, so
+    this is a bijection): a row's rhythm is computed alone in O(1), and a day's visits
+    are drawn group by group in O(visits) (day_visits), the same positions' sums in
+    every block.
+    """
+
+    group: np.ndarray
+    visits: np.ndarray  # float32
+    cumulative: np.ndarray  # visits summed over the group's positions so far (float64)
+    shuffle: np.ndarray
+    unshuffle: np.ndarray  # its inverse
+
+
+@cache
+def _layout(seed: int) -> Layout:
+    rng = stream(seed, Stream.CUSTOMER_IDS, 0, 0, part=2)
+    group = np.repeat(np.arange(len(GROUP_SIZES)), GROUP_SIZES)
+    segment = GROUP_SEGMENT[group]
     median, sigma, cap = (np.array(column)[segment] for column in zip(*VISITS_A_WEEK, strict=True))
-    visits = np.minimum(median * np.exp(sigma * rng.standard_normal(n)), cap)
-    weekday = rng.integers(0, 7, n).astype(np.int8)
-    lapse_after = np.ceil(rng.exponential(LAPSE_DAYS, n)).astype(np.int64)
-    never = np.iinfo(np.int32).max
-    lapses = np.where(segment == LAPSED, created // 86_400 + lapse_after, never).astype(np.int32)
-    return segment.astype(np.int8), weekday, visits.astype(np.float32), lapses
+    visits = np.minimum(median * np.exp(sigma * rng.standard_normal(BLOCK_ROWS)), cap)
+    visits = visits.astype(np.float32)
+    cumulative = np.cumsum(visits, dtype=np.float64)
+    cumulative -= np.repeat(cumulative[GROUP_START] - visits[GROUP_START], GROUP_SIZES)
+    shuffle = rng.permutation(BLOCK_ROWS)
+    return Layout(group, visits, cumulative, shuffle, np.argsort(shuffle))
+
+
+def _deal(seed: int, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a_b, a_b's inverse, c_b) of each block (see Layout)."""
+    bits = keyed_bits(seed, Stream.CUSTOMER_IDS, block, part=1)
+    pick = (bits % np.uint64(len(_UNITS))).astype(np.intp)
+    return _UNITS[pick], _INVERSES[pick], (bits >> np.uint64(32)).astype(np.int64) % BLOCK_ROWS
+
+
+def _rhythm(seed: int, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Segment, own weekday and visits a week of customers `index`."""
+    block, row = np.divmod(index, BLOCK_ROWS)
+    _, inverse, shift = _deal(seed, block)
+    layout = _layout(seed)
+    position = inverse * (layout.unshuffle[row] - shift) % BLOCK_ROWS
+    group = layout.group[position]
+    segment = GROUP_SEGMENT[group]
+    weekday = np.where(segment == WEEKLY, group, position % 7).astype(np.int8)
+    return segment, weekday, layout.visits[position]
+
+
+_NEVER = np.iinfo(np.int32).max
+
+
+def _lapses(seed: int, index: np.ndarray, segment: np.ndarray, created_day) -> np.ndarray:
+    """The day from which each lapsed customer never comes (the others: never)."""
+    bits = keyed_bits(seed, Stream.CUSTOMER_IDS, index, part=2)
+    uniform = (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    after = np.ceil(-np.log1p(-uniform) * LAPSE_DAYS).astype(np.int64)  # exponential
+    return np.where(segment == LAPSED, created_day + after, _NEVER).astype(np.int32)
 
 
 def customer_ids(settings: Settings, index: np.ndarray) -> np.ndarray:
@@ -75,10 +142,9 @@ def customer_ids(settings: Settings, index: np.ndarray) -> np.ndarray:
     return keyed_uuid4(settings.seed, Stream.CUSTOMER_IDS, index)
 
 
-#: shared by the customers file and every day's transactions (<= 90 MB): the rhythm of
-#: millions of customers is computed once per process, a day only reads it
 @lru_cache(maxsize=512)
-def _facts_block(settings: Settings, block: int) -> Facts:
+def _created(settings: Settings, block: int) -> np.ndarray:
+    """created_at of a block's customers (seconds since 1970); cached: read-only."""
     rng = stream(settings.seed, Stream.CUSTOMER_IDS, 0, block)
     n = BLOCK_ROWS
     time_of_day = rng.integers(0, 86_400, n)
@@ -87,30 +153,126 @@ def _facts_block(settings: Settings, block: int) -> Facts:
     day = signup_days(settings, start, start + n)
     origin = np.datetime64(settings.history_start, "s").astype(np.int64)
     created = np.where(day >= 0, day * 86_400 + time_of_day, origin - before_start)
-    facts = Facts(
-        created, *_rhythm(stream(settings.seed, Stream.CUSTOMER_IDS, 0, block, 1), created)
+    created.flags.writeable = False
+    return created
+
+
+def _facts_block(settings: Settings, block: int) -> Facts:
+    index = np.arange(block * BLOCK_ROWS, (block + 1) * BLOCK_ROWS)
+    created = _created(settings, block)
+    segment, weekday, visits = _rhythm(settings.seed, index)
+    return Facts(
+        created, segment, weekday, visits, _lapses(settings.seed, index, segment, created // 86_400)
     )
-    for field in dataclasses.fields(facts):  # cached: nobody may change them
-        getattr(facts, field.name).flags.writeable = False
-    return facts
+
+
+def _share(segment: np.ndarray, weekday: np.ndarray, day: dt.date) -> np.ndarray:
+    """The share of a week's visits that falls on `day`, by segment and own weekday."""
+    own_day = weekday == day.weekday()
+    return np.where(
+        segment == WEEKLY,
+        np.where(own_day, OWN_WEEKDAY_SHARE, (1 - OWN_WEEKDAY_SHARE) / 6),
+        np.float32(1 / 7),
+    )
 
 
 def visit_weights(facts: Facts, day: dt.date) -> np.ndarray:
     """Each customer's expected visits on `day` by their rhythm (relative: the day's
     volume scales them)."""
-    own_day = facts.weekday == day.weekday()
-    share = np.where(
-        facts.segment == WEEKLY,
-        np.where(own_day, OWN_WEEKDAY_SHARE, (1 - OWN_WEEKDAY_SHARE) / 6),
-        np.float32(1 / 7),
-    )
     ordinal = np.datetime64(day, "D").astype(np.int64)
+    share = _share(facts.segment, facts.weekday, day)
     return np.where(facts.lapses > ordinal, facts.visits * share, 0.0)
+
+
+def created_between(settings: Settings, start: int, stop: int) -> np.ndarray:
+    """created_at of customers [start, stop)."""
+    return gather(start, stop, lambda block: _created(settings, block))
 
 
 def customer_facts(settings: Settings, count: int) -> Facts:
     """created_at and rhythm of customers [0, count)."""
     return gather_facts(Facts, count, lambda block: _facts_block(settings, block))
+
+
+def _lapsed_alive(settings: Settings, index: np.ndarray, day: dt.date) -> np.ndarray:
+    """Which lapsed customers `index` still come on `day` (an initial customer's created_at
+    is read only when its lapse could be that late)."""
+    ordinal = np.datetime64(day, "D").astype(np.int64)
+    origin = np.datetime64(settings.history_start, "D").astype(np.int64)
+    late = index >= settings.sizes.customers
+    created_day = np.full(len(index), origin - 1)  # the initial population: at most this
+    created_day[late] = signup_days_of(settings, index[late])
+    lapses = _lapses(settings.seed, index, np.full(len(index), LAPSED), created_day)
+    exact = np.flatnonzero(~late & (lapses > ordinal))
+    exact = exact[np.argsort(index[exact], kind="stable")]  # block by block
+    block, row = np.divmod(index[exact], BLOCK_ROWS)
+    starts = np.flatnonzero(np.diff(block, prepend=-1))
+    stops = np.append(starts[1:], len(exact)) if len(exact) else starts
+    for start, stop in zip(starts, stops, strict=True):
+        created = _created(settings, int(block[start]))[row[start:stop]]
+        lapses[exact[start:stop]] -= (origin - 1 - created // 86_400).astype(np.int32)
+    return lapses > ordinal
+
+
+def _group_visits(
+    rng: np.random.Generator, seed: int, group: int, rate: float, returning: int
+) -> np.ndarray:
+    """Systematic sampling of a group's positions in every block of customers [0,
+    returning): position p gets floor or ceil of rate x visits[p] points (rate x visits[p]
+    in expectation), a random start per block. The customers of the points."""
+    layout = _layout(seed)
+    first = GROUP_START[group]
+    cumulative = layout.cumulative[first : first + GROUP_SIZES[group]]
+    blocks = -(-returning // BLOCK_ROWS)
+    start = rng.random(blocks)
+    count = np.maximum(np.ceil(rate * cumulative[-1] - start), 0).astype(np.int64)
+    block = np.repeat(np.arange(blocks), count)
+    k = np.arange(len(block)) - np.repeat(np.cumsum(count) - count, count)
+    point = np.searchsorted(cumulative, (start[block] + k) / rate, side="right")
+    position = first + np.minimum(point, len(cumulative) - 1)
+    multiplier, _, shift = _deal(seed, np.arange(blocks))
+    row = layout.shuffle[(multiplier[block] * position + shift[block]) % BLOCK_ROWS]
+    index = block * BLOCK_ROWS + row
+    return index[index < returning]
+
+
+_GROUPS = np.arange(len(GROUP_SIZES))
+
+
+def day_visits(
+    settings: Settings, day: dt.date, returning: int, visits: float, rng: np.random.Generator
+) -> np.ndarray:
+    """The day's visits of customers [0, returning), about `visits` in all: each customer's
+    expected visits are its visit_weights scaled to that total, randomly rounded (floor or
+    ceil), one entry per visit, grouped by rhythm. O(visits), not O(customers): each group
+    is drawn by systematic sampling of its positions (see Layout); the share of lapsed
+    customers who still come is estimated by a first sample of them."""
+    if returning <= 0 or visits <= 0:
+        return np.empty(0, dtype=np.int64)
+    seed = settings.seed
+    layout = _layout(seed)
+    blocks = -(-returning // BLOCK_ROWS)
+    multiplier, _, shift = _deal(seed, np.array([blocks - 1]))
+    tail = layout.shuffle[(multiplier * np.arange(BLOCK_ROWS) + shift) % BLOCK_ROWS]
+    present = tail < returning - (blocks - 1) * BLOCK_ROWS  # the last block's rows
+    weekly = np.bincount(layout.group, weights=layout.visits, minlength=len(_GROUPS))
+    weekly = weekly * (blocks - 1) + np.bincount(
+        layout.group[present], weights=layout.visits[present], minlength=len(_GROUPS)
+    )
+    share = _share(GROUP_SEGMENT, _GROUPS % 7, day)
+    weight = weekly * share  # the groups' expected visits, relative
+    lapsed = len(_GROUPS) - 1
+    pilot = _group_visits(rng, seed, lapsed, visits / weight.sum() * share[lapsed], returning)
+    weight[lapsed] *= _lapsed_alive(settings, pilot, day).mean() if len(pilot) else 0.0
+    scale = visits / weight.sum() if weight.sum() > 0 else 0.0
+    parts = [
+        _group_visits(rng, seed, group, scale * share[group], returning)
+        if weight[group] > 0
+        else np.empty(0, dtype=np.int64)
+        for group in _GROUPS
+    ]
+    parts[lapsed] = parts[lapsed][_lapsed_alive(settings, parts[lapsed], day)]
+    return np.concatenate(parts)
 
 
 def _block(settings: Settings, block: int) -> list[np.ndarray]:

@@ -53,13 +53,22 @@ def blocks(start: int, stop: int) -> Iterator[tuple[int, slice]]:
         yield block, slice(max(start - first, 0), min(stop - first, BLOCK_ROWS))
 
 
-#: the two hex digits of each byte value, as one uint16 (so a look-up is a plain take)
-_HEX_PAIRS = np.frombuffer(b"".join(f"{i:02x}".encode() for i in range(256)), dtype=np.uint16)
+#: the four hex digits of each 16-bit value, as one uint32 (so a look-up is a plain take)
+_HEX_QUADS = np.frombuffer(b"".join(f"{i:04x}".encode() for i in range(1 << 16)), dtype=np.uint32)
 
 
 def uuid4(rng: np.random.Generator, n: int) -> np.ndarray:
     """n random version-4 UUIDs as 36-byte strings (``S36``), from the generator's bits."""
-    return uuid_text(np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy())
+    return uuid_text(_random_bytes(rng, n))
+
+
+def uuid4_pieces(rng: np.random.Generator, n: int) -> tuple[np.ndarray, ...]:
+    """uuid4() as the pieces of its text (see uuid_pieces): the same draws, no copy."""
+    return uuid_pieces(_random_bytes(rng, n))
+
+
+def _random_bytes(rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy()
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -79,28 +88,32 @@ def keyed_uuid4(seed: int, stream_id: Stream, index: np.ndarray) -> np.ndarray:
     return uuid_text(halves.astype(">u8").view(np.uint8).reshape(len(doubled), 16).copy())
 
 
+def keyed_bits(seed: int, stream_id: Stream, index: np.ndarray, part: int = 0) -> np.ndarray:
+    """64 random bits (uint64) per row `index`, computed from (seed, stream, part, index)
+    alone: any row's draw in O(1), whatever else is drawn (distinct rows, distinct bits)."""
+    key = _mix(np.array([(seed * 64 + int(stream_id)) * 64 + part], dtype=np.uint64))
+    return _mix(np.asarray(index, dtype=np.uint64) ^ key)
+
+
 def uuid_text(raw: np.ndarray) -> np.ndarray:
     """(n, 16) random bytes as version-4 UUID text (``S36``); changes `raw` in place."""
-    n = len(raw)
+    return uuid_pieces_text(uuid_pieces(raw))
+
+
+def uuid_pieces_text(pieces: tuple[np.ndarray, ...]) -> np.ndarray:
+    """uuid_pieces() joined: UUID text (``S36``)."""
+    return np.concatenate(pieces, axis=1).view("S36").ravel()
+
+
+def uuid_pieces(raw: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(n, 16) random bytes as the pieces of version-4 UUID text, hex digits and dashes
+    (a csvfile joined column: copied straight into the rows); changes `raw` in place."""
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
-    digits = _HEX_PAIRS[raw].view(np.uint8)  # (n, 32)
-    dash = np.full((n, 1), ord("-"), dtype=np.uint8)
-    text = np.concatenate(
-        [
-            digits[:, 0:8],
-            dash,
-            digits[:, 8:12],
-            dash,
-            digits[:, 12:16],
-            dash,
-            digits[:, 16:20],
-            dash,
-            digits[:, 20:32],
-        ],
-        axis=1,
-    )
-    return text.view("S36").ravel()
+    digits = np.take(_HEX_QUADS, raw.view(">u2").astype(np.intp)).view(np.uint8)  # (n, 32)
+    dash = np.broadcast_to(np.uint8(ord("-")), (len(raw), 1))
+    groups = [digits[:, start:stop] for start, stop in ((0, 8), (8, 12), (12, 16), (16, 20))]
+    return (*(piece for group in groups for piece in (group, dash)), digits[:, 20:32])
 
 
 def gather_facts(kind: type[F], count: int, block_facts: Callable[[int], F]) -> F:
@@ -139,4 +152,4 @@ def ticket_table(counts: np.ndarray) -> np.ndarray:
 
 def weighted_sample(rng: np.random.Generator, table: np.ndarray, n: int) -> np.ndarray:
     """n indexes drawn from a ticket table (see ticket_table), with replacement."""
-    return table[rng.integers(0, len(table), n)]
+    return np.take(table, rng.integers(0, len(table), n))

@@ -8,8 +8,9 @@ the day's best promotion on the product, if any: see :mod:`.promotions`).
 
 A block of BLOCK_ROWS lines is whole baskets (the day's last block is cut at the day's
 count): a basket's lines share customer, store, second and payment method, never repeat
-a product, and after the first line come from its category more often than by chance.
-Who comes follows the customers' rhythm (:func:`.customers.visit_weights`), each visit
+a product, and after the first line come from its category and from its kind's
+complements (catalog.toml [complements]) more often than by chance.
+Who comes follows the customers' rhythm (:func:`.customers.day_visits`), each visit
 used about once a day (:func:`_visitors`); a share of the day's sign-ups buy online on
 their first day, after signing up. When follows each store's opening hours in its local
 time zone and an hour-of-day profile that differs between weekdays and weekends.
@@ -29,21 +30,24 @@ from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.calendar import customers_through, transaction_count
 from customer_pipeline.generate.catalog import (
     CATEGORIES,
+    COMPLEMENT_SHARE,
+    COMPLEMENTS,
     HOURLY,
+    KINDS,
     PAYMENT_METHODS,
     PAYMENT_MIX,
     STORE_TYPES,
 )
-from customer_pipeline.generate.customers import customer_facts, customer_ids, visit_weights
+from customer_pipeline.generate.customers import created_between, customer_ids, day_visits
 from customer_pipeline.generate.products import product_facts
 from customer_pipeline.generate.promotions import discounts, popularity_on, promotion_columns
 from customer_pipeline.generate.stores import store_facts, utc_offsets, zone_weights
 from customer_pipeline.generate.streams import (
     Stream,
     stream,
-    ticket_counts,
     ticket_table,
-    uuid4,
+    uuid4_pieces,
+    uuid_pieces_text,
     weighted_sample,
 )
 from customer_pipeline.settings import BLOCK_ROWS, Settings
@@ -59,8 +63,11 @@ BASKET_LINES = {
     "Online": (46, 24, 13, 7, 4, 2.5, 1.5, 1, 0.5, 0.3),
 }
 RELATED_SHARE = 0.6  # of a basket's further lines: from its first line's category
-_METHODS = np.array(PAYMENT_METHODS, dtype=np.bytes_)
-_QUANTITY_TEXT = csvfile.integers(np.arange(MAX_QUANTITY + 1))
+COMPLEMENTS_PART = 4  # the stream part of the complements' draws
+#: "payment_method," and "quantity,": each is followed by a number, NUL-padded on the
+#: left (csvfile.then_comma: one run of padding between the two)
+_METHODS = csvfile.then_comma(np.array(PAYMENT_METHODS, dtype=np.bytes_))
+_QUANTITY_TEXT = csvfile.then_comma(csvfile.integers(np.arange(MAX_QUANTITY + 1)))
 
 
 def quantile_table(weights: np.ndarray) -> np.ndarray:
@@ -80,6 +87,11 @@ def _padded(rows: tuple[tuple[float, ...], ...]) -> np.ndarray:
 _METHOD_TABLE = quantile_table(np.array(PAYMENT_MIX))  # rows: Retail, Online
 _LINES_WEIGHTS = _padded(tuple(BASKET_LINES[kind] for kind in STORE_TYPES))
 _LINES_TABLE = quantile_table(_LINES_WEIGHTS) + 1  # rows: Retail, Online; lines per basket
+#: (kinds, most complements) table of each kind's complements, and how many it has
+_COMPLEMENT_COUNT = np.array([len(found) for found in COMPLEMENTS])
+_COMPLEMENT_KINDS = np.array(
+    [found + (0,) * (_COMPLEMENT_COUNT.max() - len(found)) for found in COMPLEMENTS]
+)
 _MEAN_LINES = (_LINES_WEIGHTS * np.arange(1, _LINES_WEIGHTS.shape[1] + 1)).sum(
     axis=1
 ) / _LINES_WEIGHTS.sum(axis=1)
@@ -89,6 +101,8 @@ _MEAN_LINES = (_LINES_WEIGHTS * np.arange(1, _LINES_WEIGHTS.shape[1] + 1)).sum(
 class DayPlan:
     """Everything a block of the day needs of the dimension tables and the calendar."""
 
+    seed: int
+    ordinal: int  # the day's
     returning: int  # customers [0, returning) existed before the day
     new: int  # customers [returning, returning + new) signed up on the day
     visitors: np.ndarray  # the day's visits of returning customers, shuffled (see _visitors)
@@ -98,11 +112,16 @@ class DayPlan:
     price_text: np.ndarray  # the prices as CSV text, formatted once
     product_text: np.ndarray  # product ids (index + 1) as CSV text
     store_text: np.ndarray  # store ids (index + 1) as CSV text
+    store_then_comma: np.ndarray  # ... each then a comma (csvfile.then_comma)
     product_tickets: np.ndarray  # ticket table, by popularity
     product_category: np.ndarray
     category_tickets: np.ndarray  # ticket tables of each category, end to end
     category_start: np.ndarray  # where each category's tickets start
     category_size: np.ndarray  # ... and how many it has
+    product_kind: np.ndarray
+    kind_tickets: np.ndarray  # the same for each kind
+    kind_start: np.ndarray
+    kind_size: np.ndarray
     store_tickets: np.ndarray  # ticket table, by popularity
     online_stores: np.ndarray  # indexes of online stores
     store_online: np.ndarray
@@ -144,24 +163,29 @@ def _store_hours(stores, locale: str, day: dt.date) -> np.ndarray:
     return quantile_table(np.where(stores.online[:, None], online, retail))
 
 
-def _visitors(rng: np.random.Generator, weights: np.ndarray, baskets: float) -> np.ndarray:
-    """The day's visits: each returning customer's expected visits (their rhythm's weight
-    scaled to the day's baskets) randomly rounded to a whole number, one entry per visit,
-    shuffled. Basket j of block b is visit (b + blocks x j) mod len: the day's baskets use
-    each entry about once, so nobody makes more baskets than their rounded visits."""
-    total = weights.sum()
-    visits = ticket_counts(rng, weights * (baskets / total if total else 0.0), 1.0)
-    return rng.permutation(ticket_table(visits))
+def _visitors(settings: Settings, day: dt.date, returning: int, baskets: float) -> np.ndarray:
+    """The day's visits (customers.day_visits: each returning customer's expected visits
+    by their rhythm, scaled to the day's baskets, randomly rounded), shuffled. Basket j of
+    block b is visit (b + blocks x j) mod len: the day's baskets use each entry about
+    once, so nobody makes more baskets than their rounded visits. (None rounded up, a
+    tiny population on a quiet day: each customer once, as a ticket table without
+    tickets.)"""
+    rng = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), 0, part=1)
+    visits = day_visits(settings, day, returning, baskets, rng)
+    return rng.permutation(visits if len(visits) else np.arange(returning))
 
 
-def _category_tables(
-    category: np.ndarray, popularity: np.ndarray
+def _group_tables(
+    group: np.ndarray, groups: int, popularity: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each category's ticket table (by popularity), end to end, with starts and sizes."""
-    tickets = ticket_table(popularity)
-    by_category = tickets[np.argsort(category[tickets], kind="stable")]
-    size = np.bincount(category[tickets], minlength=len(CATEGORIES))
-    return by_category, np.cumsum(size) - size, size
+    """Each group's (category's, kind's) ticket table (by popularity), end to end, with
+    starts and sizes."""
+    if popularity.sum() == 0:  # as ticket_table: every product once
+        popularity = np.ones_like(popularity)
+    order = np.argsort(group, kind="stable")
+    tickets = np.repeat(order.astype(np.int32), popularity[order])
+    size = np.bincount(group, weights=popularity, minlength=groups).astype(np.int64)
+    return tickets, np.cumsum(size) - size, size
 
 
 @lru_cache(maxsize=4)
@@ -169,7 +193,6 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     sizes = settings.sizes
     returning = customers_through(settings, day - dt.timedelta(days=1))
     everyone = customers_through(settings, day)
-    customers = customer_facts(settings, everyone)
     products = product_facts(settings.seed, sizes.products)
     stores = store_facts(settings.seed, settings.locale, sizes.stores)
     count = transaction_count(settings, day)
@@ -179,29 +202,36 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     baskets = count / (_MEAN_LINES @ (1 - online_share, online_share))
     new = everyone - returning
     new_share = min(0.5, FIRST_DAY_BUYERS * new / baskets) if count and new and len(online) else 0.0
-    weights = visit_weights(customers, day)[:returning]
-    rounding = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), 0, part=1)
     midnight = np.datetime64(day, "s").astype(np.int64)
     # promotions: what is on promotion sells more, as a first line and as a related one
     popularity = np.round(popularity_on(settings, day, products.tickets)).astype(np.int64)
-    category_tickets, category_start, category_size = _category_tables(
-        products.category, popularity
+    category_tickets, category_start, category_size = _group_tables(
+        products.category, len(CATEGORIES), popularity
     )
+    kind_tickets, kind_start, kind_size = _group_tables(products.kind, len(KINDS), popularity)
+    store_text = csvfile.integers(np.arange(1, sizes.stores + 1))
     return DayPlan(
+        seed=settings.seed,
+        ordinal=day.toordinal(),
         returning=returning,
         new=new,
-        visitors=_visitors(rounding, weights, baskets),
+        visitors=_visitors(settings, day, returning, baskets),
         blocks=-(-count // BLOCK_ROWS),
-        new_signup_second=customers.created[returning:] - midnight,
+        new_signup_second=created_between(settings, returning, everyone) - midnight,
         price_cents=products.price_cents,
         price_text=csvfile.cents_as_decimal(products.price_cents),
         product_text=csvfile.integers(np.arange(1, sizes.products + 1)),
-        store_text=csvfile.integers(np.arange(1, sizes.stores + 1)),
+        store_text=store_text,
+        store_then_comma=csvfile.then_comma(store_text),
         product_tickets=ticket_table(popularity),
         product_category=products.category,
         category_tickets=category_tickets,
         category_start=category_start,
         category_size=category_size,
+        product_kind=products.kind,
+        kind_tickets=kind_tickets,
+        kind_start=kind_start,
+        kind_size=kind_size,
         store_tickets=store_tickets,
         online_stores=online,
         store_online=stores.online,
@@ -237,9 +267,27 @@ def _baskets(rng: np.random.Generator, plan: DayPlan, n: int):
     return store[:k], first_purchase[:k], size
 
 
-def _products(rng: np.random.Generator, plan: DayPlan, size: np.ndarray, basket: np.ndarray):
-    """Each line's product: a basket's first by popularity, the others from the same
-    category (RELATED_SHARE) or by popularity; never twice in a basket."""
+def _complements(rng: np.random.Generator, plan: DayPlan, kind: np.ndarray) -> np.ndarray:
+    """Per line, a product of one of its kind's complements (one at random, then by
+    popularity); -1 where the kind has none in the catalog."""
+    n = len(kind)
+    count = np.take(_COMPLEMENT_COUNT, kind)
+    chosen = np.take(
+        _COMPLEMENT_KINDS,
+        kind * _COMPLEMENT_KINDS.shape[1] + (rng.random(n) * count).astype(np.intp),
+    )
+    size = np.where(count > 0, np.take(plan.kind_size, chosen), 0)
+    pick = np.take(plan.kind_start, chosen) + (rng.random(n) * size).astype(np.int64)
+    found = np.take(plan.kind_tickets, np.minimum(pick, len(plan.kind_tickets) - 1))
+    return np.where(size > 0, found, -1)
+
+
+def _products(
+    rng: np.random.Generator, plan: DayPlan, size: np.ndarray, basket: np.ndarray, block: int
+):
+    """Each line's product: a basket's first by popularity, the others from its
+    complements (COMPLEMENT_SHARE, when its kind has some), else from the same category
+    (RELATED_SHARE) or by popularity; never twice in a basket."""
     n = len(basket)
     rank = np.arange(n) - (np.cumsum(size) - size)[basket]
     first = weighted_sample(rng, plan.product_tickets, len(size))
@@ -252,6 +300,10 @@ def _products(rng: np.random.Generator, plan: DayPlan, size: np.ndarray, basket:
         plan.category_tickets[pick],
         weighted_sample(rng, plan.product_tickets, n),
     )
+    draws = stream(plan.seed, Stream.TRANSACTIONS, plan.ordinal, block, part=COMPLEMENTS_PART)
+    chosen = np.flatnonzero(draws.random(n) < COMPLEMENT_SHARE)
+    complement = _complements(draws, plan, np.take(plan.product_kind[first], basket[chosen]))
+    product[chosen] = np.where(complement >= 0, complement, product[chosen])
     product[rank == 0] = first
     for _ in range(2):  # a repeated product is drawn again
         repeated = _repeated(product, basket, len(plan.price_cents))
@@ -287,38 +339,79 @@ def block_lines(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> 
         after = signed_up + (rng.random(k) * (86_400 - signed_up)).astype(np.int64)
         second = np.where(first_purchase, after, second)
     basket = np.repeat(np.arange(k), size)
-    product = _products(rng, plan, size, basket)
+    product = _products(rng, plan, size, basket, block)
     quantity = np.minimum(rng.geometric(QUANTITY_P, BLOCK_ROWS), MAX_QUANTITY)
     return Lines(customer, store, second, method, size, basket, product, quantity)
 
 
-def block_ids(settings: Settings, day: dt.date, block: int, baskets: int):
-    """The block's basket ids (`baskets` of them) and its lines' transaction ids."""
+def _id_pieces(settings: Settings, day: dt.date, block: int, baskets: int):
+    """The block's basket ids (`baskets` of them) and its lines' transaction ids, as
+    pieces of text (streams.uuid_pieces)."""
     ids = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), block, part=2)
-    return uuid4(ids, baskets), uuid4(ids, BLOCK_ROWS)
+    return uuid4_pieces(ids, baskets), uuid4_pieces(ids, BLOCK_ROWS)
+
+
+def block_ids(settings: Settings, day: dt.date, block: int, baskets: int):
+    """The block's basket ids (`baskets` of them) and its lines' transaction ids (S36)."""
+    return tuple(map(uuid_pieces_text, _id_pieces(settings, day, block, baskets)))
+
+
+def _basket_fields(settings: Settings, day: dt.date, lines: Lines, basket_ids) -> np.ndarray:
+    """Per basket, its lines' "basket_id,business_date,customer_id,transaction_date" as
+    one matrix (no padding): a line takes its basket's row in one gather."""
+    k = len(lines.size)
+    return np.concatenate(
+        [
+            *basket_ids,
+            csvfile.constant(f",{day.isoformat()},".encode(), k),
+            csvfile.matrix(customer_ids(settings, lines.customer)),
+            csvfile.constant(b",", k),
+            *csvfile.timestamps_within(day, lines.second),
+        ],
+        axis=1,
+    )
+
+
+def _take(table: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Rows `index` of a text table (np.take: a row gather much faster than indexing)."""
+    return np.take(csvfile.matrix(table), index, axis=0)
 
 
 def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[np.ndarray]:
     lines = block_lines(settings, day, plan, block)
-    basket_ids, line_ids = block_ids(settings, day, block, len(lines.size))
+    basket_ids, line_ids = _id_pieces(settings, day, block, len(lines.size))
     basket = lines.basket_of_line
     product = lines.product
-    line_cents = plan.price_cents[product] * lines.quantity
+    line_cents = np.take(plan.price_cents, product) * lines.quantity
     promotion, discount = discounts(settings, day, product, line_cents)  # promotions
+    promotion_id, discount_text = promotion_columns(settings, day, promotion, discount)
     return [
-        line_ids,
-        basket_ids[basket],
-        csvfile.constant(str(day).encode(), BLOCK_ROWS),
-        customer_ids(settings, lines.customer)[basket],
-        csvfile.timestamps_within(day, lines.second[basket]),
+        csvfile.joined(*line_ids),
+        _take(_basket_fields(settings, day, lines, basket_ids), basket),
         csvfile.cents_as_decimal_parts(line_cents - discount),  # promotions
-        plan.store_text[lines.store[basket]],
-        plan.product_text[product],
-        _QUANTITY_TEXT[lines.quantity],
-        plan.price_text[product],
-        _METHODS[lines.method[basket]],
-        *promotion_columns(settings, day, promotion, discount),  # promotions
+        csvfile.joined(
+            _take(plan.store_then_comma, np.take(lines.store, basket)),
+            _take(plan.product_text, product),
+        ),
+        csvfile.joined(_take(_QUANTITY_TEXT, lines.quantity), _take(plan.price_text, product)),
+        csvfile.joined(
+            _take(_METHODS, np.take(lines.method, basket)),
+            *_promotion_fields(promotion, promotion_id, discount_text),
+        ),
     ]
+
+
+_NO_PROMOTION = np.frombuffer(b",0.00", dtype=np.uint8)
+
+
+def _promotion_fields(promotion: np.ndarray, ids, discount) -> tuple[np.ndarray, ...]:
+    """ "promotion_id,discount_amount" as pieces whose padding is one run of NUL bytes on
+    a line without a promotion (then ",0.00", the comma moved past the padding)."""
+    discount = csvfile.matrix(discount)
+    none = (promotion < 0)[:, None]
+    no_discount = np.zeros(discount.shape[1], dtype=np.uint8)
+    no_discount[-len(_NO_PROMOTION) :] = _NO_PROMOTION
+    return ids, np.where(none, 0, ord(",")).astype(np.uint8), np.where(none, no_discount, discount)
 
 
 def chunk_file_name(chunk: int) -> str:
