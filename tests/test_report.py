@@ -25,6 +25,7 @@ from builders import (
     STORE,
     empty_day,
     empty_insights,
+    full_metrics_doc,
     history_day,
     insights_doc,
     metrics_doc,
@@ -123,27 +124,30 @@ def visible_text(html: str) -> str:
     return " ".join(" ".join(parse_html(html).text).split())
 
 
-def full_report(**changes: Any):
+def full_report(metrics: dict[str, Any] | None = None, **changes: Any):
     checks = [CheckResult("orphan stores", True, 0, "0"), CheckResult("row count", True, 5, "5")]
     arguments: dict[str, Any] = {
         "insights": insights_doc(),
         "run": RunFacts({"customers": 1000, "transactions": 12345}, 7, 12.5, "run-1"),
     }
     arguments.update(changes)
-    return build_report(Settings(seed=7), metrics_doc(), checks, **arguments)
+    return build_report(Settings(seed=7), metrics or metrics_doc(), checks, **arguments)
 
 
 # -- subject -------------------------------------------------------------------------------------
 def test_subject_has_the_date_the_headline_and_the_change() -> None:
     # 1,234,567.50 against 1,184,804.89 the day before: +4.2%
-    assert full_report().subject == "Daily sales 2024-03-15: $1,234,567.50 (+4.2% vs previous day)"
+    assert full_report().subject == "Daily sales Fri 15 Mar: $1.23M"
+    # with the baselines: the change vs the same weekday last week, and the KPIs flagged
+    report = full_report(metrics=full_metrics_doc())
+    assert report.subject == "Daily sales Fri 15 Mar: $1.23M (+3.1% vs last Fri) · 2 unusual"
 
 
 def test_subject_without_history_or_without_sales() -> None:
     report = build_report(Settings(), metrics_doc(), insights=NO_HISTORY)
-    assert report.subject == "Daily sales 2024-03-15: $1,234,567.50"
+    assert report.subject == "Daily sales Fri 15 Mar: $1.23M"
     assert build_report(Settings(), empty_day(), insights=empty_insights()).subject == (
-        "Daily sales 2024-03-15: $0.00 (no transactions)"
+        "Daily sales Fri 15 Mar: $0.00 (no transactions)"
     )
 
 
@@ -152,10 +156,14 @@ def test_subject_falls_and_currency_follows_the_locale() -> None:
     history = list(insights.history)
     history[-1] = history_day(DAY - dt.timedelta(days=1), 2469135.0)
     fall = Insights(**{**insights.__dict__, "history": tuple(history)})
-    report = build_report(Settings(locale="de_DE"), metrics_doc(), insights=fall)
-    assert report.subject == "Daily sales 2024-03-15: €1,234,567.50 (-50.0% vs previous day)"
+    doc = full_metrics_doc()
+    doc["baselines"]["total_sales"]["week_over_week"] = -50.0
+    for key in ("transaction_count", "discount_total"):
+        doc["baselines"][key]["flag"] = "normal"
+    report = build_report(Settings(locale="de_DE"), doc, insights=fall)
+    assert report.subject == "Daily sales Fri 15 Mar: €1.23M (-50.0% vs last Fri)"
     gb = build_report(Settings(locale="en_GB"), metrics_doc(), insights=NO_HISTORY)
-    assert gb.subject.endswith("£1,234,567.50")
+    assert gb.subject.endswith("£1.23M")
 
 
 def test_change_and_its_rendering() -> None:
@@ -295,7 +303,7 @@ def test_html_holds_every_kpi() -> None:
     report = build_report(Settings(seed=7), metrics_doc(), insights=NO_HISTORY)
     html = report.html
     assert html.lstrip().startswith("<!DOCTYPE html>")
-    assert "<title>Daily sales 2024-03-15: $1,234,567.50</title>" in html
+    assert "<title>Daily sales Fri 15 Mar: $1.23M</title>" in html
     rows = html_rows(html)
     for label, value in [
         ("Transactions", "12,345"),
@@ -388,7 +396,7 @@ def test_day_without_transactions() -> None:
 def test_a_day_without_sales_renders_every_part() -> None:
     """Zeros and nulls, as calculate_metrics gives them, after a week with sales."""
     report = build_report(Settings(), empty_day(), insights=empty_insights(history=True))
-    assert report.subject == "Daily sales 2024-03-15: $0.00 (no transactions)"
+    assert report.subject == "Daily sales Fri 15 Mar: $0.00 (no transactions)"
     for rendering in (report.text, visible_text(report.html)):
         assert "No transactions on this date." in rendering
     assert line_of(report.text, "Transactions").split() == [
@@ -463,8 +471,7 @@ def test_data_quality_section() -> None:
     rows = html_rows(report.html)
     assert ["orphan stores", "passed"] in rows
     assert ["transactions row count got 999, expected 1000", "FAILED"] in rows
-    assert "1 of 2 checks failed" in visible_text(report.html)
-    assert "data-quality check(s) FAILED" in visible_text(report.html)  # in the preview line
+    assert visible_text(report.html).count("1 of 2 checks FAILED") == 2  # and the preview
 
 
 def test_no_quality_section_without_checks() -> None:

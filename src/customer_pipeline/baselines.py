@@ -9,7 +9,7 @@ Every numeric KPI of the day's document gets:
   a standard deviation, robustly: one odd week does not move it),
   :data:`MIN_RELATIVE_WIDTH` of the expected value (an ordinary week's spread, which 4 to
   8 points underestimate), and, for counts, :data:`COUNT_NOISE` x √expected (the noise of
-  a small count). Outside the band, the KPI is flagged "above" or "below";
+  a small count; √1 at least). Outside the band, the KPI is flagged "above" or "below";
 - its **changes**, in percent: day over day, week over week (the same weekday a week
   before), year over year (the same weekday 52 weeks before) and, for the additive KPIs,
   month to date (the month's days through this one against the same days of the previous
@@ -33,7 +33,7 @@ import psycopg
 
 WEEKS = 8
 MIN_WEEKS = 3
-MAD_MULTIPLIER = 5.0
+MAD_MULTIPLIER = 4.0
 MIN_RELATIVE_WIDTH = 0.2
 COUNT_NOISE = 3.0
 #: The volume checks' error limits: below half or above double the expected value (a
@@ -78,7 +78,7 @@ class Band:
         deviation = statistics.median(abs(value - expected) for value in values)
         half = max(MAD_MULTIPLIER * 1.4826 * deviation, MIN_RELATIVE_WIDTH * abs(expected))
         if count:
-            half = max(half, COUNT_NOISE * math.sqrt(abs(expected)))
+            half = max(half, COUNT_NOISE * math.sqrt(max(abs(expected), 1)))
         return cls(expected, expected - half, expected + half, len(values))
 
     def flag(self, value: float) -> str:
@@ -94,7 +94,7 @@ class Band:
         if self.expected is None:
             return None
         expected = self.expected
-        noise = ERROR_COUNT_NOISE * math.sqrt(abs(expected)) if count else 0.0
+        noise = ERROR_COUNT_NOISE * math.sqrt(max(abs(expected), 1)) if count else 0.0
         return min(ERROR_LOW * expected, expected - noise), max(
             ERROR_HIGH * expected, expected + noise
         )

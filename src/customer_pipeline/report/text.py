@@ -45,22 +45,23 @@ class TextTables:
         def change(delta: Change | None) -> str:
             return delta.text if delta else "n/a"
 
+        history, baselines = view.has_history, bool(view.baselines)
         rows = [
             [
                 k.label,
                 k.value,
+                (k.previous or "n/a") if history else "",
+                change(k.change) if history else "",
                 k.usual,
                 k.flag.upper(),
-                change(k.change) if view.has_history else "",
-                change(k.week_over_week) if view.baselines else "",
+                change(k.week_over_week) if baselines else "",
             ]
             for k in view.all_kpis
         ]
-        usual = f"Usual {view.day:%a} ({view.weeks} wk)" if view.baselines else ""
+        headers = ["", "Today", "Previous day", "Change"] if history else ["", "Today", "", ""]
+        usual = f"Usual {view.day:%a} ({view.weeks} wk)" if baselines else ""
         return text_table(
-            ["", "Today", usual, "", "vs prev. day" if view.has_history else "", "vs last week"],
-            rows,
-            "lrrlrr",
+            [*headers, usual, "", "vs last week" if baselines else ""], rows, "lrrrrlr"
         )
 
     @property

@@ -222,6 +222,8 @@ class Kpi:
         if low is None or high is None:
             return "not enough history" if self.baseline else ""
         low = max(low, 0) if self.today is None or self.today >= 0 else low
+        if not self.is_money and isinstance(self.today, int):  # a count's band in counts
+            low, high = round(low), round(high)
         return f"{self._format(low)} to {self._format(high)}"
 
     @property
