@@ -316,3 +316,16 @@ def test_band_rules() -> None:
     assert small.flag(4) == "normal"
     assert small.error_limits(count=True)[1] >= 6
     assert statistics.median([1, 0, 2, 1]) == small.expected
+
+
+def test_alert_only_sends_the_report_of_a_day_with_a_warning(history: Settings) -> None:
+    day = LAST + dt.timedelta(days=2)  # a Sunday: 70% of a usual day, a warning
+    summary = run_day(history.replace(transactions=700, alert_only=True), day)
+    assert summary.delivered_to == str(history.outbox_dir / f"{day}-daily-report.eml")
+    message = email.message_from_bytes(
+        Path(summary.delivered_to).read_bytes(), policy=email.policy.default
+    )
+    assert "unusual" in message["Subject"]
+    text = message.get_body(("plain",)).get_content()
+    assert "WARNING" in text
+    assert "transactions within the usual band of a Sunday" in text

@@ -158,7 +158,20 @@ def test_metrics_json_keeps_the_documented_key_order(cli: CliRunner) -> None:
         "discount_total",
         "promotion_sales",
         "promotion_transactions",
+        "baselines",
+        "customers",
     ]
+    assert set(document["baselines"]["total_sales"]) == {
+        "expected",
+        "low",
+        "high",
+        "flag",
+        "weeks",
+        "day_over_day",
+        "week_over_week",
+        "year_over_year",
+        "month_to_date",
+    }
     assert list(document["top_customer"]) == ["customer_id", "first_name", "last_name", "sales"]
 
 
