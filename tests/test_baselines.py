@@ -23,7 +23,7 @@ from customer_pipeline.errors import QualityError
 from customer_pipeline.load import load_day
 from customer_pipeline.metrics import calculate_metrics, stored_metrics
 from customer_pipeline.pipeline import run_day
-from customer_pipeline.quality import check_data_quality
+from customer_pipeline.quality import check_data_quality, failed_checks
 from customer_pipeline.schema import create_tables
 from customer_pipeline.settings import Settings
 
@@ -304,6 +304,11 @@ def test_a_volume_drop_fails_the_day_before_its_kpis_and_mails_the_incident(
         [day],
     ).fetchall()
     assert ("transactions within 0.5x-2x of a usual Saturday",) in failed
+    # what the DAG's failure notifier lists, read back from quality_results
+    assert any(
+        line.startswith("transactions within 0.5x-2x of a usual Saturday: got ")
+        for line in failed_checks(history, day)
+    )
 
 
 def test_band_rules() -> None:

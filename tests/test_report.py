@@ -615,3 +615,119 @@ def test_chart_imports_can_be_made_ahead_in_a_thread() -> None:
         "assert {'matplotlib.figure', 'matplotlib.backends.backend_agg'} <= set(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+# -- baselines, flags, warnings, the Customers section ---------------------------------------------
+def baseline_report(checks: list[CheckResult] | None = None):
+    return (
+        full_report(metrics=full_metrics_doc())
+        if checks is None
+        else build_report(Settings(seed=7), full_metrics_doc(), checks, insights=insights_doc())
+    )
+
+
+def test_flags_and_comparisons_in_text_and_html() -> None:
+    report = baseline_report()
+    assert report.alerts == 2
+    for rendering in (report.text, visible_text(report.html)):
+        assert "2 unusual" in rendering or "Unusual today (2)" in rendering
+        assert "Transactions" in rendering and "9,000 to 11,000" in rendering
+        assert "$18,500,000.00" in rendering  # month to date
+        assert "+6.3% vs" in rendering
+        assert "+7.5%" in rendering  # a year ago
+    assert "Transactions 12,345 (above usual: 9,000 to 11,000)" in report.text
+    assert "Transactions above usual (12,345; usual 9,000 to 11,000)" in visible_text(report.html)
+    row = line_of(report.text, "Discounts given")
+    assert "$6,400.00 to $9,600.00" in row and "ABOVE USUAL" in row
+    assert "ABOVE" not in line_of(report.text, "Total sales ")
+    rows = html_rows(report.html)
+    assert any(r[0] == "Transactions above usual" for r in rows)
+    assert any(r[0] == "Total sales" and "usual $960,000.00 to $1,440,000.00" in r[1] for r in rows)
+
+
+def test_nothing_unusual_is_said_too() -> None:
+    doc = full_metrics_doc()
+    for found in doc["baselines"].values():
+        found["flag"] = "normal"
+    report = build_report(Settings(), doc, insights=insights_doc())
+    assert report.alerts == 0
+    assert "unusual" not in report.subject
+    assert "Nothing unusual: every KPI is within its usual band for a Friday." in report.text
+
+
+def test_warnings_are_reported_and_count_as_alerts() -> None:
+    checks = [
+        CheckResult("orphan stores", True, 0, "0"),
+        CheckResult("sales within the usual band of a Friday", False, 5.5, "10 to 20", "warning"),
+    ]
+    report = baseline_report(checks)
+    assert report.alerts == 3
+    assert "1 of 2 checks passed, 1 warning" in report.text
+    assert line_of(report.text, "sales within").split()[-7:] == [
+        "WARNING",
+        "got",
+        "5.50,",
+        "expected",
+        "10",
+        "to",
+        "20",
+    ]
+    assert ["sales within the usual band of a Friday got 5.50, expected 10 to 20", "WARNING"] in (
+        html_rows(report.html)
+    )
+
+
+def test_the_customers_section() -> None:
+    report = baseline_report()
+    text = report.text
+    assert "Repeat purchases (30 days): 62.0% (3,100 of 5,000 buyers bought on 2+ days)" in text
+    assert line_of(text, "Mar 2024").split() == ["Mar", "2024", "93", "83", "89.2%"]
+    assert line_of(text, "Champions").split() == ["Champions", "900", "16.3%", "$2,500,000.00"]
+    assert line_of(text, "At risk").split() == ["At", "risk", "300", "5.4%", "$90,000.00"]
+    rows = html_rows(report.html)
+    assert ["Champions", "900 (16.3%)", "$2,500,000.00"] in rows
+    assert ["Mar 2024", "93", "83 (89.2%)"] in rows
+    assert "New buyers today 12 , returning 988 ." in visible_text(report.html)  # <strong>s
+
+
+def test_the_csv_carries_the_baselines_and_flags() -> None:
+    rows = list(csv.DictReader(io.StringIO(baseline_report().attachments[0].content)))
+    by_metric = {(r["metric"], r["dimension"]): r for r in rows}
+    count = by_metric[("transaction_count", "")]
+    assert (count["expected"], count["usual_low"], count["usual_high"], count["flag"]) == (
+        "10000",
+        "9000",
+        "11000",
+        "above",
+    )
+    sales = by_metric[("total_sales", "")]
+    assert (sales["expected"], sales["baseline_weeks"], sales["week_over_week_percent"]) == (
+        "1200000.00",
+        "8",
+        "3.1",
+    )
+    assert sales["year_over_year_percent"] == "7.5"
+    assert ("promotion_transactions", "") in by_metric  # a KPI beyond the headline ones
+
+
+def test_text_and_html_hold_the_same_numbers_with_baselines() -> None:
+    report = baseline_report()
+    figure = re.compile(r"[-+]?[$€£]?\d[\d,]*(?:\.\d+)?%?")
+
+    def figures(text: str) -> set[str]:
+        return {f for f in figure.findall(text) if "$" in f or "%" in f}
+
+    assert figures(report.text) == figures(visible_text(report.html))
+
+
+def test_every_new_value_is_escaped() -> None:
+    doc = full_metrics_doc()
+    doc["customers"]["segments"][0]["segment"] = "<b>champions</b>"
+    doc["baselines"]["<i>net</i>"] = dict(doc["baselines"]["total_sales"], flag="above")
+    doc["<i>net</i>"] = 5.0
+    checks = [CheckResult("<script>x</script>", False, 1, "<0 to 1>", "warning")]
+    html = build_report(Settings(), doc, checks, insights=insights_doc()).html
+    for raw in ("<b>champions", "<i>net", "<script>", "<0 to 1>"):
+        assert raw not in html
+    assert "&lt;b&gt;champions&lt;/b&gt;" in html
+    assert "&lt;script&gt;x&lt;/script&gt;" in html
