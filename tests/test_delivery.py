@@ -821,7 +821,7 @@ def test_a_sender_s_name_may_be_non_ascii(report: Report, outbox: Path) -> None:
     "sender", ["Sales <reports@>", f"{SENDER}, other@shop.test", f"Sales <{SENDER}> trailing"]
 )
 def test_a_bad_sender_is_one_line(sender: str) -> None:
-    with pytest.raises(ConfigError, match="invalid (sender|email address)"):
+    with pytest.raises(ConfigError, match=r"invalid (sender|email address)"):
         Settings(email_from=sender).validate()
 
 
