@@ -23,7 +23,7 @@ from customer_pipeline.errors import QualityError
 from customer_pipeline.load import load_day
 from customer_pipeline.metrics import calculate_metrics, stored_metrics
 from customer_pipeline.pipeline import run_day
-from customer_pipeline.quality import check_data_quality, failed_checks
+from customer_pipeline.quality import check_data_quality, failed_checks, signups_on
 from customer_pipeline.schema import create_tables
 from customer_pipeline.settings import Settings
 
@@ -216,6 +216,47 @@ def test_the_customers_section_equals_an_independent_recomputation(
         assert cohort["signed_up"] == len(members), cohort
         assert cohort["buying"] == sum(1 for c in members if recent.get(c)), cohort
     assert [c["month"] for c in section["cohorts"]][-1] == f"{LAST:%Y-%m}"
+
+
+def test_the_checks_figures_equal_an_independent_sql_recomputation(
+    history: Settings, hdb: psycopg.Connection
+) -> None:
+    lines, baskets, sales, new, signups = hdb.execute(
+        "SELECT count(*), count(DISTINCT basket_id), sum(transaction_amount), "
+        " count(DISTINCT customer_id) FILTER ("
+        "  WHERE (SELECT (created_at AT TIME ZONE 'UTC')::date FROM customers c"
+        "         WHERE c.customer_id = t.customer_id) = t.business_date), "
+        " (SELECT count(*) FROM customers WHERE (created_at AT TIME ZONE 'UTC')::date = %s) "
+        "FROM transactions t WHERE business_date = %s",
+        [LAST, LAST],
+    ).fetchone()
+    generated = {"transactions": lines, "products": 50, "stores": 10}
+    found = {r.name: r.value for r in check_data_quality(history, LAST, generated)}
+    assert found["transactions within the usual band of a Friday"] == lines
+    assert found["baskets within the usual band of a Friday"] == baskets
+    assert found["sales within the usual band of a Friday"] == float(sales)
+    assert found["new customers within the usual band of a Friday"] == new
+    assert found["customers signed up on the day"] == signups
+    # the freshness check's expectation, the calendar's sign-ups, is what landed each day
+    landed = dict(
+        hdb.execute(
+            "SELECT (created_at AT TIME ZONE 'UTC')::date, count(*) FROM customers "
+            "WHERE created_at >= %s GROUP BY 1",
+            [dt.datetime.combine(FIRST, dt.time(), tzinfo=dt.UTC)],
+        ).fetchall()
+    )
+    assert sum(landed.values()) > 10
+    day = FIRST
+    while day <= LAST:
+        assert signups_on(history, day) == landed.get(day, 0), day
+        day += dt.timedelta(days=1)
+    assert found["no orphan customer, product, store, promotion (validated foreign keys)"] == 4
+    stored = stored_metrics(history, LAST)
+    assert (stored["transaction_count"], stored["basket_count"], stored["new_customers"]) == (
+        lines,
+        baskets,
+        new,
+    )
 
 
 # The tests below change days of the history (after the ones above have read it).

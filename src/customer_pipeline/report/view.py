@@ -221,15 +221,11 @@ class Kpi:
         low, high = self.baseline.get("low"), self.baseline.get("high")
         if low is None or high is None:
             return "not enough history" if self.baseline else ""
-        low = max(low, 0) if self.today is None or self.today >= 0 else low
+        if self.today is None or self.today >= 0:  # a band never goes below what can be
+            low = max(low, 0)
         if not self.is_money and isinstance(self.today, int):  # a count's band in counts
             low, high = round(low), round(high)
         return f"{self._format(low)} to {self._format(high)}"
-
-    @property
-    def expected(self) -> str | None:
-        expected = self.baseline.get("expected")
-        return None if expected is None else self._format(expected)
 
     def _change(self, key: str) -> Change | None:
         percent = self.baseline.get(key)
