@@ -33,8 +33,10 @@ from customer_pipeline.database import connect
 from customer_pipeline.errors import QualityError
 from customer_pipeline.settings import Settings
 
-#: One pass over the day's partition, its baskets, the day's (and later) sign-ups, the
-#: small dimensions and the catalog's foreign keys.
+#: The day's figures: scans of the day's partition (its totals and amounts, its baskets,
+#: the lines of customers created since the day's start, the day's new buyers), the
+#: day's (and later) sign-ups by the customers_created_at index, the small dimensions'
+#: counts and the catalog's validated foreign keys of transactions.
 DAY_SQL = """
 SELECT count(*) AS transactions,
        coalesce(sum(t.transaction_amount), 0) AS sales,
