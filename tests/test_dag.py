@@ -269,7 +269,7 @@ def test_a_whole_day(dag: Any, pipeline_env: Path, db: psycopg.Connection) -> No
     email = message_from_bytes(
         (pipeline_env / "outbox" / "2024-03-01-daily-report.eml").read_bytes()
     )
-    assert "2024-03-01" in email["Subject"]
+    assert email["Subject"].startswith("Daily sales Fri 1 Mar: $")
     assert not (pipeline_env / "work").exists()
 
 
