@@ -67,6 +67,7 @@ def test_run_then_metrics_json(cli: CliRunner, settings: Settings) -> None:
     assert "Report: " in summary.stdout
     assert "2026-11-20-daily-report.eml" in summary.stdout
 
+    assert "unusual" in summary.stdout and "none" in summary.stdout  # no history: no flag
     text = cli.invoke(app, ["metrics", "--date", "2026-11-20"])
     assert text.exit_code == 0 and "Total sales" in text.stdout
 

@@ -241,6 +241,10 @@ def print_summary(
         if m["top_product"]:
             top = m["top_product"]
             table.add_row("top product", f"#{top['product_id']} {top['product_name']}")
+        if "baselines" in m:
+            from customer_pipeline.baselines import flagged
+
+            table.add_row("unusual", ", ".join(flagged(m["baselines"])) or "none")
     if seconds is None:
         seconds = sum(summary.timings.values())
     table.add_row("seconds", f"{seconds:.2f}")
