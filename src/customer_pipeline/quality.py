@@ -22,6 +22,7 @@ before its KPIs are published; warnings go in the report.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -167,9 +168,10 @@ def _volume(what: str, value: float, band: Band, weekday: str) -> list[CheckResu
         return [CheckResult(name, True, value, shown, severity) for name, severity in checks]
     results = []
     for (name, severity), (low, high) in zip(checks, (limits, (band.low, band.high)), strict=True):
-        low, high = round(max(low, 0.0), 2), round(high, 2)
-        digits = 0 if count else 2
-        expected = f"{low:,.{digits}f} to {high:,.{digits}f}"
+        # a count passes between whole numbers: the limits as the counts that pass
+        low, high = (math.ceil(low), math.floor(high)) if count else (round(low, 2), round(high, 2))
+        low = max(low, 0)
+        expected = f"{low:,} to {high:,}" if count else f"{low:,.2f} to {high:,.2f}"
         results.append(
             CheckResult(name, low <= value <= high, value, expected, severity, low, high)
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -223,8 +224,8 @@ class Kpi:
             return "not enough history" if self.baseline else ""
         if self.today is None or self.today >= 0:  # a band never goes below what can be
             low = max(low, 0)
-        if not self.is_money and isinstance(self.today, int):  # a count's band in counts
-            low, high = round(low), round(high)
+        if not self.is_money and isinstance(self.today, int):  # the counts within the band
+            low, high = math.ceil(low), math.floor(high)
         return f"{self._format(low)} to {self._format(high)}"
 
     def _change(self, key: str) -> Change | None:
