@@ -78,8 +78,10 @@ celery: export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 celery: export DATABASE_SCHEMA ?= customer_pipeline
 celery: export PIPELINE_WORK_DIR ?= $(CURDIR)/work
 celery: export PIPELINE_OUTBOX_DIR ?= $(CURDIR)/outbox
+celery: export AIRFLOW__OPENLINEAGE__TRANSPORT ?= {"type": "file", "log_file_path": "$(CELERY_HOME_DIR)/openlineage/events.jsonl", "append": true}
+celery: export AIRFLOW__OPENLINEAGE__NAMESPACE ?= customer-pipeline
 celery: install
-	@mkdir -p $(AIRFLOW_HOME)
+	@mkdir -p $(AIRFLOW_HOME)/openlineage
 	@# one JWT secret, API key and Fernet key for every process (and every machine)
 	@bin/airflow-secrets $(AIRFLOW_HOME)/secrets.env
 	@$(RUN) airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 \

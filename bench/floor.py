@@ -1,5 +1,9 @@
 """The floor: `psql \\copy` of the day's CSV files into empty tables, then the same keys.
 
+The files are the rows the day publishes: its dimensions, its lines and the returns of
+its lines (in a steady history a day publishes as many returns as its lines will have:
+the floor copies those, as a table `returns` with the published table's keys).
+
 The plain tables have the columns and types of the library's tables and nothing else
 (no keys, checks, NOT NULL, defaults or partitions); the keys are the library's primary
 and foreign keys, read from the catalog after the library's own create_tables, so the

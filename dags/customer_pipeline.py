@@ -11,7 +11,8 @@ The flow (the Graph view shows it; the generators form the group `generate`):
 2. `create_tables`: the tables (created, or reset), what dead runs left removed
 3. `generate_customers_data`, `generate_product_data`, `generate_stores_data`,
    `generate_promotions_data` in parallel,
-   then `plan_transaction_chunks` and `generate_transaction_data` (one mapped task a chunk)
+   then `plan_transaction_chunks`, `generate_transaction_data` and
+   `generate_return_data` (one mapped task a chunk each: its lines, their later returns)
 4. `load_data`: the day replaced atomically; publishes the tables' assets
 5. `check_data_quality` (freshness, integrity, volume; an error stops the day, a warning
    goes in the report), then `calculate_metrics`: the KPIs, their baselines, the
@@ -135,18 +136,30 @@ def generate_transaction_data(chunk: int) -> dict[str, object]:
     return as_xcom(generate_transactions(run.settings, run.work_folder(), run.day, chunk))
 
 
+@task(multiple_outputs=False)
+def generate_return_data(chunk: int) -> dict[str, object]:
+    from customer_pipeline.generate.returns import generate_returns
+
+    run = Run.current()
+    return as_xcom(generate_returns(run.settings, run.work_folder(), run.day, chunk))
+
+
 @task(multiple_outputs=False, outlets=TABLE_ASSETS, **RETRIED)
-def load_data(dimensions: list[dict], transactions: list[dict]) -> dict[str, int]:
-    """Replace the day's transactions and upsert the dimensions, atomically."""
+def load_data(
+    dimensions: list[dict], transactions: list[dict], returns: list[dict]
+) -> dict[str, int]:
+    """Replace the day's transactions and upsert the dimensions, atomically; publish the
+    returns whose sale day and return day are both loaded."""
     from customer_pipeline.load import load_day
 
     run = Run.current()
-    loaded = load_day(run.settings, run.day, files_from_xcom(dimensions, transactions))
+    files = files_from_xcom(dimensions, transactions, returns)
+    loaded = load_day(run.settings, run.day, files)
     publish(TABLE_ASSETS, run.day, loaded)
     return loaded
 
 
-@task(**RETRIED)
+@task(inlets=TABLE_ASSETS, **RETRIED)
 def check_data_quality(dimensions: list[dict], transactions: list[dict]) -> list[dict]:
     """Freshness, integrity and volume checks, stored in quality_results; an error fails."""
     from customer_pipeline.generate.day import rows_per_table
@@ -156,7 +169,7 @@ def check_data_quality(dimensions: list[dict], transactions: list[dict]) -> list
     return [as_xcom(c) for c in check_data_quality(run.settings, run.day, rows_per_table(files))]
 
 
-@task(multiple_outputs=False, outlets=[KPI_ASSET], **RETRIED)
+@task(multiple_outputs=False, inlets=TABLE_ASSETS, outlets=[KPI_ASSET], **RETRIED)
 def calculate_metrics() -> dict:
     """The day's KPIs, stored in daily_metrics; returns the KPI document."""
     from customer_pipeline.metrics import calculate_metrics
@@ -167,7 +180,7 @@ def calculate_metrics() -> dict:
     return document
 
 
-@task(**RETRIED)
+@task(inlets=[KPI_ASSET], **RETRIED)
 def send_email(metrics: dict, checks: list[dict], loaded: dict[str, int]) -> str:
     """Render the report (with the day's insights and charts), deliver it; say where."""
     from customer_pipeline.delivery import send_report
@@ -200,14 +213,15 @@ def customer_pipeline() -> None:
         dimensions = [generate_dimension.override(task_id=t.task)(t.name) for t in DIMENSIONS]
         chunks = plan_transaction_chunks()
         transactions = generate_transaction_data.expand(chunk=chunks)
-    loaded = load_data(dimensions, transactions)
+        returns = generate_return_data.expand(chunk=chunks)
+    loaded = load_data(dimensions, transactions, returns)
     checks = check_data_quality(dimensions, transactions)
     metrics = calculate_metrics()
     sent = send_email(metrics, checks, loaded)
 
     chain(check_dataset(), create_tables(), dimensions, chunks)
     chain(loaded, checks, metrics)
-    sent >> delete_files().as_teardown(setups=[*dimensions, transactions])
+    sent >> delete_files().as_teardown(setups=[*dimensions, transactions, returns])
 
 
 customer_pipeline()

@@ -21,8 +21,10 @@ from customer_pipeline.airflow_adapter import (
     table_asset,
 )
 
+KPI_ASSET = table_asset("daily_metrics")
 
-@task
+
+@task(inlets=[KPI_ASSET])
 def summarize_week() -> dict:
     """The seven days' KPIs up to the published day."""
     from customer_pipeline.weekly import week_summary
@@ -33,7 +35,7 @@ def summarize_week() -> dict:
 
 @dag(
     dag_id="customer_pipeline_weekly",
-    schedule=[table_asset("daily_metrics")],
+    schedule=[KPI_ASSET],
     start_date=START_DATE,
     catchup=False,
     doc_md=__doc__,

@@ -43,6 +43,10 @@ def metrics_doc(**changes: Any) -> dict[str, Any]:
         "discount_total": 12345.6,
         "promotion_sales": 234567.8,
         "promotion_transactions": 2100,
+        "returns_count": 321,
+        "refund_total": 23456.7,
+        "net_sales": 1211110.8,
+        "return_rate_by_category": {"Electronics": 0.025, "Food & Drink": 0.0012},
     }
     doc.update(changes)
     return doc
@@ -135,6 +139,10 @@ def empty_day() -> dict[str, Any]:
         discount_total=0.0,
         promotion_sales=0.0,
         promotion_transactions=0,
+        returns_count=0,
+        refund_total=0.0,
+        net_sales=0.0,
+        return_rate_by_category={},
     )
 
 
@@ -156,6 +164,7 @@ def history_day(day: dt.date, sales: float, count: int = 10000) -> dict[str, Any
         "returning_customers": 940,
         "discount_total": 11000.0,
         "promotion_sales": 200000.0,
+        "net_sales": sales - 20000.0,
     }
 
 

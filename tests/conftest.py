@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 from psycopg import sql
@@ -121,6 +123,11 @@ def airflow_home() -> Iterator[Path]:
         env.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
         env.setenv("PIPELINE_TASK_RETRIES", "1")
         env.setenv("PIPELINE_RETRY_DELAY_SECONDS", "1")
+        lineage = home / "openlineage" / "events.jsonl"  # as bin/airflow configures it
+        lineage.parent.mkdir()
+        transport = {"type": "file", "log_file_path": str(lineage), "append": True}
+        env.setenv("AIRFLOW__OPENLINEAGE__TRANSPORT", json.dumps(transport))
+        env.setenv("AIRFLOW__OPENLINEAGE__NAMESPACE", "customer-pipeline")
         migrate = subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"],
             capture_output=True,
@@ -143,7 +150,23 @@ def expected_rows(settings: Settings, day) -> dict[str, int]:
         "stores": settings.sizes.stores,
         "promotions": len(promotions_through(settings, day)),
         "transactions": transaction_count(settings, day),
+        "returns": returns_of_lines(settings, day),
     }
+
+
+def returns_of_lines(settings: Settings, day) -> int:
+    """How many returns the generator draws for the day's lines (of every block's rows)."""
+    from customer_pipeline.generate.calendar import transaction_count
+    from customer_pipeline.generate.returns import block_returns
+    from customer_pipeline.generate.streams import blocks
+    from customer_pipeline.generate.transactions import day_plan
+
+    count = transaction_count(settings, day)
+    plan = day_plan(settings, day) if count else None
+    return sum(
+        int(np.count_nonzero(block_returns(settings, day, plan, block).line < keep.stop))
+        for block, keep in blocks(0, count)
+    )
 
 
 def day_fingerprint(db: psycopg.Connection, day) -> tuple:

@@ -115,9 +115,10 @@ class Standalone:
             raise
 
     def stop(self) -> None:
-        """SIGTERM to every process it started (its process group); wait until all are gone,
-        the embedded PostgreSQL too (it stops when the last process using it exits)."""
-        os.killpg(self.process.pid, signal.SIGTERM)
+        """SIGTERM to bin/airflow alone, as `kill` of `make airflow` sends it; wait until every
+        process it started is gone, the embedded PostgreSQL too (it stops when the last
+        process using it exits)."""
+        self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=60)
             self.wait_for(lambda: group_gone(self.process.pid), 60, "left after SIGTERM")
@@ -183,7 +184,15 @@ def started_standalone(folder: Path) -> Iterator[Standalone]:
 
 
 RUN_ID = f"rest-{uuid.uuid4().hex[:8]}"
-TABLES = ("customers", "products", "stores", "promotions", "transactions", "daily_metrics")
+TABLES = (
+    "customers",
+    "products",
+    "stores",
+    "promotions",
+    "transactions",
+    "returns",
+    "daily_metrics",
+)
 WEEKLY = "customer_pipeline_weekly"
 
 

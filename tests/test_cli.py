@@ -121,7 +121,7 @@ def test_summary_of_a_day_never_run(cli: CliRunner) -> None:
 def test_create_tables_reset(cli: CliRunner) -> None:
     result = cli.invoke(app, ["create-tables", "--reset", "--yes"])
     assert result.exit_code == 0, result.stderr
-    assert "Reset: transactions" in result.stdout
+    assert "Reset: returns, returns_scheduled, transactions" in result.stdout
 
 
 @pytest.mark.parametrize("command", ["create-tables", "run"])
@@ -159,6 +159,10 @@ def test_metrics_json_keeps_the_documented_key_order(cli: CliRunner) -> None:
         "discount_total",
         "promotion_sales",
         "promotion_transactions",
+        "returns_count",
+        "refund_total",
+        "net_sales",
+        "return_rate_by_category",
         "baselines",
         "customers",
     ]

@@ -171,6 +171,13 @@ def test_every_param_has_a_title_a_section_and_a_description(dag: Any) -> None:
         assert param.schema["title"] and param.schema["section"] and param.description, name
 
 
+def test_the_form_requires_nothing(dag: Any) -> None:
+    """The trigger form marks a field required (*) when its type does not admit null: every
+    field has a default or means "the environment" when empty, the reset switch included."""
+    for name in dag.params:
+        assert "null" in dag.params.get_param(name).schema["type"], name
+
+
 def test_task_ids_keep_the_original_names(dag: Any) -> None:
     original = {
         "create_tables",
@@ -180,7 +187,13 @@ def test_task_ids_keep_the_original_names(dag: Any) -> None:
         "send_email",
         "delete_files",
     }
-    added = {"check_dataset", "plan_transaction_chunks", "load_data", "check_data_quality"}
+    added = {
+        "check_dataset",
+        "plan_transaction_chunks",
+        "generate_return_data",
+        "load_data",
+        "check_data_quality",
+    }
     assert set(dag.task_ids) == original | added
 
 
@@ -193,15 +206,20 @@ def test_edges(dag: Any) -> None:
         assert upstream(dimension) == {"create_tables"}
     assert upstream("plan_transaction_chunks") == DIMENSIONS  # no race with the dimensions
     assert upstream("generate_transaction_data") == {"plan_transaction_chunks"}
-    assert upstream("load_data") == DIMENSIONS | {"generate_transaction_data"}
+    assert upstream("generate_return_data") == {"plan_transaction_chunks"}
+    assert upstream("load_data") == DIMENSIONS | {
+        "generate_transaction_data",
+        "generate_return_data",
+    }
     assert "load_data" in upstream("check_data_quality")
     assert upstream("calculate_metrics") == {"check_data_quality"}
     assert upstream("send_email") == {"calculate_metrics", "check_data_quality", "load_data"}
     assert dag.get_task("generate_transaction_data").is_mapped
+    assert dag.get_task("generate_return_data").is_mapped
 
 
 def test_delete_files_is_the_teardown_of_the_generators(dag: Any) -> None:
-    generators = DIMENSIONS | {"generate_transaction_data"}
+    generators = DIMENSIONS | {"generate_transaction_data", "generate_return_data"}
     cleanup = dag.get_task("delete_files")
     assert cleanup.is_teardown
     assert cleanup.trigger_rule == "all_done_setup_success"
@@ -237,7 +255,32 @@ def test_errors_that_no_retry_can_cure_fail_at_once(dag: Any) -> None:
 # -- whole runs --------------------------------------------------------------------------------
 
 
-def test_a_whole_day(dag: Any, pipeline_env: Path, db: psycopg.Connection) -> None:
+def lineage(airflow_home: Path, run: Any) -> dict[str, tuple[set[str], set[str]]]:
+    """The OpenLineage COMPLETE events of a run's tasks: task_id -> (inputs, outputs), each
+    dataset as namespace/name."""
+    tasks: dict[str, tuple[set[str], set[str]]] = {}
+    for line in (airflow_home / "openlineage" / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        airflow = event["run"]["facets"].get("airflow", {})
+        if (
+            event["eventType"] != "COMPLETE"
+            or airflow.get("dagRun", {}).get("run_id") != run.run_id
+        ):
+            continue
+        datasets = [
+            {f"{d['namespace']}/{d['name']}" for d in event[kind]} for kind in ("inputs", "outputs")
+        ]
+        tasks[airflow["task"]["task_id"]] = (datasets[0], datasets[1])
+    return tasks
+
+
+def test_a_whole_day(
+    pipeline_env: Path,  # first: the DAG is parsed with the assets' connection set
+    dag: Any,
+    db: psycopg.Connection,
+    airflow_home: Path,
+    schema: str,
+) -> None:
     run = dag.test(logical_date=utc("2024-03-01"), run_conf={**SMALL_DAY, **SMALL_CHUNKS})
 
     states = task_states(run)
@@ -255,6 +298,9 @@ def test_a_whole_day(dag: Any, pipeline_env: Path, db: psycopg.Connection) -> No
         "stores": stores,
         "promotions": db.execute("SELECT count(*) FROM promotions").fetchone()[0],
         "transactions": transactions,
+        "returns": db.execute(
+            "SELECT count(*) FROM returns_scheduled WHERE business_date = '2024-03-01'"
+        ).fetchone()[0],
     }
     assert min(loaded.values()) > 0
     chunks = -(-transactions // SMALL_CHUNKS["chunk_size"])
@@ -272,6 +318,21 @@ def test_a_whole_day(dag: Any, pipeline_env: Path, db: psycopg.Connection) -> No
     )
     assert email["Subject"].startswith("Daily sales Fri 1 Mar: $")
     assert not (pipeline_env / "work").exists()
+
+    # lineage: every task's event; the tables each one reads and writes, named as assets
+    from customer_pipeline.airflow_adapter import data_location
+
+    host, port, database, schema_name = data_location()  # the assets' server, as parsed
+    assert schema_name == schema
+    namespace, prefix = f"postgres://{host}:{port}", f"{database}.{schema}"
+    tables = {f"{namespace}/{prefix}.{table}" for table in loaded}
+    kpis = {f"{namespace}/{prefix}.daily_metrics"}
+    events = lineage(airflow_home, run)
+    assert set(events) == {key.split("[")[0] for key in states}
+    assert events["load_data"] == (set(), tables)
+    assert events["check_data_quality"] == (tables, set())
+    assert events["calculate_metrics"] == (tables, kpis)
+    assert events["send_email"] == (kpis, set())
 
 
 def test_a_failed_email_still_deletes_the_files_and_keeps_the_day(

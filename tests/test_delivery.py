@@ -81,6 +81,10 @@ def accented_metrics() -> dict[str, Any]:
         "discount_total": 543.21,
         "promotion_sales": 6543.21,
         "promotion_transactions": 77,
+        "returns_count": 12,
+        "refund_total": 321.09,
+        "net_sales": 98444.34,
+        "return_rate_by_category": {"Clothing": 0.0812},
     }
 
 

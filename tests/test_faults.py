@@ -144,7 +144,8 @@ def cli_run(settings: Settings, name: str, *args: str) -> subprocess.Popen:
 #: What a run waits for at each point: (wait event, the statement waiting, connections).
 POINTS = {
     "copy": ("advisory", "COPY %", COPY_CONNECTIONS),  # every COPY, at its first row (HOLD)
-    "swap": ("relation", "DROP TABLE %", 1),  # the day's partition, that it replaces
+    # the day's partition, that it replaces (detached, then dropped)
+    "swap": ("relation", "ALTER TABLE % DETACH PARTITION %", 1),
     "reset": ("advisory", "SELECT pg_advisory_xact_lock%", 1),  # the runs in progress
 }
 

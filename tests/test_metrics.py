@@ -86,6 +86,14 @@ def expected_metrics(files: list) -> dict:
         ),
         "promotion_transactions": sum(1 for r in tx if r["promotion_id"]),
         **expected_basket_kpis(tx, customers),
+        # a day loaded alone: no earlier sale day, so no return processed on it
+        "returns_count": 0,
+        "refund_total": 0.0,
+        "net_sales": float(sum(amounts)),
+        "return_rate_by_category": {
+            category: 0.0
+            for category in sorted({products[int(r["product_id"])]["category"] for r in tx})
+        },
     }
 
 
@@ -203,6 +211,10 @@ def test_a_day_without_transactions_gives_zeros_and_nulls(settings: Settings) ->
         "discount_total": 0.0,
         "promotion_sales": 0.0,
         "promotion_transactions": 0,
+        "returns_count": 0,
+        "refund_total": 0.0,
+        "net_sales": 0.0,
+        "return_rate_by_category": {},
     }
     assert stored_metrics(settings, DAY) == metrics
 

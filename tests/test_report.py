@@ -731,3 +731,13 @@ def test_every_new_value_is_escaped() -> None:
         assert raw not in html
     assert "&lt;b&gt;champions&lt;/b&gt;" in html
     assert "&lt;script&gt;x&lt;/script&gt;" in html
+
+
+def test_net_sales_stand_beside_gross_sales() -> None:
+    report = build_report(Settings(), metrics_doc(), insights=NO_HISTORY)
+    lines = report.text.splitlines()
+    gross = next(i for i, line in enumerate(lines) if line.startswith("Total sales "))
+    assert lines[gross + 1].split() == ["Net", "sales", "(less", "refunds)", "$1,211,110.80"]
+    html = report.html
+    assert html.index("Total sales") < html.index("Net sales (less refunds)")
+    assert "$1,211,110.80" in html

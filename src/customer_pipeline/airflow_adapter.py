@@ -440,7 +440,7 @@ def dag_params() -> dict[str, Param]:
         params |= {name: _setting_param(name, section) for name in names}
     params["reset"] = Param(
         False,
-        type="boolean",
+        type=["boolean", "null"],  # admits null: else the form marks the switch required (*)
         title="Reset",
         description="Drop and recreate every pipeline table first: deletes all history. "
         "Checking it is the confirmation.",

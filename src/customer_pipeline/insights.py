@@ -38,7 +38,8 @@ SELECT business_date, transaction_count, total_sales, total_quantity_sold,
        (metrics->>'new_customers')::bigint AS new_customers,
        (metrics->>'returning_customers')::bigint AS returning_customers,
        (metrics->>'discount_total')::numeric AS discount_total,
-       (metrics->>'promotion_sales')::numeric AS promotion_sales
+       (metrics->>'promotion_sales')::numeric AS promotion_sales,
+       (metrics->>'net_sales')::numeric AS net_sales
 FROM daily_metrics
 WHERE business_date >= %(day)s::date - %(days)s AND business_date < %(day)s
 ORDER BY business_date

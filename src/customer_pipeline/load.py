@@ -1,8 +1,10 @@
 """Step 3, load: COPY a day's files into PostgreSQL, atomically.
 
-The day's transactions are COPYed into a staging table (in parallel connections), keyed,
-then swapped in as the day's partition ``transactions_YYYYMMDD`` in one transaction that
-also upserts the dimension tables. Either the whole day is replaced or nothing changes:
+The day's transactions and the returns of its lines are COPYed into staging tables (in
+parallel connections), keyed, then swapped in as the day's partitions
+``transactions_YYYYMMDD`` and ``returns_scheduled_YYYYMMDD`` in one transaction that also
+upserts the dimension tables and publishes the returns both of whose days are loaded
+(customer_pipeline.returns). Either the whole day is replaced or nothing changes:
 a failure at any point leaves the previous state of that day intact. A session advisory
 lock per (schema, date) keeps two loads of the same date from interleaving; loads of
 different dates overlap except for the short swap. A load that dies (killed, its server
@@ -25,12 +27,13 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from customer_pipeline import returns
 from customer_pipeline.database import connect
 from customer_pipeline.errors import ConfigError
 from customer_pipeline.generate.csvfile import GeneratedFile
 from customer_pipeline.schema import hold_lock, schema_lock
 from customer_pipeline.settings import Settings
-from customer_pipeline.tables import DIMENSIONS, GENERATED, TRANSACTIONS, Table
+from customer_pipeline.tables import DIMENSIONS, GENERATED, RETURNS, TRANSACTIONS, Table
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,14 @@ _COPY_BUFFER = 1 << 20
 
 def partition_name(day: dt.date) -> str:
     return f"transactions_{day:%Y%m%d}"
+
+
+#: The generated tables whose day's rows become a partition (keyed on (key, business_date)):
+#: the file's table -> the partitioned table, and the name of the day's partition.
+DAY_PARTITIONED = {
+    TRANSACTIONS.name: (TRANSACTIONS.name, partition_name),
+    RETURNS.name: (returns.SCHEDULED, returns.scheduled_partition),
+}
 
 
 def _check_files(files: Sequence[GeneratedFile]) -> None:
@@ -189,7 +200,7 @@ def load_day(settings: Settings, day: dt.date, files: Sequence[GeneratedFile]) -
         try:
             _prepare_stages(session, stages, day)
             copied = _copy_all(settings, copies, COPY_CONNECTIONS)
-            _key_stage(session, stages[TRANSACTIONS.name])
+            _key_stages(session, stages)
             _swap(session, settings, day, stages)
         except BaseException:
             # the connection may be lost too: then the next run drops them (the load lock
@@ -211,11 +222,11 @@ def _drop_stages(session: psycopg.Connection, stages: Mapping[str, str]) -> None
 
 
 def _prepare_stages(session: psycopg.Connection, stages: Mapping[str, str], day: dt.date) -> None:
-    """Fresh staging tables: the day's transactions (with the parent's checks and the
+    """Fresh staging tables: the day's partitions (with the parent's checks and the
     partition's bound, all checked during the COPY; keyed later), unlogged dimensions."""
     _drop_stages(session, stages)  # what a dead load of this date left
     for table, stage in stages.items():
-        if table != TRANSACTIONS.name:
+        if table not in DAY_PARTITIONED:
             session.execute(
                 sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {})").format(
                     sql.Identifier(stage), sql.Identifier(table)
@@ -224,10 +235,11 @@ def _prepare_stages(session: psycopg.Connection, stages: Mapping[str, str], day:
             continue
         session.execute(
             sql.SQL(
-                "CREATE TABLE {stage} (LIKE transactions INCLUDING DEFAULTS INCLUDING CONSTRAINTS, "
+                "CREATE TABLE {stage} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS, "
                 "CONSTRAINT {bound} CHECK (business_date >= {day} AND business_date < {next}))"
             ).format(
                 stage=sql.Identifier(stage),
+                parent=sql.Identifier(DAY_PARTITIONED[table][0]),
                 bound=sql.Identifier(_bound_name(stage)),
                 day=sql.Literal(day),
                 next=sql.Literal(day + dt.timedelta(days=1)),
@@ -239,15 +251,18 @@ def _bound_name(stage: str) -> str:
     return f"{stage}_bound"
 
 
-def _key_stage(session: psycopg.Connection, stage: str) -> None:
-    """Build the primary key after the bulk COPY (much faster than maintaining it during
-    it); then give the session room for the swap's foreign-key checks (hash joins)."""
+def _key_stages(session: psycopg.Connection, stages: Mapping[str, str]) -> None:
+    """Build the primary keys (and the returns' index) after the bulk COPY (much faster
+    than maintaining them during it); then give the session room for the swap's
+    foreign-key checks (hash joins)."""
     session.execute("SET maintenance_work_mem = '256MB'")  # sort the index in memory
-    session.execute(
-        sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({}, business_date)").format(
-            sql.Identifier(stage), sql.Identifier(TRANSACTIONS.key)
+    for table in DAY_PARTITIONED:
+        session.execute(
+            sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({}, business_date)").format(
+                sql.Identifier(stages[table]), sql.Identifier(GENERATED[table].key)
+            )
         )
-    )
+    returns.index_stage(session, stages[RETURNS.name])
     session.execute("SET work_mem = '256MB'")
 
 
@@ -270,25 +285,33 @@ def _analyzing(settings: Settings, stage: str) -> Iterator[Callable[[], None]]:
 def _swap(
     session: psycopg.Connection, settings: Settings, day: dt.date, stages: Mapping[str, str]
 ) -> None:
-    """In one transaction: upsert the dimensions, then replace the day's partition by the
-    keyed stage (analyzed meanwhile)."""
+    """In one transaction: upsert the dimensions, then replace the day's partitions by the
+    keyed stages (transactions analyzed meanwhile) and publish the returns due."""
     stage = stages[TRANSACTIONS.name]
     with _analyzing(settings, stage) as analyzed, session.transaction():
         schema_lock(session, settings, "swap")  # one swap at a time: no lock-order deadlocks
         for table in DIMENSIONS:
             _upsert_dimension(session, table, stages[table.name])
         analyzed()  # raises what ANALYZE raised
-        _attach(session, day, stage)
+        returns.withdraw(session, day)  # their foreign key would hold the old partition
+        for table in DAY_PARTITIONED:
+            _attach(session, table, day, stages[table])
+        returns.publish(session, day)
 
 
-def _attach(session: psycopg.Connection, day: dt.date, stage: str) -> None:
-    """In the caller's transaction: the keyed stage replaces the day's partition."""
-    partition = sql.Identifier(partition_name(day))
-    session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(partition))
+def _attach(session: psycopg.Connection, table: str, day: dt.date, stage: str) -> None:
+    """In the caller's transaction: the keyed stage replaces the day's partition of the
+    table that `table`'s files go to."""
+    parent, name = DAY_PARTITIONED[table]
+    parent, partition = sql.Identifier(parent), sql.Identifier(name(day))
+    if session.execute("SELECT to_regclass(%s) IS NOT NULL", [name(day)]).fetchone()[0]:
+        # detached first: a partition referenced by a foreign key cannot be dropped attached
+        session.execute(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(parent, partition))
+        session.execute(sql.SQL("DROP TABLE {}").format(partition))
     session.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(stage), partition))
     session.execute(
-        sql.SQL("ALTER TABLE transactions ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
-            partition, sql.Literal(day), sql.Literal(day + dt.timedelta(days=1))
+        sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+            parent, partition, sql.Literal(day), sql.Literal(day + dt.timedelta(days=1))
         )
     )
     session.execute(

@@ -27,6 +27,7 @@ from customer_pipeline.baselines import kpi_baselines, load_history
 from customer_pipeline.customer_metrics import customers_section
 from customer_pipeline.database import connect
 from customer_pipeline.insights import TOP, Group, Insights, Ranked, mask_email, to_document
+from customer_pipeline.returns import MAX_DELAY_DAYS
 from customer_pipeline.settings import Settings
 
 #: The day's KPIs and breakdowns, as uniform rows (kind, key, name, detail, figures): three
@@ -144,6 +145,22 @@ SELECT sum((discount_amount * 100)::bigint) AS discount_cents,
 FROM transactions WHERE business_date = %(day)s
 """
 
+#: The returns processed on the day (published: of sale days loaded; see
+#: customer_pipeline.returns), by the returned product's category: how many, the refunds
+#: in integer cents. A return's sale is at most MAX_DELAY_DAYS before it: the bounds on
+#: both tables' business_date let PostgreSQL skip the other partitions.
+RETURNS_SQL = """
+SELECT p.category, count(*) AS returns, sum((r.refund_amount * 100)::bigint) AS refund_cents
+FROM returns r
+JOIN transactions t USING (transaction_id, business_date)
+JOIN products p USING (product_id)
+WHERE r.return_date >= %(day)s::timestamp AT TIME ZONE 'UTC'
+  AND r.return_date < (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
+  AND r.business_date >= %(day)s::date - %(max_delay)s AND r.business_date < %(day)s
+  AND t.business_date >= %(day)s::date - %(max_delay)s AND t.business_date < %(day)s
+GROUP BY p.category
+"""
+
 UPSERT_SQL = """
 INSERT INTO daily_metrics (
     business_date, transaction_count, total_sales, total_quantity_sold,
@@ -186,13 +203,14 @@ def _amount_from_cents(cents: Any) -> float:
 
 def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any], Insights]:
     """The KPI document of one business date and the report's figures, in two queries."""
-    params = {"day": day, "top": TOP}
+    params = {"day": day, "top": TOP, "max_delay": MAX_DELAY_DAYS}
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute("SET LOCAL work_mem = '256MB'")  # the hash tables stay in memory
         grouped = cur.execute(BREAKDOWNS_SQL, params).fetchall()
         customers = cur.execute(CUSTOMERS_SQL, params).fetchall()
         promotions = cur.execute(PROMOTIONS_SQL, params).fetchone()
         baskets = cur.execute(BASKETS_SQL, params).fetchone()
+        returned = cur.execute(RETURNS_SQL, params).fetchall()
     totals = next((row for row in grouped if row["kind"] == "total"), {})
 
     def rows(kind: str) -> list[dict[str, Any]]:
@@ -260,8 +278,31 @@ def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any],
         },
         **_basket_kpis(baskets, totals, int(best["customers"]) if best else 0),
         **_promotion_kpis(promotions),
+        **_return_kpis(returned, rows("category"), totals.get("sales")),
     }
     return metrics, insights
+
+
+def _return_kpis(
+    returned: list[dict[str, Any]], sold: list[dict[str, Any]], sales: Decimal | None
+) -> dict[str, Any]:
+    """returns_count, refund_total, net_sales (total_sales - refund_total, exactly) and
+    return_rate_by_category: the category's returns processed on the day per line of it
+    sold on the day (null when none was sold), for every category sold or returned."""
+    refunds = Decimal(sum(int(row["refund_cents"]) for row in returned)) / 100
+    lines = {row["key"]: int(row["transactions"]) for row in sold}
+    count = {row["category"]: int(row["returns"]) for row in returned}
+    return {
+        "returns_count": sum(count.values()),
+        "refund_total": float(refunds),
+        "net_sales": float(round((sales or Decimal(0)) - refunds, 2)),
+        "return_rate_by_category": {
+            category: round(count.get(category, 0) / lines[category], 4)
+            if lines.get(category)
+            else None
+            for category in sorted(lines.keys() | count.keys())
+        },
+    }
 
 
 def _promotion_kpis(row: dict[str, Any]) -> dict[str, Any]:

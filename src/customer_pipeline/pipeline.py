@@ -33,7 +33,7 @@ from customer_pipeline.report import RunFacts, daily_report, preload_charts
 from customer_pipeline.runs import finish_run, hold_run, start_run
 from customer_pipeline.schema import create_tables
 from customer_pipeline.settings import Settings
-from customer_pipeline.tables import DIMENSIONS, TRANSACTIONS
+from customer_pipeline.tables import DIMENSIONS, RETURNS, TRANSACTIONS
 
 #: progress(step, completed, total): called as the run advances.
 Progress = Callable[[str, int, int], None]
@@ -172,9 +172,15 @@ def _run_steps(
     """Steps 2-7 in the run's working folder, which is deleted however they end. A lost
     connection's error names the step."""
     folder = run_folder(settings, day, summary.run_id)
-    # generate_day writes a file per dimension, then one per chunk: a step each
+    # generate_day writes a file per dimension, then one per chunk of transactions and of
+    # returns: a step each
     chunks = len(transaction_chunks(settings, day))
-    names = [*(table.task for table in DIMENSIONS), *[TRANSACTIONS.task] * chunks, *LATER_STEPS]
+    names = [
+        *(table.task for table in DIMENSIONS),
+        *[TRANSACTIONS.task] * chunks,
+        *[RETURNS.task] * chunks,
+        *LATER_STEPS,
+    ]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         steps = _Steps(summary, progress, names)

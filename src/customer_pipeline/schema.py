@@ -18,10 +18,12 @@ from customer_pipeline.database import connect
 from customer_pipeline.dataset import record_dataset
 from customer_pipeline.errors import ConfigError
 from customer_pipeline.settings import Settings
-from customer_pipeline.tables import DIMENSIONS, TRANSACTIONS
+from customer_pipeline.tables import DIMENSIONS, RETURNS, TRANSACTIONS
 
 #: Every table the pipeline owns, dependents first: the generated ones and the records.
 TABLES = (
+    RETURNS.name,  # references transactions and stores
+    "returns_scheduled",
     TRANSACTIONS.name,
     "daily_metrics",
     "quality_results",
@@ -33,13 +35,20 @@ TABLES = (
 SCHEMA_SQL = files("customer_pipeline").joinpath("sql/schema.sql").read_text()
 #: Bumped whenever schema.sql changes a table that exists already, or what the tables
 #: hold (3: every table marked; one dataset per schema; 4: promotions, the products' brand
-#: and tier, the transactions' promotion and discount; 5: the KPIs' baselines and
-#: Customers section, quality_results, the customers' created_at index).
-SCHEMA_VERSION = 5
+#: and tier, the transactions' promotion and discount; 5: returns and returns_scheduled;
+#: 6: the KPIs' baselines and Customers section, quality_results, the customers'
+#: created_at index).
+SCHEMA_VERSION = 6
 _PREFIX = "customer-pipeline schema "
 _MARK = f"{_PREFIX}{SCHEMA_VERSION}"
 #: Version 2 marked only its transactions table; these were its other tables.
-_V2_TABLES = frozenset(TABLES) - {"pipeline_dataset", "promotions", "quality_results"}
+_V2_TABLES = frozenset(TABLES) - {
+    "pipeline_dataset",
+    "promotions",
+    "returns",
+    "returns_scheduled",
+    "quality_results",
+}
 
 
 def lock_key(settings: Settings, name: str) -> str:

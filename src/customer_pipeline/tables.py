@@ -124,7 +124,27 @@ TRANSACTIONS = Table(
     generator="customer_pipeline.generate.transactions:generate_transactions",
 )
 
+#: The returns of the day's lines, drawn when the day is generated (one file a chunk of
+#: transactions); the load holds them in returns_scheduled and publishes each in returns
+#: once its return day is loaded too (customer_pipeline.returns).
+RETURNS = Table(
+    "returns",
+    key="return_id",
+    columns=(
+        "return_id",
+        "transaction_id",
+        "business_date",
+        "return_date",
+        "quantity",
+        "refund_amount",
+        "reason",
+        "store_id",
+    ),
+    task="generate_return_data",
+    generator="customer_pipeline.generate.returns:generate_returns",
+)
+
 #: The dimensions, in the order they are generated and loaded (transactions reference them).
 DIMENSIONS = (CUSTOMERS, PRODUCTS, STORES, PROMOTIONS)
 #: Every generated table by name, the dimensions first.
-GENERATED = {table.name: table for table in (*DIMENSIONS, TRANSACTIONS)}
+GENERATED = {table.name: table for table in (*DIMENSIONS, TRANSACTIONS, RETURNS)}

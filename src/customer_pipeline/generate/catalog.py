@@ -73,6 +73,8 @@ CATEGORIES: tuple[Category, ...] = tuple(
 
 #: The promotions' rules: see the [promotions] section of catalog.toml.
 PROMOTIONS: dict = _CATALOG["promotions"]
+#: The returns' rules: see the [returns] section of catalog.toml.
+RETURNS: dict = _CATALOG["returns"]
 
 STORE_TYPES: tuple[str, ...] = tuple(_CATALOG["stores"]["types"])
 ONLINE_SHARE: float = _CATALOG["stores"]["online_share"]

@@ -299,3 +299,9 @@ def write_blocks(
     """Write rows [start, stop) of a table made block by block; return the row count."""
     ((_, count),) = write_files([(path, start, stop)], header, block_columns)
     return count
+
+
+def format_rows(columns: Sequence[Column]) -> np.ndarray:
+    """CSV rows of equally long columns, as uint8 text: for a table whose blocks hold a
+    varying number of rows (the returns of a block of lines), written with write_csv."""
+    return _rows(columns)

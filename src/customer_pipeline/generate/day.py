@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from customer_pipeline.generate.csvfile import GeneratedFile
+from customer_pipeline.generate.returns import generate_return_chunks
 from customer_pipeline.generate.transactions import generate_transaction_chunks, transaction_chunks
 from customer_pipeline.settings import Settings
 from customer_pipeline.tables import DIMENSIONS
@@ -21,8 +22,8 @@ def generate_day(
 ) -> list[GeneratedFile]:
     """Write every file of `day` into `folder`: each dimension (tables.DIMENSIONS order),
     then every chunk of transactions through one pipeline of formatting threads (a day
-    without transactions has no transactions file). on_file(file) is called as each file
-    is complete, in that order."""
+    without transactions has no transactions file), then the returns of each chunk's
+    lines. on_file(file) is called as each file is complete, in that order."""
     folder.mkdir(parents=True, exist_ok=True)
     files: list[GeneratedFile] = []
 
@@ -35,6 +36,8 @@ def generate_day(
         done(table.generate(settings, folder, day))
     chunks = range(len(transaction_chunks(settings, day)))
     for generated in generate_transaction_chunks(settings, folder, day, chunks):
+        done(generated)
+    for generated in generate_return_chunks(settings, folder, day, chunks):
         done(generated)
     return files
 

@@ -292,11 +292,15 @@ def block_lines(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> 
     return Lines(customer, store, second, method, size, basket, product, quantity)
 
 
+def block_ids(settings: Settings, day: dt.date, block: int, baskets: int):
+    """The block's basket ids (`baskets` of them) and its lines' transaction ids."""
+    ids = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), block, part=2)
+    return uuid4(ids, baskets), uuid4(ids, BLOCK_ROWS)
+
+
 def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[np.ndarray]:
     lines = block_lines(settings, day, plan, block)
-    ids = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), block, part=2)
-    basket_ids = uuid4(ids, len(lines.size))
-    line_ids = uuid4(ids, BLOCK_ROWS)
+    basket_ids, line_ids = block_ids(settings, day, block, len(lines.size))
     basket = lines.basket_of_line
     product = lines.product
     line_cents = plan.price_cents[product] * lines.quantity

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 #: polarity: 1 when more is better, 0 when a change is neither good nor bad).
 KPIS: tuple[tuple[str, str, bool, int], ...] = (
     ("Total sales", "total_sales", True, 1),
+    ("Net sales (less refunds)", "net_sales", True, 1),
     ("Transactions", "transaction_count", False, 1),
     ("Total quantity sold", "total_quantity_sold", False, 1),
     ("Average transaction", "average_transaction_amount", True, 1),

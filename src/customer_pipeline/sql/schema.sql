@@ -76,6 +76,43 @@ CREATE TABLE IF NOT EXISTS transactions (
         CHECK ((transaction_date AT TIME ZONE 'UTC')::date = business_date)
 ) PARTITION BY RANGE (business_date);
 
+-- Returns. A sale day's load holds the returns of its lines here (drawn when the day is
+-- generated: generate/returns.py), one partition per sale day (returns_scheduled_YYYYMMDD,
+-- swapped in with the day's transactions); not published: see returns.
+CREATE TABLE IF NOT EXISTS returns_scheduled (
+    return_id      uuid          NOT NULL,
+    transaction_id uuid          NOT NULL,  -- the returned line, sold on business_date
+    business_date  date          NOT NULL,
+    return_date    timestamptz   NOT NULL,
+    quantity       integer       NOT NULL CHECK (quantity > 0),
+    refund_amount  numeric(10,2) NOT NULL CHECK (refund_amount >= 0),
+    reason         varchar(50)   NOT NULL,
+    store_id       integer       NOT NULL,
+    PRIMARY KEY (return_id, business_date),
+    CONSTRAINT returns_scheduled_after_the_sale_day
+        CHECK (return_date >= (business_date + 1)::timestamp AT TIME ZONE 'UTC')
+) PARTITION BY RANGE (business_date);
+CREATE INDEX IF NOT EXISTS returns_scheduled_return_date ON returns_scheduled (return_date);
+
+-- The published returns: a scheduled return once both its sale day and its return day
+-- are loaded (customer_pipeline/returns.py), one partition per return day (returns_YYYYMMDD,
+-- UTC days, built by that day's load). Nothing here is dated after a loaded day.
+CREATE TABLE IF NOT EXISTS returns (
+    return_id      uuid          NOT NULL,
+    transaction_id uuid          NOT NULL,
+    business_date  date          NOT NULL,  -- the sale's
+    return_date    timestamptz   NOT NULL,  -- when it was processed (UTC in the files)
+    quantity       integer       NOT NULL CHECK (quantity > 0),
+    refund_amount  numeric(10,2) NOT NULL CHECK (refund_amount >= 0),
+    reason         varchar(50)   NOT NULL,
+    store_id       integer       NOT NULL REFERENCES stores,
+    PRIMARY KEY (return_id, return_date),
+    FOREIGN KEY (transaction_id, business_date) REFERENCES transactions,
+    CONSTRAINT returns_after_the_sale_day
+        CHECK (return_date >= (business_date + 1)::timestamp AT TIME ZONE 'UTC')
+) PARTITION BY RANGE (return_date);
+CREATE INDEX IF NOT EXISTS returns_business_date ON returns (business_date);
+
 CREATE TABLE IF NOT EXISTS daily_metrics (
     business_date              date PRIMARY KEY,
     transaction_count          bigint        NOT NULL,
