@@ -36,7 +36,7 @@ from customer_pipeline.settings import Settings
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 WIDTHS = {"phone": 400, "desktop": 1280}
-HEIGHT = 2000
+HEIGHT = 3200  # the report down to its first chart, on a phone too
 
 #: A page that shows the report in a frame exactly `width` pixels wide (Chromium keeps
 #: its window at least 500 pixels wide) and, once everything is loaded, measures it: the
