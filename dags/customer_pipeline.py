@@ -14,8 +14,10 @@ The flow (the Graph view shows it; the generators form the group `generate`):
    then `plan_transaction_chunks`, `generate_transaction_data` and
    `generate_return_data` (one mapped task a chunk each: its lines, their later returns)
 4. `load_data`: the day replaced atomically; publishes the tables' assets
-5. `check_data_quality`, then `calculate_metrics` (publishes the `daily_metrics` asset)
-6. `send_email`: the daily report
+5. `check_data_quality` (freshness, integrity, volume; an error stops the day, a warning
+   goes in the report), then `calculate_metrics`: the KPIs, their baselines, the
+   Customers section (publishes the `daily_metrics` asset)
+6. `send_email`: the daily report (with `alert_only`: only when something is unusual)
 7. `delete_files`: the teardown, even after a failure; a failed run also sends the
    incident e-mail (the DAG's failure notifier)
 
@@ -159,7 +161,7 @@ def load_data(
 
 @task(inlets=TABLE_ASSETS, **RETRIED)
 def check_data_quality(dimensions: list[dict], transactions: list[dict]) -> list[dict]:
-    """Row counts as generated, no orphans, amounts = price x quantity, ..."""
+    """Freshness, integrity and volume checks, stored in quality_results; an error fails."""
     from customer_pipeline.generate.day import rows_per_table
     from customer_pipeline.quality import check_data_quality
 

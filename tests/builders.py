@@ -52,6 +52,71 @@ def metrics_doc(**changes: Any) -> dict[str, Any]:
     return doc
 
 
+def baselines_doc() -> dict[str, dict[str, Any]]:
+    """Baselines of metrics_doc()'s KPIs as baselines.kpi_baselines gives them: two KPIs
+    flagged (transactions above, discounts above), the others normal."""
+
+    def entry(expected: float, half: float, flag: str = "normal", **changes: Any) -> dict:
+        return {
+            "expected": expected,
+            "low": expected - half,
+            "high": expected + half,
+            "flag": flag,
+            "weeks": 8,
+            "day_over_day": changes.get("day_over_day"),
+            "week_over_week": changes.get("week_over_week"),
+            "year_over_year": changes.get("year_over_year"),
+            "month_to_date": changes.get("month_to_date"),
+        }
+
+    doc = metrics_doc()
+    found = {
+        key: entry(float(value), abs(value) * 0.2 + 1)
+        for key, value in doc.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
+    found["total_sales"] = entry(
+        1200000.0,
+        240000.0,
+        day_over_day=4.2,
+        week_over_week=3.1,
+        year_over_year=7.5,
+        month_to_date={"value": 18500000.0, "previous": 17400000.0, "change": 6.32},
+    )
+    found["transaction_count"] = entry(10000.0, 1000.0, "above", week_over_week=12.0)
+    found["discount_total"] = entry(8000.0, 1600.0, "above")
+    return found
+
+
+def customers_doc() -> dict[str, Any]:
+    """A Customers section as customer_metrics.customers_section gives it."""
+    return {
+        "repeat_days": 30,
+        "buyers": 5000,
+        "repeat_buyers": 3100,
+        "repeat_rate": 62.0,
+        "cohorts": [
+            {"month": f"2023-{m:02d}", "signed_up": 100 + m, "buying": 50 + m} for m in (10, 11, 12)
+        ]
+        + [{"month": f"2024-{m:02d}", "signed_up": 90 + m, "buying": 80 + m} for m in (1, 2, 3)],
+        "rfm_days": 90,
+        "segments": [
+            {"segment": "champions", "customers": 900, "sales": 2500000.0},
+            {"segment": "loyal", "customers": 1500, "sales": 1800000.0},
+            {"segment": "new", "customers": 120, "sales": 20000.0},
+            {"segment": "at risk", "customers": 300, "sales": 90000.0},
+            {"segment": "occasional", "customers": 2000, "sales": 400000.0},
+            {"segment": "lost", "customers": 700, "sales": 60000.0},
+        ],
+    }
+
+
+def full_metrics_doc(**changes: Any) -> dict[str, Any]:
+    """metrics_doc() with its baselines and Customers section, as calculate_metrics
+    returns it."""
+    return {**metrics_doc(**changes), "baselines": baselines_doc(), "customers": customers_doc()}
+
+
 def empty_day() -> dict[str, Any]:
     """The KPI document of a day without transactions, as calculate_metrics returns it."""
     return metrics_doc(

@@ -107,8 +107,21 @@ def test_files_and_checks_cross_xcom_as_dicts_and_come_back_as_they_were() -> No
 
     file = GeneratedFile("stores", "/work/stores.csv", 3)
     check = CheckResult("orphan stores", True, 0, "0")
+    warning = CheckResult("sales within the usual band", False, 12.5, "20 to 30", "warning", 20, 30)
     assert files_from_xcom([json.loads(json.dumps(as_xcom(file)))]) == [file]
-    assert checks_from_xcom([json.loads(json.dumps(as_xcom(check)))]) == [check]
+    for result in (check, warning):
+        assert checks_from_xcom([json.loads(json.dumps(as_xcom(result)))]) == [result]
+
+
+def test_the_alert_only_and_bcc_params_are_booleans() -> None:
+    from customer_pipeline.airflow_adapter import dag_params
+
+    params = dag_params()
+    for name in ("alert_only", "email_bcc"):
+        assert params[name].schema["type"] == ["null", "boolean"]
+        assert params[name].schema["section"] == "Delivery"
+    assert settings({}, alert_only=True, email_bcc=True).alert_only is True
+    assert settings({}, alert_only=None).alert_only is False  # empty: the environment's
 
 
 def test_the_providers_options_extra_sets_the_schema_too() -> None:

@@ -67,6 +67,7 @@ def test_run_then_metrics_json(cli: CliRunner, settings: Settings) -> None:
     assert "Report: " in summary.stdout
     assert "2026-11-20-daily-report.eml" in summary.stdout
 
+    assert "unusual" in summary.stdout and "none" in summary.stdout  # no history: no flag
     text = cli.invoke(app, ["metrics", "--date", "2026-11-20"])
     assert text.exit_code == 0 and "Total sales" in text.stdout
 
@@ -162,7 +163,20 @@ def test_metrics_json_keeps_the_documented_key_order(cli: CliRunner) -> None:
         "refund_total",
         "net_sales",
         "return_rate_by_category",
+        "baselines",
+        "customers",
     ]
+    assert set(document["baselines"]["total_sales"]) == {
+        "expected",
+        "low",
+        "high",
+        "flag",
+        "weeks",
+        "day_over_day",
+        "week_over_week",
+        "year_over_year",
+        "month_to_date",
+    }
     assert list(document["top_customer"]) == ["customer_id", "first_name", "last_name", "sales"]
 
 

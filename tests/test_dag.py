@@ -15,6 +15,7 @@ import subprocess
 import sys
 import warnings
 from email import message_from_bytes
+from email.policy import default
 from pathlib import Path
 from typing import Any
 
@@ -315,7 +316,7 @@ def test_a_whole_day(
     email = message_from_bytes(
         (pipeline_env / "outbox" / "2024-03-01-daily-report.eml").read_bytes()
     )
-    assert "2024-03-01" in email["Subject"]
+    assert email["Subject"].startswith("Daily sales Fri 1 Mar: $")
     assert not (pipeline_env / "work").exists()
 
     # lineage: every task's event; the tables each one reads and writes, named as assets
@@ -366,6 +367,38 @@ def test_a_failed_email_still_deletes_the_files_and_keeps_the_day(
     )  # the failure notifier's mail, kept by the outbox when the SMTP server is down
     assert incident["Subject"] == "Daily sales report FAILED for 2024-03-02: send_email"
     assert db.execute("SELECT count(*) FROM daily_metrics").fetchone()[0] == 1
+
+
+def test_a_volume_drop_fails_the_checks_and_the_incident_lists_them(
+    dag: Any, pipeline_env: Path, db: psycopg.Connection, settings: Any, tmp_path: Path
+) -> None:
+    from conftest import generate_day
+    from customer_pipeline.load import load_day
+    from customer_pipeline.metrics import calculate_metrics
+    from customer_pipeline.schema import create_tables
+
+    usual = settings.replace(**SMALL_DAY)  # three Fridays of history, the library's way
+    create_tables(usual)
+    for weeks in (3, 2, 1):
+        day = dt.date(2024, 3, 1) - dt.timedelta(weeks=weeks)
+        load_day(usual, day, generate_day(usual, tmp_path / str(day), day))
+        calculate_metrics(usual, day)
+
+    run = dag.test(logical_date=utc("2024-03-01"), run_conf={**SMALL_DAY, "transactions": 5_000})
+
+    states = task_states(run)
+    assert run.state == "failed"
+    assert states["check_data_quality"] == ("failed", 1)  # a failed check is not retried
+    assert states["calculate_metrics"][0] == "upstream_failed"
+    assert db.execute(
+        "SELECT count(*) FROM daily_metrics WHERE business_date = '2024-03-01'"
+    ).fetchone() == (0,)
+    incident = message_from_bytes(
+        (pipeline_env / "outbox" / "2024-03-01-incident.eml").read_bytes(), policy=default
+    )
+    assert incident["Subject"] == "Daily sales report FAILED for 2024-03-01: check_data_quality"
+    text = incident.get_body(("plain",)).get_content()
+    assert "transactions within 0.5x-2x of a usual Friday: got 5,0" in text
 
 
 @pytest.mark.usefixtures("pipeline_env")

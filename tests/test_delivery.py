@@ -30,13 +30,14 @@ from builders import insights_doc
 from conftest import free_port
 from customer_pipeline.delivery import (
     BACKENDS,
+    NOT_SENT,
     Message,
     OutboxFallback,
     outbox_paths,
     retry_after_seconds,
     send_report,
 )
-from customer_pipeline.errors import DeliveryError, DeliveryRefused
+from customer_pipeline.errors import ConfigError, DeliveryError, DeliveryRefused
 from customer_pipeline.insights import Ranked
 from customer_pipeline.report import CSV_NAME, TEXT_NAME, Report, RunFacts, build_report
 from customer_pipeline.settings import EMAIL_BACKENDS, Settings, parse_date
@@ -201,7 +202,7 @@ def test_outbox_is_the_default_backend(tmp_path: Path, report: Report) -> None:
     send_report(settings, DAY, report)
     message = parse((tmp_path / "2024-03-15-daily-report.eml").read_bytes())
     assert message["To"] == "data-team@example.com"
-    assert message["Subject"] == "Daily sales 2024-03-15: $98,765.43 (-91.7% vs previous day)"
+    assert message["Subject"] == "Daily sales Fri 15 Mar: $98.8K"
 
 
 def test_outbox_replaces_an_earlier_message(tmp_path: Path, report: Report) -> None:
@@ -333,10 +334,9 @@ def smtp_settings(port: int, outbox: Path, **changes: Any) -> Settings:
         smtp_host="127.0.0.1",
         smtp_port=port,
         smtp_timeout=5,
-        email_from=SENDER,
         email_to=RECIPIENTS,
         outbox_dir=outbox,
-        **{**RETRIES, **changes},
+        **{"email_from": SENDER, **RETRIES, **changes},
     ).validate()
 
 
@@ -587,10 +587,9 @@ def sendgrid_settings(port: int, outbox: Path, **changes: Any) -> Settings:
         email_backend="sendgrid",
         sendgrid_host=f"http://127.0.0.1:{port}",
         sendgrid_api_key=API_KEY,
-        email_from=SENDER,
         email_to=RECIPIENTS,
         outbox_dir=outbox,
-        **{**RETRIES, **changes},
+        **{"email_from": SENDER, **RETRIES, **changes},
     ).validate()
 
 
@@ -785,3 +784,112 @@ def test_outbox_unwritable_too(report: Report, tmp_path: Path, delays: list[floa
 
 def test_every_backend_setting_has_its_backend() -> None:
     assert set(BACKENDS) == set(EMAIL_BACKENDS)
+
+
+# -- sender name, hidden recipients, alert-only ---------------------------------------------
+NAMED = f"Sales Reports <{SENDER}>"
+
+
+def test_the_sender_s_name_on_every_backend(
+    smtp_server: tuple[Controller, Mailbox],
+    sendgrid_api: FakeSendGrid,
+    report: Report,
+    outbox: Path,
+) -> None:
+    controller, mailbox = smtp_server
+    send_report(smtp_settings(controller.port, outbox, email_from=NAMED), DAY, report)
+    (envelope,) = mailbox.envelopes
+    assert envelope.mail_from == SENDER  # the envelope: the address alone
+    assert parse(envelope.content)["From"] == NAMED
+
+    send_report(sendgrid_settings(sendgrid_api.port, outbox, email_from=NAMED), DAY, report)
+    payload = json.loads(sendgrid_api.requests[0]["body"])
+    assert payload["from"] == {"email": SENDER, "name": "Sales Reports"}
+
+    saved = Settings(outbox_dir=outbox, email_from=NAMED, email_to=RECIPIENTS).validate()
+    send_report(saved, DAY, report)
+    message = parse(outbox_paths(saved, DAY)[0].read_bytes())
+    assert message["From"] == NAMED
+    assert message["From"].addresses[0].display_name == "Sales Reports"
+
+
+def test_a_sender_s_name_may_be_non_ascii(report: Report, outbox: Path) -> None:
+    settings = Settings(outbox_dir=outbox, email_from=f"Équipe Ventes <{SENDER}>").validate()
+    send_report(settings, DAY, report)
+    raw = outbox_paths(settings, DAY)[0].read_bytes()
+    raw.decode("ascii")  # encoded as RFC 2047 words
+    assert parse(raw)["From"].addresses[0].display_name == "Équipe Ventes"
+
+
+@pytest.mark.parametrize(
+    "sender", ["Sales <reports@>", f"{SENDER}, other@shop.test", f"Sales <{SENDER}> trailing"]
+)
+def test_a_bad_sender_is_one_line(sender: str) -> None:
+    with pytest.raises(ConfigError, match=r"invalid (sender|email address)"):
+        Settings(email_from=sender).validate()
+
+
+def test_bcc_over_smtp_names_the_recipients_in_the_envelope_only(
+    smtp_server: tuple[Controller, Mailbox], report: Report, outbox: Path
+) -> None:
+    controller, mailbox = smtp_server
+    send_report(smtp_settings(controller.port, outbox, email_bcc=True), DAY, report)
+    (envelope,) = mailbox.envelopes
+    assert envelope.rcpt_tos == list(RECIPIENTS)
+    received = parse(envelope.content)
+    assert received["Bcc"] is None
+    assert received["To"] == "undisclosed-recipients:;"
+    assert not any(address.encode() in envelope.content for address in RECIPIENTS)
+
+
+def test_bcc_with_sendgrid_is_one_personalization_per_recipient(
+    sendgrid_api: FakeSendGrid, report: Report, outbox: Path
+) -> None:
+    send_report(sendgrid_settings(sendgrid_api.port, outbox, email_bcc=True), DAY, report)
+    payload = json.loads(sendgrid_api.requests[0]["body"])
+    found = [[to["email"] for to in p["to"]] for p in payload["personalizations"]]
+    assert sorted(found) == sorted([address] for address in RECIPIENTS)
+    assert all(set(p) == {"to"} for p in payload["personalizations"])  # no cc, no bcc
+
+
+def test_bcc_in_the_outbox_is_recorded(report: Report, outbox: Path) -> None:
+    settings = Settings(outbox_dir=outbox, email_to=RECIPIENTS, email_bcc=True).validate()
+    send_report(settings, DAY, report)
+    message = parse(outbox_paths(settings, DAY)[0].read_bytes())
+    assert [a.addr_spec for a in message["Bcc"].addresses] == list(RECIPIENTS)
+    assert message["To"] == "undisclosed-recipients:;"
+
+
+def test_alert_only_sends_only_a_report_with_alerts(
+    smtp_server: tuple[Controller, Mailbox],
+    sendgrid_api: FakeSendGrid,
+    report: Report,
+    outbox: Path,
+) -> None:
+    controller, mailbox = smtp_server
+    quiet, loud = dataclasses.replace(report, alerts=0), dataclasses.replace(report, alerts=2)
+    for settings in (
+        smtp_settings(controller.port, outbox, alert_only=True),
+        sendgrid_settings(sendgrid_api.port, outbox, alert_only=True),
+        Settings(outbox_dir=outbox, alert_only=True).validate(),
+    ):
+        assert send_report(settings, DAY, quiet) == NOT_SENT == "not sent: nothing unusual"
+    assert (mailbox.envelopes, sendgrid_api.requests) == ([], [])
+    assert not outbox.exists()
+    for settings in (
+        smtp_settings(controller.port, outbox, alert_only=True),
+        sendgrid_settings(sendgrid_api.port, outbox, alert_only=True),
+        Settings(outbox_dir=outbox, alert_only=True).validate(),
+    ):
+        assert send_report(settings, DAY, loud) != NOT_SENT
+    assert (len(mailbox.envelopes), len(sendgrid_api.requests)) == (1, 1)
+    assert outbox_paths(Settings(outbox_dir=outbox), DAY)[0].exists()
+    # without alert-only, a report without alerts goes out as always
+    send_report(smtp_settings(controller.port, outbox), DAY, quiet)
+    assert len(mailbox.envelopes) == 2
+
+
+def test_an_incident_is_sent_whatever_alert_only_says(outbox: Path) -> None:
+    incident = dataclasses.replace(Report("failed", "failed\n", "<p>failed</p>"), kind="incident")
+    where = send_report(Settings(outbox_dir=outbox, alert_only=True).validate(), DAY, incident)
+    assert where.endswith("2024-03-15-incident.eml")

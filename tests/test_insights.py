@@ -178,7 +178,9 @@ def test_history_comes_from_daily_metrics(settings: Settings, tmp_path: Path) ->
 
     report = build_report(settings, metrics, insights=insights)
     change = 100 * (metrics["total_sales"] / previous["total_sales"] - 1)
-    assert report.subject.endswith(f"({change:+.1f}% vs previous day)")
+    assert f"{change:+.1f}% vs previous day" in report.text
+    week = stored[DAY - dt.timedelta(days=7)]["total_sales"]
+    assert f"({100 * (metrics['total_sales'] / week - 1):+.1f}% vs last Fri)" in report.subject
     assert [i.filename for i in report.images] == ["hourly-sales.png", "sales-trend.png"]
     assert "n/a" in report.text  # DAY - 4 in the 7-day trend
 
@@ -193,7 +195,7 @@ def test_a_day_without_transactions(settings: Settings) -> None:
     assert insights.top_products == insights.top_customers == insights.top_stores == ()
     assert [g.sales for g in insights.by_hour] == [0.0] * 24
     report = build_report(settings, calculate_metrics(settings, DAY), insights=insights)
-    assert report.subject == "Daily sales 2026-11-20: $0.00 (no transactions)"
+    assert report.subject == "Daily sales Fri 20 Nov: $0.00 (no transactions)"
 
 
 def test_hours_are_utc_whatever_the_session_time_zone(

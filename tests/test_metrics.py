@@ -123,7 +123,15 @@ def test_every_kpi_equals_an_independent_recomputation(settings: Settings, tmp_p
     create_tables(settings)
     files = generate_day(settings, tmp_path, DAY)
     load_day(settings, DAY, files)
-    assert calculate_metrics(settings, DAY) == expected_metrics(files)
+    document = calculate_metrics(settings, DAY)
+    assert kpis(document) == expected_metrics(files)
+    assert list(document)[-2:] == ["baselines", "customers"]  # after the KPIs
+
+
+def kpis(document: dict) -> dict:
+    """The KPI document without what follows the KPIs (their baselines, the Customers
+    section: tested in test_baselines)."""
+    return {k: v for k, v in document.items() if k not in ("baselines", "customers")}
 
 
 #: The basket KPIs recomputed in SQL another way: per customer, not per basket.
@@ -179,7 +187,10 @@ def test_kpis_are_stored_once_per_date(
 def test_a_day_without_transactions_gives_zeros_and_nulls(settings: Settings) -> None:
     create_tables(settings)
     metrics = calculate_metrics(settings, DAY)
-    assert metrics == {
+    assert {b["flag"] for b in metrics["baselines"].values()} == {"not enough history"}
+    assert metrics["customers"]["buyers"] == 0
+    assert {s["customers"] for s in metrics["customers"]["segments"]} == {0}
+    assert kpis(metrics) == {
         "business_date": "2026-11-20",
         "transaction_count": 0,
         "total_sales": 0.0,

@@ -48,7 +48,7 @@ def test_a_whole_day(settings: Settings, db: psycopg.Connection) -> None:
     eml = settings.outbox_dir / "2026-11-20-daily-report.eml"
     assert summary.delivered_to == str(eml)
     message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
-    assert message["Subject"].startswith("Daily sales 2026-11-20: $")
+    assert message["Subject"].startswith("Daily sales Fri 20 Nov: $")
     assert message.get_body(("plain",)).get_content().startswith("Daily sales report")
     assert "<html" in message.get_body(("html",)).get_content()
     attachments = {part.get_filename() for part in message.iter_attachments()}
@@ -214,3 +214,9 @@ def test_sigterm_stops_a_run_as_a_failure_that_cleans_up(
     )
     assert not settings.work_dir.exists()
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_alert_only_sends_nothing_on_a_day_with_nothing_unusual(settings: Settings) -> None:
+    summary = run_day(settings.replace(alert_only=True), DAY)  # no history: no flag
+    assert summary.delivered_to == "not sent: nothing unusual"
+    assert not (settings.outbox_dir / f"{DAY}-daily-report.eml").exists()

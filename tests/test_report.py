@@ -25,6 +25,7 @@ from builders import (
     STORE,
     empty_day,
     empty_insights,
+    full_metrics_doc,
     history_day,
     insights_doc,
     metrics_doc,
@@ -123,27 +124,30 @@ def visible_text(html: str) -> str:
     return " ".join(" ".join(parse_html(html).text).split())
 
 
-def full_report(**changes: Any):
+def full_report(metrics: dict[str, Any] | None = None, **changes: Any):
     checks = [CheckResult("orphan stores", True, 0, "0"), CheckResult("row count", True, 5, "5")]
     arguments: dict[str, Any] = {
         "insights": insights_doc(),
         "run": RunFacts({"customers": 1000, "transactions": 12345}, 7, 12.5, "run-1"),
     }
     arguments.update(changes)
-    return build_report(Settings(seed=7), metrics_doc(), checks, **arguments)
+    return build_report(Settings(seed=7), metrics or metrics_doc(), checks, **arguments)
 
 
 # -- subject -------------------------------------------------------------------------------------
 def test_subject_has_the_date_the_headline_and_the_change() -> None:
     # 1,234,567.50 against 1,184,804.89 the day before: +4.2%
-    assert full_report().subject == "Daily sales 2024-03-15: $1,234,567.50 (+4.2% vs previous day)"
+    assert full_report().subject == "Daily sales Fri 15 Mar: $1.23M"
+    # with the baselines: the change vs the same weekday last week, and the KPIs flagged
+    report = full_report(metrics=full_metrics_doc())
+    assert report.subject == "Daily sales Fri 15 Mar: $1.23M (+3.1% vs last Fri) · 2 unusual"
 
 
 def test_subject_without_history_or_without_sales() -> None:
     report = build_report(Settings(), metrics_doc(), insights=NO_HISTORY)
-    assert report.subject == "Daily sales 2024-03-15: $1,234,567.50"
+    assert report.subject == "Daily sales Fri 15 Mar: $1.23M"
     assert build_report(Settings(), empty_day(), insights=empty_insights()).subject == (
-        "Daily sales 2024-03-15: $0.00 (no transactions)"
+        "Daily sales Fri 15 Mar: $0.00 (no transactions)"
     )
 
 
@@ -152,10 +156,14 @@ def test_subject_falls_and_currency_follows_the_locale() -> None:
     history = list(insights.history)
     history[-1] = history_day(DAY - dt.timedelta(days=1), 2469135.0)
     fall = Insights(**{**insights.__dict__, "history": tuple(history)})
-    report = build_report(Settings(locale="de_DE"), metrics_doc(), insights=fall)
-    assert report.subject == "Daily sales 2024-03-15: €1,234,567.50 (-50.0% vs previous day)"
+    doc = full_metrics_doc()
+    doc["baselines"]["total_sales"]["week_over_week"] = -50.0
+    for key in ("transaction_count", "discount_total"):
+        doc["baselines"][key]["flag"] = "normal"
+    report = build_report(Settings(locale="de_DE"), doc, insights=fall)
+    assert report.subject == "Daily sales Fri 15 Mar: €1.23M (-50.0% vs last Fri)"
     gb = build_report(Settings(locale="en_GB"), metrics_doc(), insights=NO_HISTORY)
-    assert gb.subject.endswith("£1,234,567.50")
+    assert gb.subject.endswith("£1.23M")
 
 
 def test_change_and_its_rendering() -> None:
@@ -295,7 +303,7 @@ def test_html_holds_every_kpi() -> None:
     report = build_report(Settings(seed=7), metrics_doc(), insights=NO_HISTORY)
     html = report.html
     assert html.lstrip().startswith("<!DOCTYPE html>")
-    assert "<title>Daily sales 2024-03-15: $1,234,567.50</title>" in html
+    assert "<title>Daily sales Fri 15 Mar: $1.23M</title>" in html
     rows = html_rows(html)
     for label, value in [
         ("Transactions", "12,345"),
@@ -388,7 +396,7 @@ def test_day_without_transactions() -> None:
 def test_a_day_without_sales_renders_every_part() -> None:
     """Zeros and nulls, as calculate_metrics gives them, after a week with sales."""
     report = build_report(Settings(), empty_day(), insights=empty_insights(history=True))
-    assert report.subject == "Daily sales 2024-03-15: $0.00 (no transactions)"
+    assert report.subject == "Daily sales Fri 15 Mar: $0.00 (no transactions)"
     for rendering in (report.text, visible_text(report.html)):
         assert "No transactions on this date." in rendering
     assert line_of(report.text, "Transactions").split() == [
@@ -463,8 +471,7 @@ def test_data_quality_section() -> None:
     rows = html_rows(report.html)
     assert ["orphan stores", "passed"] in rows
     assert ["transactions row count got 999, expected 1000", "FAILED"] in rows
-    assert "1 of 2 checks failed" in visible_text(report.html)
-    assert "data-quality check(s) FAILED" in visible_text(report.html)  # in the preview line
+    assert visible_text(report.html).count("1 of 2 checks FAILED") == 2  # and the preview
 
 
 def test_no_quality_section_without_checks() -> None:
@@ -608,6 +615,122 @@ def test_chart_imports_can_be_made_ahead_in_a_thread() -> None:
         "assert {'matplotlib.figure', 'matplotlib.backends.backend_agg'} <= set(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+# -- baselines, flags, warnings, the Customers section ---------------------------------------------
+def baseline_report(checks: list[CheckResult] | None = None):
+    return (
+        full_report(metrics=full_metrics_doc())
+        if checks is None
+        else build_report(Settings(seed=7), full_metrics_doc(), checks, insights=insights_doc())
+    )
+
+
+def test_flags_and_comparisons_in_text_and_html() -> None:
+    report = baseline_report()
+    assert report.alerts == 2
+    for rendering in (report.text, visible_text(report.html)):
+        assert "2 unusual" in rendering or "Unusual today (2)" in rendering
+        assert "Transactions" in rendering and "9,000 to 11,000" in rendering
+        assert "$18,500,000.00" in rendering  # month to date
+        assert "+6.3% vs" in rendering
+        assert "+7.5%" in rendering  # a year ago
+    assert "Transactions 12,345 (above usual: 9,000 to 11,000)" in report.text
+    assert "Transactions above usual (12,345; usual 9,000 to 11,000)" in visible_text(report.html)
+    row = line_of(report.text, "Discounts given")
+    assert "$6,400.00 to $9,600.00" in row and "ABOVE USUAL" in row
+    assert "ABOVE" not in line_of(report.text, "Total sales ")
+    rows = html_rows(report.html)
+    assert any(r[0] == "Transactions above usual" for r in rows)
+    assert any(r[0] == "Total sales" and "usual $960,000.00 to $1,440,000.00" in r[1] for r in rows)
+
+
+def test_nothing_unusual_is_said_too() -> None:
+    doc = full_metrics_doc()
+    for found in doc["baselines"].values():
+        found["flag"] = "normal"
+    report = build_report(Settings(), doc, insights=insights_doc())
+    assert report.alerts == 0
+    assert "unusual" not in report.subject
+    assert "Nothing unusual: every KPI is within its usual band for a Friday." in report.text
+
+
+def test_warnings_are_reported_and_count_as_alerts() -> None:
+    checks = [
+        CheckResult("orphan stores", True, 0, "0"),
+        CheckResult("sales within the usual band of a Friday", False, 5.5, "10 to 20", "warning"),
+    ]
+    report = baseline_report(checks)
+    assert report.alerts == 3
+    assert "1 of 2 checks passed, 1 warning" in report.text
+    assert line_of(report.text, "sales within").split()[-7:] == [
+        "WARNING",
+        "got",
+        "5.50,",
+        "expected",
+        "10",
+        "to",
+        "20",
+    ]
+    assert ["sales within the usual band of a Friday got 5.50, expected 10 to 20", "WARNING"] in (
+        html_rows(report.html)
+    )
+
+
+def test_the_customers_section() -> None:
+    report = baseline_report()
+    text = report.text
+    assert "Repeat purchases (30 days): 62.0% (3,100 of 5,000 buyers bought on 2+ days)" in text
+    assert line_of(text, "Mar 2024").split() == ["Mar", "2024", "93", "83", "89.2%"]
+    assert line_of(text, "Champions").split() == ["Champions", "900", "16.3%", "$2,500,000.00"]
+    assert line_of(text, "At risk").split() == ["At", "risk", "300", "5.4%", "$90,000.00"]
+    rows = html_rows(report.html)
+    assert ["Champions", "900 (16.3%)", "$2,500,000.00"] in rows
+    assert ["Mar 2024", "93", "83 (89.2%)"] in rows
+    assert "New buyers today 12 , returning 988 ." in visible_text(report.html)  # <strong>s
+
+
+def test_the_csv_carries_the_baselines_and_flags() -> None:
+    rows = list(csv.DictReader(io.StringIO(baseline_report().attachments[0].content)))
+    by_metric = {(r["metric"], r["dimension"]): r for r in rows}
+    count = by_metric[("transaction_count", "")]
+    assert (count["expected"], count["usual_low"], count["usual_high"], count["flag"]) == (
+        "10000",
+        "9000",
+        "11000",
+        "above",
+    )
+    sales = by_metric[("total_sales", "")]
+    assert (sales["expected"], sales["baseline_weeks"], sales["week_over_week_percent"]) == (
+        "1200000.00",
+        "8",
+        "3.1",
+    )
+    assert sales["year_over_year_percent"] == "7.5"
+    assert ("promotion_transactions", "") in by_metric  # a KPI beyond the headline ones
+
+
+def test_text_and_html_hold_the_same_numbers_with_baselines() -> None:
+    report = baseline_report()
+    figure = re.compile(r"[-+]?[$€£]?\d[\d,]*(?:\.\d+)?%?")
+
+    def figures(text: str) -> set[str]:
+        return {f for f in figure.findall(text) if "$" in f or "%" in f}
+
+    assert figures(report.text) == figures(visible_text(report.html))
+
+
+def test_every_new_value_is_escaped() -> None:
+    doc = full_metrics_doc()
+    doc["customers"]["segments"][0]["segment"] = "<b>champions</b>"
+    doc["baselines"]["<i>net</i>"] = dict(doc["baselines"]["total_sales"], flag="above")
+    doc["<i>net</i>"] = 5.0
+    checks = [CheckResult("<script>x</script>", False, 1, "<0 to 1>", "warning")]
+    html = build_report(Settings(), doc, checks, insights=insights_doc()).html
+    for raw in ("<b>champions", "<i>net", "<script>", "<0 to 1>"):
+        assert raw not in html
+    assert "&lt;b&gt;champions&lt;/b&gt;" in html
+    assert "&lt;script&gt;x&lt;/script&gt;" in html
 
 
 def test_net_sales_stand_beside_gross_sales() -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from builders import STORE, insights_doc, metrics_doc
+from builders import STORE, full_metrics_doc, insights_doc
 from customer_pipeline.delivery import build_message
 from customer_pipeline.quality import CheckResult
 from customer_pipeline.report import Report, RunFacts, build_report
@@ -36,7 +36,7 @@ from customer_pipeline.settings import Settings
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 WIDTHS = {"phone": 400, "desktop": 1280}
-HEIGHT = 2000
+HEIGHT = 3200  # the report down to its first chart, on a phone too
 
 #: A page that shows the report in a frame exactly `width` pixels wide (Chromium keeps
 #: its window at least 500 pixels wide) and, once everything is loaded, measures it: the
@@ -117,8 +117,8 @@ def message_html(report: Report) -> str:
 def typical() -> Report:
     return build_report(
         Settings(),
-        metrics_doc(),
-        [],
+        full_metrics_doc(),
+        [CheckResult("sales within the usual band of a Friday", False, 5.5, "10 to 20", "warning")],
         insights=insights_doc(),
         run=RunFacts({"customers": 1000, "transactions": 12345}, 7, 12.5, "run-1"),
     )
@@ -129,12 +129,19 @@ def extreme() -> Report:
     long = "Supercalifragilisticexpialidocious-Megastore-International"
     insights = insights_doc()
     stores = (dataclasses.replace(insights.top_stores[0], name=long, sales=98_765_432_109.87),)
-    metrics = metrics_doc(
+    metrics = full_metrics_doc(
         total_sales=123_456_789_012.34,
         transaction_count=1_987_654_321,
         payment_methods={long: {"count": 1_987_654_321, "sales": 123_456_789_012.34}},
     )
-    checks = [CheckResult(f"check {long}", False, 123_456_789, ">= 987654321")]
+    for found in metrics["baselines"].values():  # bands in the billions, every KPI flagged
+        found.update(expected=98_765_432_109.87, low=88_765_432_109.87, high=108_765_432_109.87)
+        found.update(flag="below", week_over_week=-99.9, year_over_year=-99.9)
+    metrics["customers"]["segments"][0]["sales"] = 98_765_432_109.87
+    checks = [
+        CheckResult(f"check {long}", False, 123_456_789, ">= 987654321"),
+        CheckResult(f"warning {long}", False, 123_456_789.5, "1 to 2", "warning"),
+    ]
     return build_report(
         Settings(),
         metrics,

@@ -334,10 +334,17 @@ class IncidentNotifier(BaseNotifier):
             f'customer_pipeline with {{"business_date": "{day}"}}'
         )
         reason = str(context.get("reason") or "")
-        failure = Failure(day, step, (reason,) if reason else (), rerun=rerun)
-        self.log.info(
-            "incident sent to %s", send_incident(build_settings(context["params"]), failure)
-        )
+        settings = build_settings(context["params"])
+        details = (reason,) if reason else ()
+        if step == "check_data_quality":  # the failed checks with their figures, as stored
+            from customer_pipeline.quality import failed_checks
+
+            try:
+                details += tuple(failed_checks(settings, day))
+            except Exception as exc:  # the incident goes out all the same
+                self.log.warning("the failed checks of %s could not be read: %s", day, exc)
+        failure = Failure(day, step, details, rerun=rerun)
+        self.log.info("incident sent to %s", send_incident(settings, failure))
 
 
 # -- retries and params --------------------------------------------------------------------
@@ -376,7 +383,7 @@ SECTIONS = {
         "stores",
     ),
     "The day": ("transactions", "chunk_size"),
-    "Delivery": ("email_backend", "email_to"),
+    "Delivery": ("email_backend", "email_to", "alert_only", "email_bcc"),
 }
 SETTING_PARAMS = (*(name for names in SECTIONS.values() for name in names), "reset")
 
@@ -385,7 +392,8 @@ def _setting_param(name: str, section: str) -> Param:
     """An optional param for a setting: empty means the environment, else the default."""
     option = OPTION[name]
     default = Settings().value(name)
-    schema: dict[str, Any] = {"type": ["null", "integer" if option.kind is int else "string"]}
+    kinds = {int: "integer", bool: "boolean"}
+    schema: dict[str, Any] = {"type": ["null", kinds.get(option.kind, "string")]}
     bounds = {"minimum": option.minimum, "maximum": option.maximum}
     schema |= {key: value for key, value in bounds.items() if value is not None}
     if option.multiple_of:

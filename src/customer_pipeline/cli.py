@@ -45,6 +45,14 @@ ResetOpt = Annotated[
         metavar="",  # a flag: no value to show
     ),
 ]
+
+
+def flag(name: str) -> Any:
+    """The Annotated type of a CLI flag (no value) for the boolean setting `name`."""
+    option = OPTION[name]
+    return Annotated[bool, typer.Option(option.flag, help=option_help(name), metavar="")]
+
+
 YesOpt = Annotated[
     bool,
     typer.Option("--yes", "-y", help="Do not ask for confirmation before --reset.", metavar=""),
@@ -169,6 +177,8 @@ def run(  # noqa: PLR0913 (Typer: each option of the command is one of its param
     email_backend: setting(str, "email_backend") = None,
     to: setting(list[str], "email_to") = None,
     sender: setting(str, "email_from") = None,
+    bcc: flag("email_bcc") = False,
+    alert_only: flag("alert_only") = False,
     locale: setting(str, "locale") = None,
     chunk_size: setting(int, "chunk_size") = None,
     outbox: setting(Path, "outbox_dir") = None,
@@ -187,6 +197,8 @@ def run(  # noqa: PLR0913 (Typer: each option of the command is one of its param
         email_backend=email_backend,
         email_to=to,
         email_from=sender,
+        email_bcc=bcc or None,  # unset: the environment's
+        alert_only=alert_only or None,
         locale=locale,
         chunk_size=chunk_size,
         outbox_dir=outbox,
@@ -229,6 +241,10 @@ def print_summary(
         if m["top_product"]:
             top = m["top_product"]
             table.add_row("top product", f"#{top['product_id']} {top['product_name']}")
+        if "baselines" in m:
+            from customer_pipeline.baselines import flagged
+
+            table.add_row("unusual", ", ".join(flagged(m["baselines"])) or "none")
     if seconds is None:
         seconds = sum(summary.timings.values())
     table.add_row("seconds", f"{seconds:.2f}")

@@ -20,7 +20,12 @@ class ConnectionLost(DatabaseUnavailable):
 
 
 class QualityError(PipelineError):
-    """Loaded data failed a data-quality check."""
+    """Loaded data failed a data-quality check of severity error; `details`: each failed
+    check with its figures (what the incident e-mail lists)."""
+
+    def __init__(self, message: str, details: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.details = details
 
 
 class DeliveryError(PipelineError):

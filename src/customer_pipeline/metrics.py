@@ -6,6 +6,11 @@ stored beside the KPIs.
 
 Money is rounded to cents; "top" entities break ties by the smaller id. A day without
 transactions gives zeros and nulls.
+
+After the KPIs, the document carries their baselines and changes
+(:mod:`customer_pipeline.baselines`, from the stored KPIs of earlier days) and the
+Customers section (:mod:`customer_pipeline.customer_metrics`); both are also stored in
+columns of their own, for SQL.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Json, Jsonb
 
+from customer_pipeline.baselines import kpi_baselines, load_history
+from customer_pipeline.customer_metrics import customers_section
 from customer_pipeline.database import connect
 from customer_pipeline.insights import TOP, Group, Insights, Ranked, mask_email, to_document
 from customer_pipeline.returns import MAX_DELAY_DAYS
@@ -159,11 +166,11 @@ INSERT INTO daily_metrics (
     business_date, transaction_count, total_sales, total_quantity_sold,
     average_transaction_amount, min_transaction_amount, max_transaction_amount,
     unique_customers, top_product_id, top_customer_id, top_store_id, payment_methods, metrics,
-    insights)
+    insights, baselines, customers)
 VALUES (%(business_date)s, %(transaction_count)s, %(total_sales)s, %(total_quantity_sold)s,
         %(average_transaction_amount)s, %(min_transaction_amount)s, %(max_transaction_amount)s,
         %(unique_customers)s, %(top_product_id)s, %(top_customer_id)s, %(top_store_id)s,
-        %(payment_methods)s, %(metrics)s, %(insights)s)
+        %(payment_methods)s, %(metrics)s, %(insights)s, %(baselines)s, %(customers)s)
 ON CONFLICT (business_date) DO UPDATE SET
     transaction_count = EXCLUDED.transaction_count,
     total_sales = EXCLUDED.total_sales,
@@ -178,6 +185,8 @@ ON CONFLICT (business_date) DO UPDATE SET
     payment_methods = EXCLUDED.payment_methods,
     metrics = EXCLUDED.metrics,
     insights = EXCLUDED.insights,
+    baselines = EXCLUDED.baselines,
+    customers = EXCLUDED.customers,
     calculated_at = now()
 """
 
@@ -340,12 +349,21 @@ def compute_metrics(conn: psycopg.Connection, day: dt.date) -> dict[str, Any]:
 
 
 def calculate_metrics(settings: Settings, day: dt.date) -> dict[str, Any]:
-    """Compute the day's KPIs (and the report's figures) and store them in daily_metrics,
-    replacing earlier ones; return the KPI document."""
+    """Compute the day's KPIs (and the report's figures), their baselines and the
+    Customers section, and store them in daily_metrics, replacing earlier ones; return
+    the KPI document (the KPIs, then "baselines" and "customers")."""
     with connect(settings) as conn:
         metrics, insights = compute_day(conn, day)
+        metrics["baselines"] = kpi_baselines(metrics, load_history(conn, day), day)
+        metrics["customers"] = customers_section(conn, day)
         conn.execute(
-            UPSERT_SQL, {**_daily_metrics_row(metrics), "insights": Jsonb(to_document(insights))}
+            UPSERT_SQL,
+            {
+                **_daily_metrics_row(metrics),
+                "insights": Jsonb(to_document(insights)),
+                "baselines": Jsonb(metrics["baselines"]),
+                "customers": Jsonb(metrics["customers"]),
+            },
         )
     return metrics
 

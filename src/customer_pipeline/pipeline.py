@@ -22,7 +22,7 @@ from customer_pipeline.cleanup import delete_files, run_folder
 from customer_pipeline.database import check_connection, database_url, describe
 from customer_pipeline.dataset import check_dataset
 from customer_pipeline.delivery import send_report
-from customer_pipeline.errors import ConnectionLost, Stopped
+from customer_pipeline.errors import ConnectionLost, QualityError, Stopped
 from customer_pipeline.generate.day import generate_day, rows_per_table
 from customer_pipeline.generate.transactions import transaction_chunks
 from customer_pipeline.leftovers import sweep_dead_runs
@@ -124,11 +124,13 @@ def _send_incident(settings: Settings, day: dt.date, step: str, exc: BaseExcepti
     from customer_pipeline.incident import Failure, send_incident
 
     detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+    # a failed check: each failed check on its own line, with its figures
+    details = exc.details if isinstance(exc, QualityError) and exc.details else (detail,)
     try:
         log.info(
             "%s failed: incident sent to %s",
             step,
-            send_incident(settings, Failure(day, step, (detail,))),
+            send_incident(settings, Failure(day, step, details)),
         )
     except Exception as failed:
         log.warning("the incident e-mail of %s could not be sent: %s", day, failed)

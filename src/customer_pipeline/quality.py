@@ -1,41 +1,92 @@
-"""Data-quality checks on a loaded day, independent of the constraints that should ensure them."""
+"""Data-quality checks on a loaded day, each of severity "error" or "warning".
+
+The checks, in the report's order:
+
+- freshness: the day's transactions as generated; the day's sign-ups in customers (the
+  calendar's count); products, stores and promotions as generated, at least;
+- integrity: every line's customer, product, store and promotion exist: the validated
+  foreign keys of transactions guarantee it (checked in the catalog, not by joining every
+  customer); amounts = unit_price x quantity - discount; timestamps within the business
+  date (UTC); no purchase before the customer signed up;
+- volume: the day's transactions, baskets, sales and new customers against the same
+  weekday of the previous weeks (:mod:`customer_pipeline.baselines`): outside
+  [0.5x, 2x] the expected value is an error, outside the KPI's usual band a warning.
+
+Everything reads the day's partition, the day's (and later) sign-ups by the customers'
+created_at index, the small dimensions and a few rows of daily_metrics: the cost follows
+the day, not the history. The results are stored per day in ``quality_results``
+(replaced when the checks run again); an error raises QualityError, which stops the day
+before its KPIs are published; warnings go in the report.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import psycopg
 from psycopg.rows import dict_row
 
+from customer_pipeline.baselines import NOT_ENOUGH, Band, band_of, load_history
 from customer_pipeline.database import connect
 from customer_pipeline.errors import QualityError
 from customer_pipeline.settings import Settings
 
-#: One pass over the day's rows (three hash joins) and a look at each dimension.
+#: The day's figures: scans of the day's partition (its totals and amounts, its baskets,
+#: the lines of customers created since the day's start, the day's new buyers), the
+#: day's (and later) sign-ups by the customers_created_at index, the small dimensions'
+#: counts and the catalog's validated foreign keys of transactions.
 DAY_SQL = """
 SELECT count(*) AS transactions,
-       count(*) FILTER (WHERE c.customer_id IS NULL) AS orphan_customers,
-       count(*) FILTER (WHERE p.product_id IS NULL) AS orphan_products,
-       count(*) FILTER (WHERE s.store_id IS NULL) AS orphan_stores,
+       coalesce(sum(t.transaction_amount), 0) AS sales,
        count(*) FILTER (
            WHERE t.transaction_amount <> t.unit_price * t.quantity - t.discount_amount
               OR t.discount_amount < 0
        ) AS bad_amounts,
        count(*) FILTER (
-           WHERE t.transaction_date < %(day)s::timestamp AT TIME ZONE 'UTC'
-              OR t.transaction_date >= (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
+           WHERE t.transaction_date < %(start)s OR t.transaction_date >= %(end)s
        ) AS outside_the_day,
-       count(*) FILTER (WHERE t.transaction_date < c.created_at) AS before_sign_up,
-       (SELECT count(*) FROM customers) AS customers,
+       (SELECT count(*) FROM (
+            SELECT DISTINCT basket_id FROM transactions WHERE business_date = %(day)s) b
+       ) AS baskets,
+       -- only customers created after the day's start can have bought before signing up
+       (SELECT count(*) FROM transactions l JOIN customers c USING (customer_id)
+        WHERE l.business_date = %(day)s AND c.created_at >= %(start)s
+          AND l.transaction_date < c.created_at) AS before_sign_up,
+       (SELECT count(*) FROM customers
+        WHERE created_at >= %(start)s AND created_at < %(end)s) AS signups,
+       (SELECT count(DISTINCT customer_id) FROM transactions
+        WHERE business_date = %(day)s AND customer_id IN (
+            SELECT customer_id FROM customers
+            WHERE created_at >= %(start)s AND created_at < %(end)s)) AS new_customers,
        (SELECT count(*) FROM products) AS products,
        (SELECT count(*) FROM stores) AS stores,
-       (SELECT count(*) FROM promotions) AS promotions
+       (SELECT count(*) FROM promotions) AS promotions,
+       (SELECT count(*) FROM pg_constraint
+        WHERE conrelid = 'transactions'::regclass AND contype = 'f' AND convalidated
+       ) AS foreign_keys
 FROM transactions t
-LEFT JOIN customers c USING (customer_id)
-LEFT JOIN products p USING (product_id)
-LEFT JOIN stores s USING (store_id)
 WHERE t.business_date = %(day)s
+"""
+
+#: transactions' foreign keys: customer, product, store, promotion.
+FOREIGN_KEYS = 4
+
+#: The volume checks: (what, the figure of DAY_SQL, the KPI of daily_metrics).
+VOLUMES = (
+    ("transactions", "transactions", "transaction_count"),
+    ("baskets", "baskets", "basket_count"),
+    ("sales", "sales", "total_sales"),
+    ("new customers", "new_customers", "new_customers"),
+)
+
+STORE_SQL = """
+INSERT INTO quality_results
+    (business_date, check_name, severity, passed, value, expected, low, high)
+VALUES (%(day)s, %(name)s, %(severity)s, %(passed)s, %(value)s, %(expected)s, %(low)s,
+        %(high)s)
 """
 
 
@@ -43,71 +94,163 @@ WHERE t.business_date = %(day)s
 class CheckResult:
     name: str
     passed: bool
-    value: int
-    expected: str
+    value: float  # an int for counts
+    expected: str  # the expectation as the report shows it
+    severity: str = "error"  # or "warning": reported, the day goes on
+    low: float | None = None  # the limits, when the check has a range
+    high: float | None = None
+
+    @property
+    def problem(self) -> str:
+        return "" if self.passed else f"got {_shown(self.value)}, expected {self.expected}"
 
 
-@dataclass(frozen=True)
-class Check:
-    """A named rule on one figure of DAY_SQL: the figure must be 0."""
-
-    name: str
-    column: str
-
-    def expected(
-        self,
-        generated: Mapping[str, int],  # noqa: ARG002 (the checks' interface: AsGenerated uses it)
-    ) -> tuple[Callable[[int], bool], str]:
-        """(does a value pass?, the expectation as the report shows it)"""
-        return (lambda value: value == 0), "0"
-
-    def judge(self, found: Mapping[str, int], generated: Mapping[str, int]) -> CheckResult:
-        passes, shown = self.expected(generated)
-        value = int(found[self.column])
-        return CheckResult(self.name, passes(value), value, shown)
+def _shown(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
 
 
-@dataclass(frozen=True)
-class AsGenerated(Check):
-    """The figure equals the rows generated for `table` (at_least: or exceeds them)."""
-
-    table: str = ""
-    at_least: bool = False
-
-    def expected(self, generated: Mapping[str, int]) -> tuple[Callable[[int], bool], str]:
-        rows = int(generated.get(self.table, 0))  # a table without files: none generated
-        if self.at_least:
-            return (lambda value: value >= rows), f">= {rows}"
-        return (lambda value: value == rows), str(rows)
+def _equal(name: str, value: int, expected: int) -> CheckResult:
+    return CheckResult(name, value == expected, value, f"{expected:,}")
 
 
-CHECKS: tuple[Check, ...] = (
-    AsGenerated("transactions row count", "transactions", "transactions"),
-    AsGenerated("customers present", "customers", "customers", at_least=True),
-    AsGenerated("products present", "products", "products", at_least=True),
-    AsGenerated("stores present", "stores", "stores", at_least=True),
-    AsGenerated("promotions present", "promotions", "promotions", at_least=True),
-    Check("orphan customers", "orphan_customers"),
-    Check("orphan products", "orphan_products"),
-    Check("orphan stores", "orphan_stores"),
-    Check("amount = unit_price x quantity - discount_amount", "bad_amounts"),
-    Check("transaction_date within business date (UTC)", "outside_the_day"),
-    Check("no purchase before the customer signed up", "before_sign_up"),
-)
+def _at_least(name: str, value: int, expected: int) -> CheckResult:
+    return CheckResult(name, value >= expected, value, f">= {expected:,}")
+
+
+def _zero(name: str, value: int) -> CheckResult:
+    return CheckResult(name, value == 0, value, "0")
+
+
+def signups_on(settings: Settings, day: dt.date) -> int:
+    """Customers who sign up on `day`, by the calendar."""
+    from customer_pipeline.generate.calendar import customers_through
+
+    if day < settings.history_start:
+        return 0
+    return customers_through(settings, day) - customers_through(
+        settings, day - dt.timedelta(days=1)
+    )
+
+
+def _integrity(
+    settings: Settings, day: dt.date, found: Mapping[str, int], generated: Mapping[str, int]
+) -> list[CheckResult]:
+    def rows(table: str) -> int:  # a table without files: none generated
+        return int(generated.get(table, 0))
+
+    return [
+        _equal("transactions as generated", int(found["transactions"]), rows("transactions")),
+        _equal("customers signed up on the day", int(found["signups"]), signups_on(settings, day)),
+        _at_least("products present", int(found["products"]), rows("products")),
+        _at_least("stores present", int(found["stores"]), rows("stores")),
+        _at_least("promotions present", int(found["promotions"]), rows("promotions")),
+        _equal(
+            "no orphan customer, product, store, promotion (validated foreign keys)",
+            int(found["foreign_keys"]),
+            FOREIGN_KEYS,
+        ),
+        _zero("amount = unit_price x quantity - discount_amount", int(found["bad_amounts"])),
+        _zero("transaction_date within business date (UTC)", int(found["outside_the_day"])),
+        _zero("no purchase before the customer signed up", int(found["before_sign_up"])),
+    ]
+
+
+def _volume(what: str, value: float, band: Band, weekday: str) -> list[CheckResult]:
+    """The error check (within [0.5x, 2x] expected) and the warning (within the band)."""
+    checks = (
+        (f"{what} within 0.5x-2x of a usual {weekday}", "error"),
+        (f"{what} within the usual band of a {weekday}", "warning"),
+    )
+    count = isinstance(value, int)
+    limits = band.error_limits(count=count)
+    if limits is None:
+        shown = f"{NOT_ENOUGH} ({band.weeks} weeks)"
+        return [CheckResult(name, True, value, shown, severity) for name, severity in checks]
+    results = []
+    for (name, severity), (low, high) in zip(checks, (limits, (band.low, band.high)), strict=True):
+        # a count passes between whole numbers: the limits as the counts that pass
+        low, high = (math.ceil(low), math.floor(high)) if count else (round(low, 2), round(high, 2))
+        low = max(low, 0)
+        expected = f"{low:,} to {high:,}" if count else f"{low:,.2f} to {high:,.2f}"
+        results.append(
+            CheckResult(name, low <= value <= high, value, expected, severity, low, high)
+        )
+    return results
+
+
+def run_checks(
+    conn: psycopg.Connection, settings: Settings, day: dt.date, generated: Mapping[str, int]
+) -> list[CheckResult]:
+    """Every check of `day`, on `conn` (nothing stored)."""
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    params = {"day": day, "start": start, "end": start + dt.timedelta(days=1)}
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SET LOCAL work_mem = '256MB'")
+        found = cur.execute(DAY_SQL, params).fetchone()
+    history = load_history(conn, day)
+    results = _integrity(settings, day, found, generated)
+    for what, figure, kpi in VOLUMES:
+        value = found[figure]
+        value = int(value) if figure != "sales" else float(round(value, 2))
+        results += _volume(what, value, band_of(history, day, kpi), f"{day:%A}")
+    return results
+
+
+def store_results(conn: psycopg.Connection, day: dt.date, results: Sequence[CheckResult]) -> None:
+    """Replace the day's stored results with `results`."""
+    conn.execute("DELETE FROM quality_results WHERE business_date = %s", [day])
+    with conn.cursor() as cur:
+        cur.executemany(
+            STORE_SQL,
+            [
+                {
+                    "day": day,
+                    "name": r.name,
+                    "severity": r.severity,
+                    "passed": r.passed,
+                    "value": r.value,
+                    "expected": r.expected,
+                    "low": r.low,
+                    "high": r.high,
+                }
+                for r in results
+            ],
+        )
 
 
 def check_data_quality(
     settings: Settings, day: dt.date, expected_counts: Mapping[str, int]
 ) -> list[CheckResult]:
-    """Run every check for `day`; raise QualityError naming the failures, if any."""
-    with connect(settings) as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("SET LOCAL work_mem = '256MB'")
-        found = cur.execute(DAY_SQL, {"day": day}).fetchone()
-    results = [check.judge(found, expected_counts) for check in CHECKS]
-    failed = [r for r in results if not r.passed]
-    if failed:
+    """Run every check for `day` and store the results; raise QualityError naming the
+    failed checks of severity error, if any (warnings are returned with the others)."""
+    with connect(settings) as conn:
+        results = run_checks(conn, settings, day, expected_counts)
+        store_results(conn, day, results)
+    errors = [r for r in results if not r.passed and r.severity == "error"]
+    if errors:
         raise QualityError(
-            f"{len(failed)} data-quality check(s) failed for {day}: "
-            + "; ".join(f"{r.name}: got {r.value}, expected {r.expected}" for r in failed)
+            f"{len(errors)} data-quality check(s) failed for {day}: "
+            + "; ".join(f"{r.name}: {r.problem}" for r in errors),
+            details=tuple(f"{r.name}: {r.problem}" for r in errors),
         )
     return results
+
+
+def failed_checks(settings: Settings, day: dt.date) -> list[str]:
+    """The stored failed checks of severity error of `day`, as the incident shows them."""
+    with connect(settings) as conn:
+        rows = conn.execute(
+            "SELECT check_name, value, expected FROM quality_results "
+            "WHERE business_date = %s AND NOT passed AND severity = 'error' ORDER BY check_name",
+            [day],
+        ).fetchall()
+    return [
+        f"{name}: got {_shown(_number(value))}, expected {expected}"
+        for name, value, expected in rows
+    ]
+
+
+def _number(value: object) -> float:
+    """A stored NUMERIC as the check's value: an int when whole."""
+    number = float(value)  # type: ignore[arg-type]
+    return int(number) if number.is_integer() else number

@@ -26,6 +26,7 @@ TABLES = (
     "returns_scheduled",
     TRANSACTIONS.name,
     "daily_metrics",
+    "quality_results",
     "pipeline_runs",
     *(table.name for table in reversed(DIMENSIONS)),  # promotions reference products
     "pipeline_dataset",
@@ -34,12 +35,20 @@ TABLES = (
 SCHEMA_SQL = files("customer_pipeline").joinpath("sql/schema.sql").read_text()
 #: Bumped whenever schema.sql changes a table that exists already, or what the tables
 #: hold (3: every table marked; one dataset per schema; 4: promotions, the products' brand
-#: and tier, the transactions' promotion and discount; 5: returns and returns_scheduled).
-SCHEMA_VERSION = 5
+#: and tier, the transactions' promotion and discount; 5: returns and returns_scheduled;
+#: 6: the KPIs' baselines and Customers section, quality_results, the customers'
+#: created_at index).
+SCHEMA_VERSION = 6
 _PREFIX = "customer-pipeline schema "
 _MARK = f"{_PREFIX}{SCHEMA_VERSION}"
 #: Version 2 marked only its transactions table; these were its other tables.
-_V2_TABLES = frozenset(TABLES) - {"pipeline_dataset", "promotions", "returns", "returns_scheduled"}
+_V2_TABLES = frozenset(TABLES) - {
+    "pipeline_dataset",
+    "promotions",
+    "returns",
+    "returns_scheduled",
+    "quality_results",
+}
 
 
 def lock_key(settings: Settings, name: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import email.utils
 import re
 import tempfile
 from collections.abc import Callable, Mapping
@@ -92,6 +93,20 @@ def _addresses(value: str) -> tuple[str, ...]:
 
 def _cache_dir(value: str) -> Path | None:
     return None if value.strip().lower() in CACHE_OFF else Path(value)
+
+
+def parse_sender(text: str) -> tuple[str, str]:
+    """(display name, address) of ``address`` or ``Name <address>``; a ConfigError for
+    anything else (several addresses, trailing text, a bad address)."""
+    if not any(c in text for c in '<>,;"\r\n'):  # a bare address: its own message
+        return "", check_address(text.strip())
+    pairs = email.utils.getaddresses([text])
+    if len(pairs) != 1 or not pairs[0][1] or any(c in text for c in "\r\n"):
+        raise ConfigError(
+            f"invalid sender {text!r}: expected an address or 'Display Name <address>'"
+        )
+    name, address = pairs[0]
+    return name.strip(), check_address(address)
 
 
 def check_address(address: str) -> str:
@@ -236,7 +251,12 @@ OPTIONS: tuple[Option, ...] = (
         flag="--email-backend",
         choices=EMAIL_BACKENDS,
     ),
-    Option("email_from", "EMAIL_FROM", "Sender address.", flag="--from"),
+    Option(
+        "email_from",
+        "EMAIL_FROM",
+        "Sender: an address, or a display name and address ('Sales Reports <r@shop.com>').",
+        flag="--from",
+    ),
     Option(
         "email_to",
         "EMAIL_TO",
@@ -244,6 +264,20 @@ OPTIONS: tuple[Option, ...] = (
         flag="--to",
         kind=tuple,
         parse=_addresses,
+    ),
+    Option(
+        "email_bcc",
+        "EMAIL_BCC",
+        "Recipients not shown to each other (Bcc; SendGrid: one personalization each).",
+        flag="--bcc",
+        kind=bool,
+    ),
+    Option(
+        "alert_only",
+        "PIPELINE_ALERT_ONLY",
+        "Send the report only when a KPI is flagged or a check warns.",
+        flag="--alert-only",
+        kind=bool,
     ),
     Option("sendgrid_api_key", "SENDGRID_API_KEY", "SendGrid API key"),
     Option("sendgrid_host", "SENDGRID_HOST", "another SendGrid API host (tests)"),
@@ -324,6 +358,8 @@ class Settings:
     email_backend: str = "outbox"
     email_from: str = PLACEHOLDER_FROM
     email_to: tuple[str, ...] = PLACEHOLDER_TO
+    email_bcc: bool = False  # the recipients do not see each other
+    alert_only: bool = False  # the report only when something is unusual
     sendgrid_api_key: str | None = field(default=None, repr=False)
     sendgrid_host: str | None = None
     smtp_host: str = "localhost"
@@ -389,6 +425,11 @@ class Settings:
         option = OPTION.get(name)
         fallback = (option.flag or option.env) if option else name
         return self.origins.get(name, fallback)
+
+    @property
+    def sender(self) -> tuple[str, str]:
+        """(display name, address) of email_from; the name may be empty."""
+        return parse_sender(self.email_from)
 
     def value(self, name: str) -> object:
         return getattr(self.sizes, name) if name in _SIZE_FIELDS else getattr(self, name)
@@ -472,10 +513,11 @@ def _check_email(self: Settings) -> None:
     """The delivery settings hang together (addresses, backend, key, TLS)."""
     if not self.email_to:
         raise ConfigError("no email recipient: set EMAIL_TO or pass --to")
-    for address in (self.email_from, *self.email_to):
+    sender = self.sender[1]
+    for address in self.email_to:
         check_address(address)
     if self.email_backend != "outbox":
-        placeholders = {PLACEHOLDER_FROM, *PLACEHOLDER_TO} & {self.email_from, *self.email_to}
+        placeholders = {PLACEHOLDER_FROM, *PLACEHOLDER_TO} & {sender, *self.email_to}
         if placeholders:
             raise ConfigError(
                 f"the {self.email_backend} backend needs real addresses: set EMAIL_FROM "

@@ -10,6 +10,10 @@ Every backend has one method, ``send(message) -> where``; :data:`BACKENDS` maps
 - ``sendgrid`` (:class:`SendGrid`): SendGrid's v3 API through the official client;
   where: ``sendgrid (status) -> recipients``.
 
+The sender may have a display name (``Settings.sender``); with ``Settings.email_bcc`` the
+recipients do not see each other (SMTP: in the envelope only; SendGrid: one
+personalization each; the outbox's file: a Bcc header).
+
 The smtp and sendgrid backends are wrapped twice (:func:`backend_for`): transient
 failures (SMTP 4xx replies and lost connections, HTTP 429 and 5xx, network errors) are
 retried with exponential backoff, ``Settings.email_attempts`` times in all; a server's
@@ -40,6 +44,7 @@ from customer_pipeline.settings import Settings
 
 __all__ = [
     "BACKENDS",
+    "NOT_SENT",
     "Backend",
     "Message",
     "Outbox",
@@ -55,6 +60,10 @@ __all__ = [
     "send_report",
     "sendgrid_mail",
 ]
+
+
+#: Where a report went when alert-only found nothing to tell.
+NOT_SENT = "not sent: nothing unusual"
 
 
 class Backend(Protocol):
@@ -94,5 +103,9 @@ def send_report(
 
     When the smtp or sendgrid backend finally fails, the message is saved to the outbox
     and the DeliveryError (DeliveryRefused when retrying cannot help) names the file.
+    With ``Settings.alert_only``, a daily report without alerts (no KPI flagged, no check
+    warning) is not sent: the answer is NOT_SENT.
     """
+    if settings.alert_only and report.kind == "daily-report" and not report.alerts:
+        return NOT_SENT
     return backend_for(settings, sleep).send(Message.of(settings, day, report))

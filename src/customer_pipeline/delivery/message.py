@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from email import policy
+from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime, make_msgid
 
@@ -35,12 +36,19 @@ def build_message(settings: Settings, report: Report) -> EmailMessage:
     alternative.set_content(report.text, charset="utf-8")
     alternative.add_alternative(report.html, subtype="html", charset="utf-8")
 
+    name, sender = settings.sender
     message = EmailMessage(policy=_POLICY)
     message["Subject"] = report.subject
-    message["From"] = settings.email_from
-    message["To"] = ", ".join(settings.email_to)
+    message["From"] = Address(display_name=name, addr_spec=sender)
+    if settings.email_bcc:
+        # the recipients do not see each other: the SMTP envelope names them, and an
+        # SMTP submission never sends the Bcc header; the outbox's file keeps it
+        message["To"] = "undisclosed-recipients:;"
+        message["Bcc"] = ", ".join(settings.email_to)
+    else:
+        message["To"] = ", ".join(settings.email_to)
     message["Date"] = format_datetime(dt.datetime.now(dt.UTC))
-    message["Message-ID"] = make_msgid(domain=settings.email_from.rpartition("@")[2])
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
     message["MIME-Version"] = "1.0"
     message.make_mixed()
     message.attach(_with_images(alternative, report) if report.images else alternative)

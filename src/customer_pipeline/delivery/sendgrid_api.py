@@ -35,15 +35,18 @@ def sendgrid_mail(settings: Settings, report: Report):  # -> sendgrid.helpers.ma
         FileContent,
         FileName,
         FileType,
+        From,
         Mail,
     )
 
+    name, sender = settings.sender
     mail = Mail(
-        from_email=settings.email_from,
+        from_email=From(sender, name or None),
         to_emails=list(settings.email_to),
         subject=report.subject,
         plain_text_content=report.text,
         html_content=report.html,
+        is_multiple=settings.email_bcc,  # one personalization per recipient: none sees another
     )
     parts = [
         Attachment(

@@ -67,8 +67,9 @@ class Smtp:
                 client.starttls(context=ssl.create_default_context())
             if s.smtp_user:
                 client.login(s.smtp_user, s.smtp_password or "")
+            # send_message leaves a Bcc header out of what it transmits
             return client.send_message(
-                message.mime, from_addr=s.email_from, to_addrs=list(s.email_to)
+                message.mime, from_addr=s.sender[1], to_addrs=list(s.email_to)
             )
 
     def _failure(self, exc: OSError | smtplib.SMTPException) -> Exception:

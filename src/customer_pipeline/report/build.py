@@ -84,6 +84,7 @@ def build_report(
         html=html,
         images=images,
         attachments=(Attachment(CSV_NAME, kpi_csv(view), "csv"),),
+        alerts=view.alerts,
     )
 
 

@@ -11,7 +11,22 @@ from typing import Any
 from customer_pipeline.report.formatting import Change
 from customer_pipeline.report.view import ReportView
 
-HEADER = ("business_date", "metric", "dimension", "value", "previous_day", "change_percent")
+HEADER = (
+    "business_date",
+    "metric",
+    "dimension",
+    "value",
+    "previous_day",
+    "change_percent",
+    # the KPIs' baselines (baselines.py): the same weekday of the weeks before
+    "expected",
+    "usual_low",
+    "usual_high",
+    "flag",
+    "baseline_weeks",
+    "week_over_week_percent",
+    "year_over_year_percent",
+)
 
 #: The KPI document's top entities: (metric, key in the document, the entity's name).
 TOP_ENTITIES: tuple[tuple[str, str, Callable[[Mapping[str, Any]], str]], ...] = (
@@ -41,6 +56,32 @@ def _figure_cell(value: Any) -> Any:
     return f"{float(value):.2f}"
 
 
+def _baseline_cells(baseline: Mapping[str, Any], value: Any) -> list[Any]:
+    """expected, usual_low, usual_high, flag, baseline_weeks, week_over_week_percent,
+    year_over_year_percent (empty cells where there is none); figures as the value's."""
+    if not baseline:
+        return [""] * 7
+    integer = isinstance(value, int) and not isinstance(value, bool)
+
+    def figure(key: str) -> Any:
+        found = baseline.get(key)
+        return "" if found is None else (f"{found:.2f}" if not integer else f"{found:g}")
+
+    def percent(key: str) -> str:
+        found = baseline.get(key)
+        return "" if found is None else f"{found:.1f}"
+
+    return [
+        figure("expected"),
+        figure("low"),
+        figure("high"),
+        baseline.get("flag") or "",
+        baseline.get("weeks", ""),
+        percent("week_over_week"),
+        percent("year_over_year"),
+    ]
+
+
 def kpi_csv(view: ReportView) -> str:
     """The day's figures in long form: one row per metric (and dimension)."""
     buffer = io.StringIO()
@@ -49,7 +90,12 @@ def kpi_csv(view: ReportView) -> str:
     day = str(view.day)
 
     def row(
-        metric: str, dimension: str, value: Any, previous: Any = None, delta: Change | None = None
+        metric: str,
+        dimension: str,
+        value: Any,
+        previous: Any = None,
+        delta: Change | None = None,
+        baseline: Mapping[str, Any] | None = None,
     ) -> None:
         percent = "" if delta is None else f"{delta.percent:.1f}"
         writer.writerow(
@@ -60,11 +106,12 @@ def kpi_csv(view: ReportView) -> str:
                 _figure_cell(value),
                 _figure_cell(previous),
                 percent,
+                *_baseline_cells(baseline or {}, value),
             ]
         )
 
-    for kpi in view.kpis:
-        row(kpi.key, "", kpi.today, kpi.previous_day, kpi.change)
+    for kpi in view.all_kpis:
+        row(kpi.key, "", kpi.today, kpi.previous_day, kpi.change, kpi.baseline)
     metrics = view.metrics
     for metric, key, name in TOP_ENTITIES:
         if top := metrics.get(key):

@@ -48,6 +48,8 @@ class Report:
     #: what the message is, in its outbox file names (<date>-<kind>.eml)
     kind: str = "daily-report"
     text_name: str | None = TEXT_NAME
+    #: what makes the report worth sending under alert-only: KPIs flagged, checks warning
+    alerts: int = 0
 
     def files(self) -> tuple[Attachment, ...]:
         """Every attachment, the text rendering first."""

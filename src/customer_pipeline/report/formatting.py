@@ -22,6 +22,22 @@ def format_money(value: Any, currency: str = "") -> str:
     return f"{sign}{currency}{abs(number):,.2f}"
 
 
+def format_compact_money(value: Any, currency: str = "") -> str:
+    """6450123.4 -> '$6.45M', 54664.86 -> '$54.7K' (3 significant digits); below 10,000
+    as format_money writes it."""
+    number = float(value or 0)
+    size = abs(number)
+    if size < 10_000:
+        return format_money(number, currency)
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if size >= scale * 0.9995 or unit == "K":
+            shown = size / scale
+            digits = 2 if shown < 10 else (1 if shown < 100 else 0)
+            sign = "-" if number < 0 else ""
+            return f"{sign}{currency}{shown:,.{digits}f}{unit}"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def format_count(value: Any) -> str:
     """12345 -> '12,345', an average 9.33 -> '9.33' (a missing value reads as 0)."""
     if isinstance(value, float) and not value.is_integer():

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from customer_pipeline.report.formatting import Change, format_count
 from customer_pipeline.report.view import Breakdown, ReportView, Top
 
 
@@ -38,14 +39,71 @@ class TextTables:
 
     @property
     def kpis(self) -> str:
-        kpis = self.view.kpis
-        if not self.view.has_history:
-            return text_table(["", "Today"], [[k.label, k.value] for k in kpis], "lr")
+        """Each KPI: today, its usual band on this weekday and flag, the changes."""
+        view = self.view
+
+        def change(delta: Change | None) -> str:
+            return delta.text if delta else "n/a"
+
+        history, baselines = view.has_history, bool(view.baselines)
+        rows = [
+            [
+                k.label,
+                k.value,
+                (k.previous or "n/a") if history else "",
+                change(k.change) if history else "",
+                k.usual,
+                k.flag.upper(),
+                change(k.week_over_week) if baselines else "",
+            ]
+            for k in view.all_kpis
+        ]
+        headers = ["", "Today", "Previous day", "Change"] if history else ["", "Today", "", ""]
+        usual = f"Usual {view.day:%a} ({view.weeks} wk)" if baselines else ""
         return text_table(
-            ["", "Today", "Previous day", "Change"],
-            [[k.label, k.value, k.previous, k.change.text if k.change else "n/a"] for k in kpis],
-            "lrrr",
+            [*headers, usual, "", "vs last week" if baselines else ""], rows, "lrrrrlr"
         )
+
+    @property
+    def comparisons(self) -> str:
+        """The headline KPI's week over week, month to date and year over year."""
+        kpi = self.view.headline_kpi
+        rows = []
+        if kpi.week_over_week:
+            rows.append([f"vs last {self.view.day:%A}", kpi.week_over_week.text, ""])
+        if mtd := kpi.month_to_date:
+            rows.append(["Month to date", mtd[0], f"{mtd[1].text} vs last month" if mtd[1] else ""])
+        if kpi.year_over_year:
+            rows.append(["vs a year ago (same weekday)", kpi.year_over_year.text, ""])
+        return text_table(["", "", ""], rows, "lrl").split("\n", 1)[1] if rows else ""
+
+    @property
+    def customers(self) -> str:
+        section = self.view.customers
+        if section is None:
+            return ""
+        lines = [
+            f"New buyers today: {format_count(section.new)}; returning: "
+            f"{format_count(section.returning)}",
+            f"Repeat purchases ({section.repeat_days} days): {section.repeat_rate} "
+            f"({section.repeat_buyers} of {section.buyers} buyers bought on 2+ days)",
+            "",
+            text_table(
+                ["Signed up", "Customers", f"Bought in {section.repeat_days} days", "Share"],
+                [
+                    [c.label, format_count(c.signed_up), format_count(c.buying), c.share]
+                    for c in section.cohorts
+                ],
+                "lrrr",
+            ),
+            "",
+            text_table(
+                [f"Segment ({section.rfm_days} days)", "Customers", "Share", "Sales"],
+                [[g.label, g.count, g.share, g.sales] for g in section.segments],
+                "lrrr",
+            ),
+        ]
+        return "\n".join(lines)
 
     @property
     def trend(self) -> str:
@@ -85,7 +143,7 @@ class TextTables:
     def checks(self) -> str:
         return text_table(
             ["Check", "Result", ""],
-            [[c.name, "passed" if c.passed else "FAILED", c.problem] for c in self.view.checks],
+            [[c.name, c.result, c.problem] for c in self.view.checks],
             "lll",
         )
 

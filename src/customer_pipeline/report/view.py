@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -20,6 +21,7 @@ from customer_pipeline.insights import Group, Insights, Ranked
 from customer_pipeline.report.formatting import (
     Change,
     currency_of,
+    format_compact_money,
     format_count,
     format_duration,
     format_money,
@@ -51,12 +53,110 @@ KPIS: tuple[tuple[str, str, bool, int], ...] = (
     ("Discounts given", "discount_total", True, 0),
 )
 
+#: The KPI the subject and the headline lead with. The one place to switch to net sales
+#: (the returns' net_sales KPI) once the document has it.
+HEADLINE_KPI = "total_sales"
+
+#: The flags of a KPI outside its band (baselines.Band.flag), as the report says them.
+UNUSUAL = {"above": "above usual", "below": "below usual"}
+
 #: What each top 5 shows beside a name, by noun.
 TOP_FIGURES: dict[str, Callable[[Ranked], str]] = {
     "product": lambda r: f"{r.quantity:,} units",
     "customer": lambda r: f"{r.transactions:,} purchase{'s' if r.transactions != 1 else ''}",
     "store": lambda r: f"{r.transactions:,} transactions",
 }
+
+
+def _is_money(key: str) -> bool:
+    """A KPI not in KPIS is money when its name says so."""
+    return key.endswith(("_sales", "_total", "_amount", "_value"))
+
+
+@dataclass(frozen=True)
+class Cohort:
+    month: str  # YYYY-MM
+    signed_up: int
+    buying: int
+
+    @property
+    def label(self) -> str:
+        return dt.date.fromisoformat(f"{self.month}-01").strftime("%b %Y")
+
+    @property
+    def share(self) -> str:
+        return format_share(self.buying, self.signed_up)
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    customers: int
+    amount: float
+    all_customers: int
+    currency: str
+
+    @property
+    def label(self) -> str:
+        return self.name.capitalize()
+
+    @property
+    def count(self) -> str:
+        return format_count(self.customers)
+
+    @property
+    def sales(self) -> str:
+        return format_money(self.amount, self.currency)
+
+    @property
+    def share(self) -> str:
+        return format_share(self.customers, self.all_customers)
+
+
+@dataclass(frozen=True)
+class CustomersView:
+    """The Customers section (customer_metrics.customers_section) and the day's new and
+    returning buyers."""
+
+    section: Mapping[str, Any]
+    new: int
+    returning: int
+    currency: str
+
+    @property
+    def repeat_rate(self) -> str:
+        return f"{float(self.section['repeat_rate']):.1f}%"
+
+    @property
+    def repeat_days(self) -> int:
+        return int(self.section["repeat_days"])
+
+    @property
+    def rfm_days(self) -> int:
+        return int(self.section["rfm_days"])
+
+    @property
+    def buyers(self) -> str:
+        return format_count(self.section["buyers"])
+
+    @property
+    def repeat_buyers(self) -> str:
+        return format_count(self.section["repeat_buyers"])
+
+    @property
+    def cohorts(self) -> tuple[Cohort, ...]:
+        return tuple(
+            Cohort(c["month"], c["signed_up"], c["buying"]) for c in self.section["cohorts"]
+        )
+
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        found = self.section["segments"]
+        total = sum(int(s["customers"]) for s in found)
+        return tuple(
+            Segment(s["segment"], int(s["customers"]), float(s["sales"]), total, self.currency)
+            for s in found
+        )
 
 
 @dataclass(frozen=True)
@@ -77,14 +177,22 @@ class Check:
     passed: bool
     value: Any = None
     expected: Any = None
+    severity: str = "error"
 
     @classmethod
     def of(cls, check: CheckResult) -> Check:
-        return cls(check.name, check.passed, check.value, check.expected)
+        return cls(check.name, check.passed, check.value, check.expected, check.severity)
 
     @property
     def problem(self) -> str:
-        return "" if self.passed else f"got {self.value}, expected {self.expected}"
+        return "" if self.passed else f"got {format_count(self.value)}, expected {self.expected}"
+
+    @property
+    def result(self) -> str:
+        """passed, WARNING or FAILED."""
+        if self.passed:
+            return "passed"
+        return "WARNING" if self.severity == "warning" else "FAILED"
 
 
 @dataclass(frozen=True)
@@ -98,9 +206,51 @@ class Kpi:
     today: Any
     previous_day: Any  # None without the KPIs of the day before
     currency: str
+    #: its entry of the document's baselines (expected, low, high, flag, weeks, changes)
+    baseline: Mapping[str, Any] = field(default_factory=dict)
 
     def _format(self, value: Any) -> str:
         return format_money(value, self.currency) if self.is_money else format_count(value)
+
+    @property
+    def flag(self) -> str:
+        """above usual, below usual, or '' (normal, or no baseline)."""
+        return UNUSUAL.get(self.baseline.get("flag") or "", "")
+
+    @property
+    def usual(self) -> str:
+        """'1,000 to 1,200' (its band), or 'not enough history'."""
+        low, high = self.baseline.get("low"), self.baseline.get("high")
+        if low is None or high is None:
+            return "not enough history" if self.baseline else ""
+        if self.today is None or self.today >= 0:  # a band never goes below what can be
+            low = max(low, 0)
+        if not self.is_money and isinstance(self.today, int):  # the counts within the band
+            low, high = math.ceil(low), math.floor(high)
+        return f"{self._format(low)} to {self._format(high)}"
+
+    def _change(self, key: str) -> Change | None:
+        percent = self.baseline.get(key)
+        return None if percent is None else Change(percent, self.polarity)
+
+    @property
+    def week_over_week(self) -> Change | None:
+        return self._change("week_over_week")
+
+    @property
+    def year_over_year(self) -> Change | None:
+        return self._change("year_over_year")
+
+    @property
+    def month_to_date(self) -> tuple[str, Change | None] | None:
+        """(the month's total so far, its change vs the same days of last month)."""
+        found = self.baseline.get("month_to_date")
+        if not found:
+            return None
+        change = found.get("change")
+        return self._format(found["value"]), None if change is None else Change(
+            change, self.polarity
+        )
 
     @property
     def value(self) -> str:
@@ -320,21 +470,78 @@ class ReportView:
 
     @property
     def subject(self) -> str:
-        headline = f"Daily sales {self.day}: {self.headline.value}"
+        """'Daily sales Sat 21 Nov: $6.45M (+3.1% vs last Sat) · 2 unusual'."""
+        kpi = self.headline_kpi
+        amount = format_compact_money(kpi.today, self.currency)
+        headline = f"Daily sales {self.day:%a} {self.day.day} {self.day:%b}: {amount}"
         if not self.has_sales:
             return f"{headline} (no transactions)"
-        delta = self.headline.change
-        return f"{headline} ({delta.text} vs previous day)" if delta else headline
+        if delta := kpi.week_over_week:
+            headline += f" ({delta.text} vs last {self.day:%a})"
+        return headline + (f" · {len(self.unusual)} unusual" if self.unusual else "")
+
+    @property
+    def baselines(self) -> Mapping[str, Mapping[str, Any]]:
+        return self.metrics.get("baselines") or {}
+
+    @cached_property
+    def headline_kpi(self) -> Kpi:
+        return next(kpi for kpi in self.all_kpis if kpi.key == HEADLINE_KPI)
 
     @cached_property
     def headline(self) -> Headline:
-        previous = self.previous["total_sales"] if self.previous else None
-        earlier = tuple(float(day["total_sales"]) for day in self.insights.history)
-        return Headline(self.total, previous, earlier, self.currency)
+        previous = self.previous[HEADLINE_KPI] if self.previous else None
+        earlier = tuple(float(day[HEADLINE_KPI]) for day in self.insights.history)
+        return Headline(float(self.metrics[HEADLINE_KPI] or 0), previous, earlier, self.currency)
+
+    @cached_property
+    def unusual(self) -> tuple[Kpi, ...]:
+        """The KPIs outside their band."""
+        return tuple(kpi for kpi in self.all_kpis if kpi.flag)
+
+    @property
+    def warnings(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if not c.passed and c.severity == "warning")
+
+    @property
+    def alerts(self) -> int:
+        """What alert-only sends the report for: KPIs flagged, checks warning."""
+        return len(self.unusual) + len(self.warnings)
+
+    @property
+    def weeks(self) -> int:
+        """The weeks the baselines are based on (the most of any KPI)."""
+        return max((int(b.get("weeks") or 0) for b in self.baselines.values()), default=0)
+
+    @cached_property
+    def customers(self) -> CustomersView | None:
+        section = self.metrics.get("customers")
+        if not section:
+            return None
+        return CustomersView(
+            section,
+            int(self.metrics.get("new_customers") or 0),
+            int(self.metrics.get("returning_customers") or 0),
+            self.currency,
+        )
 
     @cached_property
     def kpis(self) -> tuple[Kpi, ...]:
+        """The headline KPIs, in KPIS' order."""
+        shown = {key for _, key, _, _ in KPIS}
+        return tuple(kpi for kpi in self.all_kpis if kpi.key in shown)
+
+    @cached_property
+    def all_kpis(self) -> tuple[Kpi, ...]:
+        """KPIS, then any other KPI the baselines cover (e.g. a KPI added since)."""
         before = self.previous
+        known = [(label, key, money, polarity) for label, key, money, polarity in KPIS]
+        named = {key for _, key, _, _ in KPIS}
+        known += [
+            (key.replace("_", " ").capitalize(), key, _is_money(key), 0)
+            for key in self.baselines
+            if key not in named and key in self.metrics
+        ]
         return tuple(
             Kpi(
                 label,
@@ -342,10 +549,11 @@ class ReportView:
                 is_money,
                 polarity,
                 self.metrics[key],
-                before[key] if before else None,
+                before.get(key) if before else None,
                 self.currency,
+                self.baselines.get(key) or {},
             )
-            for label, key, is_money, polarity in KPIS
+            for label, key, is_money, polarity in known
         )
 
     def _shares(self, groups: Iterable[Group]) -> tuple[Share, ...]:
@@ -403,7 +611,19 @@ class ReportView:
 
     @property
     def failed_checks(self) -> tuple[Check, ...]:
-        return tuple(check for check in self.checks if not check.passed)
+        """The checks of severity error that failed."""
+        return tuple(c for c in self.checks if not c.passed and c.severity != "warning")
+
+    @property
+    def checks_summary(self) -> str:
+        total, failed, warned = len(self.checks), len(self.failed_checks), len(self.warnings)
+        if failed:
+            return f"{failed} of {total} checks FAILED"
+        if warned:
+            return (
+                f"{total - warned} of {total} checks passed, {warned} warning{'s' * (warned > 1)}"
+            )
+        return f"All {total} checks passed"
 
     @cached_property
     def run_facts(self) -> tuple[tuple[str, str], ...]:

@@ -15,6 +15,9 @@ CREATE TABLE IF NOT EXISTS customers (
     account_balance numeric(10,2) NOT NULL CHECK (account_balance >= 0),
     created_at      timestamptz   NOT NULL
 );
+-- The day's sign-ups by their date: the checks and the Customers section read a day's or
+-- a month's sign-ups without reading every customer.
+CREATE INDEX IF NOT EXISTS customers_created_at ON customers (created_at);
 
 CREATE TABLE IF NOT EXISTS products (
     product_id   serial PRIMARY KEY,
@@ -125,7 +128,24 @@ CREATE TABLE IF NOT EXISTS daily_metrics (
     payment_methods            jsonb         NOT NULL,
     metrics                    json          NOT NULL,  -- the whole document, as `metrics --json` prints it (json: keeps its key order)
     insights                   jsonb         NOT NULL,  -- the report's breakdowns and top 5s
+    baselines                  jsonb         NOT NULL,  -- per KPI: expected, band, flag, changes (baselines.py)
+    customers                  jsonb         NOT NULL,  -- the Customers section (customer_metrics.py)
     calculated_at              timestamptz   NOT NULL DEFAULT now()
+);
+
+-- The data-quality results of each day, replaced when the day's checks run again
+-- (quality.py); an error among them kept the day's KPIs from being published.
+CREATE TABLE IF NOT EXISTS quality_results (
+    business_date date        NOT NULL,
+    check_name    text        NOT NULL,
+    severity      text        NOT NULL CHECK (severity IN ('error', 'warning')),
+    passed        boolean     NOT NULL,
+    value         numeric,
+    expected      text        NOT NULL,  -- the expectation as the report shows it
+    low           numeric,               -- the limits, when the check has a range
+    high          numeric,
+    checked_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (business_date, check_name)
 );
 
 CREATE TABLE IF NOT EXISTS pipeline_runs (

@@ -1,0 +1,142 @@
+"""The report's Customers section: repeat purchases, sign-up cohorts, RFM segments.
+
+Computed in SQL with the day's KPIs and stored with them (``daily_metrics.customers``),
+over bounded windows, never the whole history:
+
+- **repeat-purchase rate**: of the customers who bought in the :data:`REPEAT_DAYS` days
+  ending on the day, the share who bought on two days or more;
+- **cohorts**: the customers who signed up in each of the last :data:`COHORT_MONTHS`
+  months (this one included, up to the day), and how many of them bought in the last
+  REPEAT_DAYS days (found by the customers' created_at index: a month's sign-ups, not
+  every customer);
+- **RFM segments** of the customers who bought in the :data:`RFM_DAYS` days ending on the
+  day, by recency (days since their last purchase: 0 = that day) and frequency (the days
+  they bought on), first rule that matches: champions (recency < 14, 6+ days), loyal
+  (recency < 30, 3+ days), new (signed up in the last 30 days), at risk (recency < 60,
+  3+ days), lost (recency >= 60), occasional (the others); each with its customers and
+  their sales over the window (monetary).
+
+The window's partitions are read once (RFM_DAYS days of transactions): by far the
+largest read of calculate_metrics, which grows with the day's volume times RFM_DAYS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+REPEAT_DAYS = 30
+RFM_DAYS = 90
+COHORT_MONTHS = 6
+NEW_DAYS = 30
+#: The segments, in the report's order.
+SEGMENTS = ("champions", "loyal", "new", "at risk", "occasional", "lost")
+
+#: Uniform rows (kind, key, customers, buyers, cents): the segments, the repeat buyers
+#: (customers: who bought in REPEAT_DAYS days; buyers: on 2+ days), the cohorts
+#: (customers: signed up; buyers: of them, bought in REPEAT_DAYS days).
+CUSTOMERS_SECTION_SQL = """
+WITH per_customer AS MATERIALIZED (
+    SELECT customer_id, %(day)s::date - max(business_date) AS recency, count(*) AS days,
+           count(*) FILTER (WHERE business_date > %(day)s::date - %(repeat_days)s)
+               AS recent_days,
+           sum(cents) AS cents
+    FROM (  -- one row per customer and day bought on: aggregated partition by partition
+        SELECT customer_id, business_date, sum((transaction_amount * 100)::bigint) AS cents
+        FROM transactions
+        WHERE business_date > %(day)s::date - %(rfm_days)s AND business_date <= %(day)s
+        GROUP BY customer_id, business_date
+    ) per_day
+    GROUP BY customer_id
+), signed_up AS MATERIALIZED (
+    SELECT customer_id, created_at FROM customers
+    WHERE created_at >= %(cohorts_from)s AND created_at < %(day_end)s
+), segmented AS (
+    SELECT p.recent_days, p.cents, CASE
+        WHEN p.recency < 14 AND p.days >= 6 THEN 'champions'
+        WHEN p.recency < 30 AND p.days >= 3 THEN 'loyal'
+        WHEN s.created_at >= %(new_from)s THEN 'new'
+        WHEN p.recency < 60 AND p.days >= 3 THEN 'at risk'
+        WHEN p.recency >= 60 THEN 'lost'
+        ELSE 'occasional'
+    END AS segment
+    FROM per_customer p LEFT JOIN signed_up s USING (customer_id)
+)
+SELECT 'segment' AS kind, segment AS key, count(*) AS customers, NULL::bigint AS buyers,
+       sum(cents) AS cents
+FROM segmented GROUP BY segment
+UNION ALL
+SELECT 'repeat', '', count(*) FILTER (WHERE recent_days >= 1),
+       count(*) FILTER (WHERE recent_days >= 2), NULL
+FROM per_customer
+UNION ALL
+SELECT 'cohort', to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM'), count(*),
+       count(*) FILTER (WHERE p.recent_days >= 1), NULL
+FROM signed_up s LEFT JOIN per_customer p USING (customer_id)
+GROUP BY 2
+"""
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
+def cohort_months(day: dt.date) -> list[str]:
+    """'YYYY-MM' of the COHORT_MONTHS months ending with the day's, oldest first."""
+    months, first = [], day.replace(day=1)
+    for _ in range(COHORT_MONTHS):
+        months.append(f"{first:%Y-%m}")
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    return months[::-1]
+
+
+def customers_section(conn: psycopg.Connection, day: dt.date) -> dict[str, Any]:
+    """The Customers section of `day` (repeat rate, cohorts, segments), JSON-ready."""
+    months = cohort_months(day)
+    params = {
+        "day": day,
+        "rfm_days": RFM_DAYS,
+        "repeat_days": REPEAT_DAYS,
+        "cohorts_from": _midnight(dt.date.fromisoformat(f"{months[0]}-01")),
+        "new_from": _midnight(day - dt.timedelta(days=NEW_DAYS - 1)),
+        "day_end": _midnight(day + dt.timedelta(days=1)),
+    }
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SET LOCAL work_mem = '256MB'")
+        # GROUP BY (customer, business_date) holds the partition key: each day's partition
+        # is aggregated alone, in a small hash table, by parallel workers
+        cur.execute("SET LOCAL enable_partitionwise_aggregate = on")
+        rows = cur.execute(CUSTOMERS_SECTION_SQL, params).fetchall()
+    segments = {r["key"]: r for r in rows if r["kind"] == "segment"}
+    cohorts = {r["key"]: r for r in rows if r["kind"] == "cohort"}
+    repeat = next(r for r in rows if r["kind"] == "repeat")
+    buyers, repeaters = int(repeat["customers"]), int(repeat["buyers"])
+    return {
+        "repeat_days": REPEAT_DAYS,
+        "buyers": buyers,
+        "repeat_buyers": repeaters,
+        "repeat_rate": round(100 * repeaters / buyers, 2) if buyers else 0.0,
+        "cohorts": [
+            {
+                "month": month,
+                "signed_up": int(cohorts[month]["customers"]) if month in cohorts else 0,
+                "buying": int(cohorts[month]["buyers"]) if month in cohorts else 0,
+            }
+            for month in months
+        ],
+        "rfm_days": RFM_DAYS,
+        "segments": [
+            {
+                "segment": name,
+                "customers": int(segments[name]["customers"]) if name in segments else 0,
+                "sales": float(round(Decimal(segments[name]["cents"]) / 100, 2))
+                if name in segments
+                else 0.0,
+            }
+            for name in SEGMENTS
+        ],
+    }
