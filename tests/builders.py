@@ -54,7 +54,8 @@ def metrics_doc(**changes: Any) -> dict[str, Any]:
 
 def baselines_doc() -> dict[str, dict[str, Any]]:
     """Baselines of metrics_doc()'s KPIs as baselines.kpi_baselines gives them: two KPIs
-    flagged (transactions above, discounts above), the others normal."""
+    flagged (transactions above, discounts above), the others normal; total and net sales
+    with their changes."""
 
     def entry(expected: float, half: float, flag: str = "normal", **changes: Any) -> dict:
         return {
@@ -82,6 +83,15 @@ def baselines_doc() -> dict[str, dict[str, Any]]:
         week_over_week=3.1,
         year_over_year=7.5,
         month_to_date={"value": 18500000.0, "previous": 17400000.0, "change": 6.32},
+    )
+    # the headline's: other changes than total sales', so a test tells which one leads
+    found["net_sales"] = entry(
+        1180000.0,
+        236000.0,
+        day_over_day=3.98,
+        week_over_week=2.4,
+        year_over_year=6.8,
+        month_to_date={"value": 18150000.0, "previous": 17120000.0, "change": 6.02},
     )
     found["transaction_count"] = entry(10000.0, 1000.0, "above", week_over_week=12.0)
     found["discount_total"] = entry(8000.0, 1600.0, "above")

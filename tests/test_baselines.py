@@ -159,17 +159,22 @@ def test_every_baseline_equals_an_independent_sql_recomputation(
         assert found["high"] == pytest.approx(round(high, 2), abs=0.006), key
 
 
+@pytest.mark.parametrize("key", ["total_sales", "net_sales"])  # net sales: the headline's
 def test_the_changes_equal_an_independent_recomputation(
-    history: Settings, hdb: psycopg.Connection
+    history: Settings, hdb: psycopg.Connection, key: str
 ) -> None:
     document = stored_metrics(history, LAST)
-    sales = dict(hdb.execute("SELECT business_date, total_sales FROM daily_metrics").fetchall())
+    sales = dict(
+        hdb.execute(
+            "SELECT business_date, (metrics->>%s)::numeric FROM daily_metrics", [key]
+        ).fetchall()
+    )
     today = float(sales[LAST])
 
     def change(before: dt.date) -> float:
         return round(100 * (today - float(sales[before])) / float(sales[before]), 2)
 
-    found = document["baselines"]["total_sales"]
+    found = document["baselines"][key]
     assert found["day_over_day"] == change(LAST - dt.timedelta(days=1))
     assert found["week_over_week"] == change(LAST - dt.timedelta(weeks=1))
     assert found["year_over_year"] is None  # no day 52 weeks before

@@ -202,7 +202,7 @@ def test_outbox_is_the_default_backend(tmp_path: Path, report: Report) -> None:
     send_report(settings, DAY, report)
     message = parse((tmp_path / "2024-03-15-daily-report.eml").read_bytes())
     assert message["To"] == "data-team@example.com"
-    assert message["Subject"] == "Daily sales Fri 15 Mar: $98.8K"
+    assert message["Subject"] == "Daily sales Fri 15 Mar: $98.4K"  # net sales
 
 
 def test_outbox_replaces_an_earlier_message(tmp_path: Path, report: Report) -> None:

@@ -135,20 +135,40 @@ def full_report(metrics: dict[str, Any] | None = None, **changes: Any):
 
 
 # -- subject -------------------------------------------------------------------------------------
-def test_subject_has_the_date_the_headline_and_the_change() -> None:
-    # 1,234,567.50 against 1,184,804.89 the day before: +4.2%
-    assert full_report().subject == "Daily sales Fri 15 Mar: $1.23M"
-    # with the baselines: the change vs the same weekday last week, and the KPIs flagged
+def test_subject_leads_with_net_sales_their_change_and_the_unusual() -> None:
+    # net sales: 1,234,567.50 of sales less 23,456.70 of refunds
+    assert full_report().subject == "Daily sales Fri 15 Mar: $1.21M"
+    # with the baselines: net sales' change vs the same weekday last week (total sales'
+    # is +3.1%), and the KPIs flagged
     report = full_report(metrics=full_metrics_doc())
-    assert report.subject == "Daily sales Fri 15 Mar: $1.23M (+3.1% vs last Fri) · 2 unusual"
+    assert report.subject == "Daily sales Fri 15 Mar: $1.21M (+2.4% vs last Fri) · 2 unusual"
 
 
 def test_subject_without_history_or_without_sales() -> None:
     report = build_report(Settings(), metrics_doc(), insights=NO_HISTORY)
-    assert report.subject == "Daily sales Fri 15 Mar: $1.23M"
+    assert report.subject == "Daily sales Fri 15 Mar: $1.21M"
     assert build_report(Settings(), empty_day(), insights=empty_insights()).subject == (
         "Daily sales Fri 15 Mar: $0.00 (no transactions)"
     )
+    # refunds of earlier sales on a day without any: net sales below zero
+    refunds_only = dict(empty_day(), returns_count=2, refund_total=120.0, net_sales=-120.0)
+    assert build_report(Settings(), refunds_only, insights=empty_insights()).subject == (
+        "Daily sales Fri 15 Mar: -$120.00 (no transactions)"
+    )
+
+
+def test_days_stored_before_net_sales_existed_count_for_nothing_in_the_headline() -> None:
+    insights = insights_doc()
+    *older, before = insights.history
+    history = (*({**day, "net_sales": None} for day in older[:3]), *older[3:], before)
+    report = full_report(insights=dataclasses.replace(insights, history=history))
+    # the average of the 3 days with net sales: 1.01M, 1.00M and 1,164,804.89
+    assert "+4.0% vs previous day ($1,164,804.89)" in report.text
+    assert "vs the average of the 3 days before ($1,058,268.30)" in report.text
+    previous_unknown = (*older, {**before, "net_sales": None})
+    report = full_report(insights=dataclasses.replace(insights, history=previous_unknown))
+    assert "vs previous day" not in report.text
+    assert line_of(report.text, "Net sales (less refunds)").split()[-1] == "n/a"
 
 
 def test_subject_falls_and_currency_follows_the_locale() -> None:
@@ -157,13 +177,13 @@ def test_subject_falls_and_currency_follows_the_locale() -> None:
     history[-1] = history_day(DAY - dt.timedelta(days=1), 2469135.0)
     fall = Insights(**{**insights.__dict__, "history": tuple(history)})
     doc = full_metrics_doc()
-    doc["baselines"]["total_sales"]["week_over_week"] = -50.0
+    doc["baselines"]["net_sales"]["week_over_week"] = -50.0
     for key in ("transaction_count", "discount_total"):
         doc["baselines"][key]["flag"] = "normal"
     report = build_report(Settings(locale="de_DE"), doc, insights=fall)
-    assert report.subject == "Daily sales Fri 15 Mar: €1.23M (-50.0% vs last Fri)"
+    assert report.subject == "Daily sales Fri 15 Mar: €1.21M (-50.0% vs last Fri)"
     gb = build_report(Settings(locale="en_GB"), metrics_doc(), insights=NO_HISTORY)
-    assert gb.subject.endswith("£1.23M")
+    assert gb.subject.endswith("£1.21M")
 
 
 def test_change_and_its_rendering() -> None:
@@ -231,10 +251,12 @@ def test_text_report_is_readable(numbers: type) -> None:
 def test_text_report_with_history_and_insights() -> None:
     report = full_report()
     text = report.text
-    assert "Total sales: $1,234,567.50" in text
-    assert "+4.2% vs previous day ($1,184,804.89)" in text
-    # the 6 stored days of the 7 before: mean of 1.07M, 1.06M, 1.05M, 1.03M, 1.02M, 1,184,804.89
-    assert "vs the average of the 6 days before ($1,069,134.15)" in text
+    assert "Net sales (less refunds): $1,211,110.80" in text
+    assert "Total sales $1,234,567.50 less $23,456.70 refunds" in text
+    # net sales of the day before: 1,184,804.89 less 20,000 of refunds
+    assert "+4.0% vs previous day ($1,164,804.89)" in text
+    # the 6 stored days of the 7 before: mean of 1.05M, 1.04M, 1.03M, 1.01M, 1.00M, 1,164,804.89
+    assert "+15.4% vs the average of the 6 days before ($1,049,134.15)" in text
     assert line_of(text, "Total sales").split() == [
         "Total",
         "sales",
@@ -303,7 +325,7 @@ def test_html_holds_every_kpi() -> None:
     report = build_report(Settings(seed=7), metrics_doc(), insights=NO_HISTORY)
     html = report.html
     assert html.lstrip().startswith("<!DOCTYPE html>")
-    assert "<title>Daily sales Fri 15 Mar: $1.23M</title>" in html
+    assert "<title>Daily sales Fri 15 Mar: $1.21M</title>" in html
     rows = html_rows(html)
     for label, value in [
         ("Transactions", "12,345"),
@@ -332,8 +354,11 @@ def test_html_with_insights_holds_comparisons_breakdowns_and_tops() -> None:
     html = full_report().html
     rows = html_rows(html)
     text = visible_text(html)
-    assert "vs previous day ($1,184,804.89)" in text
-    assert "vs 6-day average ($1,069,134.15)" in text
+    assert (
+        "Net sales (less refunds) $1,211,110.80 Total sales $1,234,567.50 less $23,456.70" in text
+    )
+    assert "+4.0% vs previous day ($1,164,804.89)" in text
+    assert "+15.4% vs 6-day average ($1,049,134.15)" in text
     assert ["Total sales", "$1,234,567.50 ▲ +4.2% from $1,184,804.89"] in rows
     assert ["Smallest transaction", "$1.50 ● 0.0% from $1.50"] in rows
     assert ["Mon 2024-03-11", "n/a", "n/a"] in rows
@@ -348,8 +373,10 @@ def test_html_with_insights_holds_comparisons_breakdowns_and_tops() -> None:
     assert "All 2 checks passed" in text
     assert ["Rows loaded", "customers 1,000, transactions 12,345"] in rows
     assert ["Duration", "12.5 s"] in rows
-    # the inbox preview line
-    assert "Total sales $1,234,567.50 (+4.2% vs previous day), 12,345 transactions" in text
+    # the inbox preview line, net sales first
+    assert text.startswith(
+        "Net sales (less refunds) $1,211,110.80 (+4.0% vs previous day), 12,345 transactions; "
+    )
 
 
 def test_text_and_html_hold_the_same_numbers() -> None:
@@ -500,6 +527,8 @@ def test_charts_are_small_pngs_referenced_by_content_id() -> None:
         assert report.html.count(f'src="cid:{image.cid}"') == 1
         assert image.alt and f'alt="{image.alt}"' in report.html
     assert report.images[0].alt == "Sales by hour (UTC): peak 14:00-15:00, $634,567.50"
+    # the bars are total sales: so is the day's figure it names (not the net headline)
+    assert report.images[1].alt == "Total sales of the last 7 days, 2024-03-15 last: $1,234,567.50"
     # deterministic: the same data gives the same bytes
     assert [i.data for i in full_report().images] == [i.data for i in report.images]
     # the browser version embeds them
@@ -632,9 +661,10 @@ def test_flags_and_comparisons_in_text_and_html() -> None:
     for rendering in (report.text, visible_text(report.html)):
         assert "2 unusual" in rendering or "Unusual today (2)" in rendering
         assert "Transactions" in rendering and "9,000 to 11,000" in rendering
-        assert "$18,500,000.00" in rendering  # month to date
-        assert "+6.3% vs" in rendering
-        assert "+7.5%" in rendering  # a year ago
+        # net sales' month to date and year over year; total sales' are not shown
+        assert "$18,150,000.00" in rendering and "+6.0% vs" in rendering
+        assert "+6.8%" in rendering
+        assert "$18,500,000.00" not in rendering and "+7.5%" not in rendering
     assert "Transactions 12,345 (above usual: 9,000 to 11,000)" in report.text
     assert "Transactions above usual (12,345; usual 9,000 to 11,000)" in visible_text(report.html)
     row = line_of(report.text, "Discounts given")
@@ -738,6 +768,5 @@ def test_net_sales_stand_beside_gross_sales() -> None:
     lines = report.text.splitlines()
     gross = next(i for i, line in enumerate(lines) if line.startswith("Total sales "))
     assert lines[gross + 1].split() == ["Net", "sales", "(less", "refunds)", "$1,211,110.80"]
-    html = report.html
-    assert html.index("Total sales") < html.index("Net sales (less refunds)")
-    assert "$1,211,110.80" in html
+    labels = [row[0] for row in html_rows(report.html)]
+    assert labels.index("Net sales (less refunds)") == labels.index("Total sales") + 1

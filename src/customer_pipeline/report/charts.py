@@ -179,7 +179,7 @@ def chart_images(view: ReportView) -> tuple[InlineImage, ...]:
                 cid=f"sales-trend.{stamp}@customer-pipeline",
                 filename="sales-trend.png",
                 data=trend_png(days, view.currency),
-                alt=f"Total sales of the last 7 days, {view.day} last: {view.headline.value}",
+                alt=f"Total sales of the last 7 days, {view.day} last: {view.trend[-1].sales}",
             )
         )
     return tuple(images)

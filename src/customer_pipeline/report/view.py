@@ -53,9 +53,9 @@ KPIS: tuple[tuple[str, str, bool, int], ...] = (
     ("Discounts given", "discount_total", True, 0),
 )
 
-#: The KPI the subject and the headline lead with. The one place to switch to net sales
-#: (the returns' net_sales KPI) once the document has it.
-HEADLINE_KPI = "total_sales"
+#: The KPI the subject, the preheader and the headline lead with: net sales, the day's
+#: sales less the refunds of the returns processed that day; total sales stand next to it.
+HEADLINE_KPI = "net_sales"
 
 #: The flags of a KPI outside its band (baselines.Band.flag), as the report says them.
 UNUSUAL = {"above": "above usual", "below": "below usual"}
@@ -267,47 +267,50 @@ class Kpi:
 
 @dataclass(frozen=True)
 class Headline:
-    """The day's total sales against the day before and the average of the days before."""
+    """The day's HEADLINE_KPI against the day before and the average of the days before
+    (the days whose stored KPIs have it)."""
 
-    total: float
-    previous_total: Any  # None without the KPIs of the day before
-    earlier_totals: tuple[float, ...]
+    amount: float
+    previous_amount: Any  # None without the KPI of the day before
+    earlier_amounts: tuple[float, ...]
     currency: str
 
     @property
     def value(self) -> str:
-        return format_money(self.total, self.currency)
+        return format_money(self.amount, self.currency)
 
     @property
     def change(self) -> Change | None:
-        return relative_change(self.total, self.previous_total)
+        return relative_change(self.amount, self.previous_amount)
 
     @property
     def previous(self) -> str | None:
         return (
             None
-            if self.previous_total is None
-            else format_money(self.previous_total, self.currency)
+            if self.previous_amount is None
+            else format_money(self.previous_amount, self.currency)
         )
 
     @property
     def average_days(self) -> int:
-        return len(self.earlier_totals)
+        return len(self.earlier_amounts)
 
     @property
-    def average_total(self) -> float | None:
-        earlier = self.earlier_totals
+    def average_amount(self) -> float | None:
+        earlier = self.earlier_amounts
         return sum(earlier) / len(earlier) if earlier else None
 
     @property
     def average(self) -> str | None:
         return (
-            None if self.average_total is None else format_money(self.average_total, self.currency)
+            None
+            if self.average_amount is None
+            else format_money(self.average_amount, self.currency)
         )
 
     @property
     def average_change(self) -> Change | None:
-        return relative_change(self.total, self.average_total)
+        return relative_change(self.amount, self.average_amount)
 
 
 @dataclass(frozen=True)
@@ -490,9 +493,24 @@ class ReportView:
 
     @cached_property
     def headline(self) -> Headline:
-        previous = self.previous[HEADLINE_KPI] if self.previous else None
-        earlier = tuple(float(day[HEADLINE_KPI]) for day in self.insights.history)
+        # days stored before their document had the KPI (e.g. net sales before returns)
+        # hold null: no change from them, and not in the average
+        previous = self.previous.get(HEADLINE_KPI) if self.previous else None
+        earlier = tuple(
+            float(value)
+            for day in self.insights.history
+            if (value := day.get(HEADLINE_KPI)) is not None
+        )
         return Headline(float(self.metrics[HEADLINE_KPI] or 0), previous, earlier, self.currency)
+
+    @property
+    def sales_and_refunds(self) -> tuple[str, str] | None:
+        """(total sales, refunds) beside a net headline; None when the headline is total
+        sales or the document has no refunds."""
+        refunds = self.metrics.get("refund_total")
+        if HEADLINE_KPI == "total_sales" or refunds is None:
+            return None
+        return format_money(self.total, self.currency), format_money(refunds, self.currency)
 
     @cached_property
     def unusual(self) -> tuple[Kpi, ...]:
