@@ -17,9 +17,11 @@ import datetime as dt
 import logging
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from importlib import import_module
 from pathlib import Path
 
 import psycopg
@@ -27,10 +29,11 @@ from psycopg import sql
 
 from customer_pipeline.database import connect
 from customer_pipeline.errors import ConfigError
+from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.csvfile import GeneratedFile
 from customer_pipeline.schema import hold_lock, schema_lock
 from customer_pipeline.settings import Settings
-from customer_pipeline.tables import DIMENSIONS, GENERATED, TRANSACTIONS, Table
+from customer_pipeline.tables import DIMENSIONS, GENERATED, TRANSACTIONS, VERSIONED, Table
 
 log = logging.getLogger(__name__)
 
@@ -129,44 +132,127 @@ def _copy_all(settings: Settings, copies: Sequence[Copy], connections: int) -> d
     return copied
 
 
-def _upsert_dimension(conn: psycopg.Connection, table: Table, stage: str) -> None:
-    """Update the rows that changed, insert the new ones, leave identical ones alone.
+def _upsert(
+    conn: psycopg.Connection,
+    target: str,
+    keys: Sequence[str],
+    columns: Sequence[str],
+    source: sql.Composable,
+) -> None:
+    """Update the rows of `target` that differ from `source`'s (same `keys`), insert the
+    new ones, leave identical ones alone.
 
-    Two set-based statements (a hash join, then an anti-join) rather than INSERT ... ON
+    Two set-based statements (a join, then an anti-join) rather than INSERT ... ON
     CONFLICT, which probes the key row by row. Safe because the caller holds the swap
-    lock: no other load inserts into the dimensions meanwhile.
+    lock: no other load writes into the dimensions meanwhile.
     """
-    key = table.key
-    others = [c for c in table.columns if c != key]
+    others = [c for c in columns if c not in keys]
     names = {
-        "table": sql.Identifier(table.name),
-        "stage": sql.Identifier(stage),
-        "key": sql.Identifier(key),
-        "cols": sql.SQL(", ").join(map(sql.Identifier, table.columns)),
+        "table": sql.Identifier(target),
+        "source": source,
+        "match": sql.SQL(" AND ").join(
+            sql.SQL("t.{0} = s.{0}").format(sql.Identifier(key)) for key in keys
+        ),
+        "cols": sql.SQL(", ").join(map(sql.Identifier, columns)),
         "others": sql.SQL(", ").join(map(sql.Identifier, others)),
         "new": sql.SQL(", ").join(sql.Identifier("s", c) for c in others),
         "old": sql.SQL(", ").join(sql.Identifier("t", c) for c in others),
     }
     conn.execute(
         sql.SQL(
-            "UPDATE {table} t SET ({others}) = ROW({new}) FROM {stage} s "
-            "WHERE t.{key} = s.{key} AND ({old}) IS DISTINCT FROM ({new})"
+            "UPDATE {table} t SET ({others}) = ROW({new}) FROM {source} s "
+            "WHERE {match} AND ({old}) IS DISTINCT FROM ({new})"
         ).format(**names)
     )
     conn.execute(
         sql.SQL(
-            "INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} s "
-            "WHERE NOT EXISTS (SELECT FROM {table} t WHERE t.{key} = s.{key})"
+            "INSERT INTO {table} ({cols}) SELECT {cols} FROM {source} s "
+            "WHERE NOT EXISTS (SELECT FROM {table} t WHERE {match})"
         ).format(**names)
     )
+
+
+def _upsert_dimension(conn: psycopg.Connection, table: Table, stage: str) -> None:
+    """A dimension without history: its rows are the stage's (see _upsert)."""
+    _upsert(conn, table.name, [table.key], table.columns, sql.Identifier(stage))
+    _follow_serial(conn, table)
+
+
+def _follow_serial(conn: psycopg.Connection, table: Table) -> None:
     if table.serial_key:  # keep the serial's sequence past the explicit ids
         conn.execute(
             sql.SQL(
                 "SELECT setval(pg_get_serial_sequence(%s, %s), "
                 "GREATEST(COALESCE((SELECT max({key}) FROM {table}), 0), 1))"
-            ).format(key=sql.Identifier(key), table=sql.Identifier(table.name)),
-            [table.name, key],
+            ).format(key=sql.Identifier(table.key), table=sql.Identifier(table.name)),
+            [table.name, table.key],
         )
+
+
+#: valid_to of every version of the keys in the stage: the next version's valid_from.
+_VALID_TO = """
+UPDATE {history} h SET valid_to = n.next
+FROM (SELECT {key}, valid_from,
+             lead(valid_from) OVER (PARTITION BY {key} ORDER BY valid_from) AS next
+      FROM {history} WHERE {key} IN (SELECT {key} FROM {stage})) n
+WHERE h.{key} = n.{key} AND h.valid_from = n.valid_from AND h.valid_to IS DISTINCT FROM n.next
+"""
+
+
+def _merge_versions(conn: psycopg.Connection, table: Table, stage: str) -> None:
+    """Merge the stage's versions: into the history (a version is its key and valid_from:
+    a re-run replaces it), then the valid_to of the keys they touch, then the current
+    rows of those keys (their latest version). The result is a function of the set of
+    versions ever loaded, whatever their order."""
+    assert table.history is not None
+    names = {
+        "history": sql.Identifier(table.history),
+        "stage": sql.Identifier(stage),
+        "key": sql.Identifier(table.key),
+        "cols": sql.SQL(", ").join(map(sql.Identifier, table.columns)),
+    }
+    conn.execute(sql.SQL("ANALYZE {}").format(names["stage"]))  # small: index look-ups
+    _upsert(conn, table.history, [table.key, "valid_from"], table.file_columns, names["stage"])
+    conn.execute(sql.SQL(_VALID_TO).format(**names))
+    current = sql.SQL(
+        "(SELECT {cols} FROM {history} WHERE valid_to IS NULL "
+        "AND {key} IN (SELECT {key} FROM {stage}))"
+    ).format(**names)
+    _upsert(conn, table.name, [table.key], table.columns, current)
+    _follow_serial(conn, table)
+
+
+def _catch_up(
+    session: psycopg.Connection, settings: Settings, day: dt.date, stages: Mapping[str, str]
+) -> None:
+    """Unless the schema holds the previous day, add to the stages the version in force at
+    the start of `day` of every row that exists by then (streamed, no file).
+
+    A day in sequence needs none: the previous day's load brought them (by induction:
+    its versions and, in force at its start, every older row's). A day loaded into an
+    empty schema, or after a gap, gets them once: its lines reference customers and
+    products that only older days' files hold, and its KPIs compare versions with those
+    before. Every version is the true one (its valid_from the change's), so the history
+    is a function of the set of days loaded.
+    """
+    previous = partition_name(day - dt.timedelta(days=1))
+    if session.execute("SELECT to_regclass(%s) IS NOT NULL", [previous]).fetchone()[0]:
+        return
+    started = time.perf_counter()
+    rows = 0
+    for table in VERSIONED:
+        module, function = (table.versions_before or "").split(":")
+        blocks = getattr(import_module(module), function)(settings, day)
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+            sql.Identifier(stages[table.name]),
+            sql.SQL(", ").join(map(sql.Identifier, table.file_columns)),
+        )
+        with session.cursor() as cur:
+            with cur.copy(statement) as copy:
+                for columns in blocks:
+                    copy.write(csvfile.text(columns).tobytes())
+            rows += cur.rowcount
+    log.info("catch-up for %s: %d versions in %.2f s", day, rows, time.perf_counter() - started)
 
 
 def load_day(settings: Settings, day: dt.date, files: Sequence[GeneratedFile]) -> dict[str, int]:
@@ -176,7 +262,7 @@ def load_day(settings: Settings, day: dt.date, files: Sequence[GeneratedFile]) -
     # largest first, over COPY_CONNECTIONS connections: both cores parse CSV
     copies: list[Copy] = sorted(
         (
-            (index, stages[file.table], GENERATED[file.table].columns, file.path)
+            (index, stages[file.table], GENERATED[file.table].file_columns, file.path)
             for index, file in enumerate(files)
         ),
         key=lambda copy: -Path(copy[3]).stat().st_size,
@@ -189,6 +275,7 @@ def load_day(settings: Settings, day: dt.date, files: Sequence[GeneratedFile]) -
         try:
             _prepare_stages(session, stages, day)
             copied = _copy_all(settings, copies, COPY_CONNECTIONS)
+            _catch_up(session, settings, day, stages)
             _key_stage(session, stages[TRANSACTIONS.name])
             _swap(session, settings, day, stages)
         except BaseException:
@@ -216,9 +303,10 @@ def _prepare_stages(session: psycopg.Connection, stages: Mapping[str, str], day:
     _drop_stages(session, stages)  # what a dead load of this date left
     for table, stage in stages.items():
         if table != TRANSACTIONS.name:
+            like = GENERATED[table].history or table  # versions: like their history
             session.execute(
                 sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {})").format(
-                    sql.Identifier(stage), sql.Identifier(table)
+                    sql.Identifier(stage), sql.Identifier(like)
                 )
             )
             continue
@@ -276,7 +364,10 @@ def _swap(
     with _analyzing(settings, stage) as analyzed, session.transaction():
         schema_lock(session, settings, "swap")  # one swap at a time: no lock-order deadlocks
         for table in DIMENSIONS:
-            _upsert_dimension(session, table, stages[table.name])
+            if table.history:
+                _merge_versions(session, table, stages[table.name])
+            else:
+                _upsert_dimension(session, table, stages[table.name])
         analyzed()  # raises what ANALYZE raised
         _attach(session, day, stage)
 

@@ -18,13 +18,14 @@ from customer_pipeline.database import connect
 from customer_pipeline.dataset import record_dataset
 from customer_pipeline.errors import ConfigError
 from customer_pipeline.settings import Settings
-from customer_pipeline.tables import DIMENSIONS, TRANSACTIONS
+from customer_pipeline.tables import DIMENSIONS, TRANSACTIONS, VERSIONED
 
 #: Every table the pipeline owns, dependents first: the generated ones and the records.
 TABLES = (
     TRANSACTIONS.name,
     "daily_metrics",
     "pipeline_runs",
+    *(table.history for table in VERSIONED),
     *(table.name for table in reversed(DIMENSIONS)),  # promotions reference products
     "pipeline_dataset",
 )
@@ -32,12 +33,15 @@ TABLES = (
 SCHEMA_SQL = files("customer_pipeline").joinpath("sql/schema.sql").read_text()
 #: Bumped whenever schema.sql changes a table that exists already, or what the tables
 #: hold (3: every table marked; one dataset per schema; 4: promotions, the products' brand
-#: and tier, the transactions' promotion and discount).
-SCHEMA_VERSION = 4
+#: and tier, the transactions' promotion and discount; 5: customers' and products'
+#: histories, closed_at, discontinued_at).
+SCHEMA_VERSION = 5
 _PREFIX = "customer-pipeline schema "
 _MARK = f"{_PREFIX}{SCHEMA_VERSION}"
 #: Version 2 marked only its transactions table; these were its other tables.
-_V2_TABLES = frozenset(TABLES) - {"pipeline_dataset", "promotions"}
+_V2_TABLES = (
+    frozenset(TABLES) - {"pipeline_dataset", "promotions"} - {table.history for table in VERSIONED}
+)
 
 
 def lock_key(settings: Settings, name: str) -> str:

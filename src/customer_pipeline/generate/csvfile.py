@@ -25,6 +25,7 @@ from typing import TypeVar
 import numpy as np
 
 from customer_pipeline.generate.streams import blocks
+from customer_pipeline.settings import BLOCK_ROWS
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -299,3 +300,19 @@ def write_blocks(
     """Write rows [start, stop) of a table made block by block; return the row count."""
     ((_, count),) = write_files([(path, start, stop)], header, block_columns)
     return count
+
+
+def write_columns(path: Path, header: Sequence[str], columns: Sequence[Column], rows: int) -> int:
+    """Write `rows` rows given as whole columns (not made block by block); return rows."""
+
+    def block_columns(block: int) -> list[Column]:
+        return [
+            _cut(column, slice(block * BLOCK_ROWS, (block + 1) * BLOCK_ROWS)) for column in columns
+        ]
+
+    return write_blocks(path, header, 0, rows, block_columns)
+
+
+def text(columns: Sequence[Column]) -> np.ndarray:
+    """CSV rows (uint8 text, no header) of equally long columns: what COPY reads."""
+    return _rows(columns)

@@ -1,5 +1,6 @@
 """transactions: the day's sales as lines of baskets, referencing existing customers,
-products and stores only.
+products and stores only: the products on sale that day, at the price valid that day
+(:func:`.product_changes.on_sale`).
 
 Keys are computed, never looked up: a foreign key is a sampled parent index mapped to
 that parent's key, so an orphan is impossible by construction. Money is integer cents:
@@ -35,6 +36,7 @@ from customer_pipeline.generate.catalog import (
     STORE_TYPES,
 )
 from customer_pipeline.generate.customers import customer_facts, customer_ids, visit_weights
+from customer_pipeline.generate.product_changes import on_sale
 from customer_pipeline.generate.products import product_facts
 from customer_pipeline.generate.promotions import discounts, popularity_on, promotion_columns
 from customer_pipeline.generate.stores import store_facts, utc_offsets, zone_weights
@@ -94,9 +96,10 @@ class DayPlan:
     visitors: np.ndarray  # the day's visits of returning customers, shuffled (see _visitors)
     blocks: int  # the day's blocks of lines
     new_signup_second: np.ndarray  # second of the day each new customer signed up
-    price_cents: np.ndarray
+    product_index: np.ndarray  # the products on sale (product_id - 1): "products" below
+    price_cents: np.ndarray  # each product's price valid on the day
     price_text: np.ndarray  # the prices as CSV text, formatted once
-    product_text: np.ndarray  # product ids (index + 1) as CSV text
+    product_text: np.ndarray  # product ids as CSV text
     store_text: np.ndarray  # store ids (index + 1) as CSV text
     product_tickets: np.ndarray  # ticket table, by popularity
     product_category: np.ndarray
@@ -170,7 +173,8 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     returning = customers_through(settings, day - dt.timedelta(days=1))
     everyone = customers_through(settings, day)
     customers = customer_facts(settings, everyone)
-    products = product_facts(settings.seed, sizes.products)
+    catalog = on_sale(settings, day)  # the products on sale that day, at that day's prices
+    products = product_facts(settings.seed, catalog.listed)
     stores = store_facts(settings.seed, settings.locale, sizes.stores)
     count = transaction_count(settings, day)
     online = np.flatnonzero(stores.online)
@@ -183,22 +187,23 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     rounding = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), 0, part=1)
     midnight = np.datetime64(day, "s").astype(np.int64)
     # promotions: what is on promotion sells more, as a first line and as a related one
-    popularity = np.round(popularity_on(settings, day, products.tickets)).astype(np.int64)
-    category_tickets, category_start, category_size = _category_tables(
-        products.category, popularity
-    )
+    popularity = popularity_on(settings, day, products.tickets)[catalog.index]
+    popularity = np.round(popularity).astype(np.int64)
+    category = products.category[catalog.index]
+    category_tickets, category_start, category_size = _category_tables(category, popularity)
     return DayPlan(
         returning=returning,
         new=new,
         visitors=_visitors(rounding, weights, baskets),
         blocks=-(-count // BLOCK_ROWS),
         new_signup_second=customers.created[returning:] - midnight,
-        price_cents=products.price_cents,
-        price_text=csvfile.cents_as_decimal(products.price_cents),
-        product_text=csvfile.integers(np.arange(1, sizes.products + 1)),
+        product_index=catalog.index,
+        price_cents=catalog.price_cents,
+        price_text=csvfile.cents_as_decimal(catalog.price_cents),
+        product_text=csvfile.integers(catalog.index + 1),
         store_text=csvfile.integers(np.arange(1, sizes.stores + 1)),
         product_tickets=ticket_table(popularity),
-        product_category=products.category,
+        product_category=category,
         category_tickets=category_tickets,
         category_start=category_start,
         category_size=category_size,
@@ -300,7 +305,7 @@ def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[
     basket = lines.basket_of_line
     product = lines.product
     line_cents = plan.price_cents[product] * lines.quantity
-    promotion, discount = discounts(settings, day, product, line_cents)  # promotions
+    promotion, discount = discounts(settings, day, plan.product_index[product], line_cents)
     return [
         line_ids,
         basket_ids[basket],

@@ -13,8 +13,31 @@ CREATE TABLE IF NOT EXISTS customers (
     postal_code     varchar(20)   NOT NULL,
     date_of_birth   date          NOT NULL,
     account_balance numeric(10,2) NOT NULL CHECK (account_balance >= 0),
-    created_at      timestamptz   NOT NULL
+    created_at      timestamptz   NOT NULL,
+    closed_at       timestamptz   CHECK (closed_at > created_at)  -- NULL: the account is open
 );
+
+-- Every version of every customer (SCD type 2): valid from valid_from until valid_to, the
+-- next version's valid_from (NULL: the current one, the row in customers).
+CREATE TABLE IF NOT EXISTS customers_history (
+    customer_id     uuid          NOT NULL,
+    first_name      varchar(50)   NOT NULL,
+    last_name       varchar(50)   NOT NULL,
+    email           varchar(100)  NOT NULL,
+    address         text          NOT NULL,
+    city            varchar(50)   NOT NULL,
+    state           varchar(50)   NOT NULL,
+    country         varchar(50)   NOT NULL,
+    postal_code     varchar(20)   NOT NULL,
+    date_of_birth   date          NOT NULL,
+    account_balance numeric(10,2) NOT NULL CHECK (account_balance >= 0),
+    created_at      timestamptz   NOT NULL,
+    closed_at       timestamptz,
+    valid_from      timestamptz   NOT NULL,
+    valid_to        timestamptz   CHECK (valid_to > valid_from),
+    PRIMARY KEY (customer_id, valid_from)
+);
+CREATE INDEX IF NOT EXISTS customers_history_valid_from ON customers_history (valid_from);
 
 CREATE TABLE IF NOT EXISTS products (
     product_id   serial PRIMARY KEY,
@@ -23,8 +46,26 @@ CREATE TABLE IF NOT EXISTS products (
     price        numeric(10,2) NOT NULL CHECK (price > 0),
     quantity     integer       NOT NULL CHECK (quantity >= 0),  -- units in stock, by popularity
     brand        varchar(50)   NOT NULL,
-    price_tier   varchar(20)   NOT NULL CHECK (price_tier IN ('budget', 'standard', 'premium'))
+    price_tier   varchar(20)   NOT NULL CHECK (price_tier IN ('budget', 'standard', 'premium')),
+    discontinued_at timestamptz  -- NULL: on sale; from then on it is no longer sold
 );
+
+-- Every version of every product (SCD type 2, as customers_history): a price change, a
+-- launch or a discontinuation takes effect at 00:00 UTC of its day.
+CREATE TABLE IF NOT EXISTS products_history (
+    product_id   integer       NOT NULL,
+    product_name varchar(100)  NOT NULL,
+    category     varchar(100)  NOT NULL,
+    price        numeric(10,2) NOT NULL CHECK (price > 0),
+    quantity     integer       NOT NULL CHECK (quantity >= 0),
+    brand        varchar(50)   NOT NULL,
+    price_tier   varchar(20)   NOT NULL,
+    discontinued_at timestamptz,
+    valid_from   timestamptz   NOT NULL,
+    valid_to     timestamptz   CHECK (valid_to > valid_from),
+    PRIMARY KEY (product_id, valid_from)
+);
+CREATE INDEX IF NOT EXISTS products_history_valid_from ON products_history (valid_from);
 
 -- A promotion applies to one category or to one product, from start_date to end_date
 -- (both included); ids are stable: (year x 12 + month - 1) x 16 + slot (generate/promotions.py).
