@@ -180,6 +180,26 @@ def day_fingerprint(db: psycopg.Connection, day) -> tuple:
     ).fetchone()
 
 
+def as_of(settings: Settings, day) -> dict[str, list[dict[str, str]]]:
+    """Every customer and product as `day` ends (the version of each in force then), as
+    rows of their files: what the day's files alone no longer hold (they hold versions)."""
+    import csv
+    import datetime as dt
+    import io
+    from importlib import import_module
+
+    from customer_pipeline.generate.csvfile import text
+    from customer_pipeline.tables import VERSIONED
+
+    found = {}
+    for table in VERSIONED:
+        module, function = (table.versions_before or "").split(":")
+        blocks = getattr(import_module(module), function)(settings, day + dt.timedelta(days=1))
+        data = b"".join(text(columns).tobytes() for columns in blocks).decode()
+        found[table.name] = list(csv.DictReader(io.StringIO(data), table.file_columns))
+    return found
+
+
 def read_csv(path) -> list[dict[str, str]]:
     import csv
 
