@@ -43,6 +43,8 @@ def metrics_doc(**changes: Any) -> dict[str, Any]:
         "discount_total": 12345.6,
         "promotion_sales": 234567.8,
         "promotion_transactions": 2100,
+        "customers_moved": 3,
+        "customers_closed": 1,
     }
     doc.update(changes)
     return doc
@@ -70,6 +72,8 @@ def empty_day() -> dict[str, Any]:
         discount_total=0.0,
         promotion_sales=0.0,
         promotion_transactions=0,
+        customers_moved=0,
+        customers_closed=0,
     )
 
 

@@ -33,6 +33,7 @@ def expected_metrics(settings: Settings, files: list) -> dict:
     rows: dict[str, list[dict[str, str]]] = defaultdict(list)
     for f in files:
         rows[f.table] += read(f.path)
+    versions = rows["customers"]  # the day's
     rows.update(as_of(settings, DAY))
     tx = rows["transactions"]
     amounts = [Decimal(r["transaction_amount"]) for r in tx]
@@ -88,6 +89,18 @@ def expected_metrics(settings: Settings, files: list) -> dict:
         ),
         "promotion_transactions": sum(1 for r in tx if r["promotion_id"]),
         **expected_basket_kpis(tx, customers),
+        **expected_change_kpis(settings, versions),
+    }
+
+
+def expected_change_kpis(settings: Settings, versions: list[dict[str, str]]) -> dict:
+    """Moves and closed accounts: the day's versions against the customers the day before."""
+    before = {c["customer_id"]: c for c in as_of(settings, DAY - dt.timedelta(days=1))["customers"]}
+    where = ("address", "city", "state", "postal_code")
+    changed = [(v, before[v["customer_id"]]) for v in versions if v["customer_id"] in before]
+    return {
+        "customers_moved": sum(any(v[f] != b[f] for f in where) for v, b in changed),
+        "customers_closed": sum(bool(v["closed_at"]) and not b["closed_at"] for v, b in changed),
     }
 
 
