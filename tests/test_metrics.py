@@ -207,6 +207,8 @@ def test_a_day_without_transactions_gives_zeros_and_nulls(settings: Settings) ->
         "discount_total": 0.0,
         "promotion_sales": 0.0,
         "promotion_transactions": 0,
+        "customers_moved": 0,
+        "customers_closed": 0,
     }
     assert stored_metrics(settings, DAY) == metrics
 
