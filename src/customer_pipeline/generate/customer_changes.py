@@ -47,7 +47,7 @@ MOVE = Kind(code=1, per_year=1 / 7, epoch_days=365, cap=4)
 EMAIL = Kind(code=2, per_year=1 / 15, epoch_days=365, cap=3)
 BALANCE = Kind(code=3, per_year=4.0, epoch_days=91, cap=8)
 KINDS = (MOVE, EMAIL, BALANCE)
-CLOSE_SHARE = 0.5  # of the lapsed customers: they close their account ...
+CLOSE_SHARE = 0.8  # of the lapsed customers: they close their account ...
 CLOSE_DELAY_DAYS = 180  # ... this long (mean, exponential) after their last visit
 BALANCE_SIGMA = 0.5  # a new balance: the first one x lognormal(0, BALANCE_SIGMA)
 _CLOSE, _ADDRESS, _DOMAIN, _BALANCE = 10, 11, 12, 13  # keys of the other draws
