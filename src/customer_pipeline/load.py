@@ -2,8 +2,11 @@
 
 The day's transactions are COPYed into a staging table (in parallel connections), keyed,
 then swapped in as the day's partition ``transactions_YYYYMMDD`` in one transaction that
-also upserts the dimension tables. Either the whole day is replaced or nothing changes:
-a failure at any point leaves the previous state of that day intact. A session advisory
+also upserts the dimension tables (customers' and products' files are versions: merged
+into their history and current tables, see _merge_versions; a schema without the
+previous day first gets the versions in force at the day's start, see _catch_up).
+Either the whole day is replaced or nothing changes: a failure at any point leaves the
+previous state of that day intact. A session advisory
 lock per (schema, date) keeps two loads of the same date from interleaving; loads of
 different dates overlap except for the short swap. A load that dies (killed, its server
 lost) leaves its staging tables, with its date's lock free: the next run drops them
@@ -189,21 +192,45 @@ def _follow_serial(conn: psycopg.Connection, table: Table) -> None:
         )
 
 
-#: valid_to of every version of the keys in the stage: the next version's valid_from.
+#: The keys of the stage, each with its versions (valid_from, the next one's valid_from):
+#: one index range of the history per key.
+_KEYS_VERSIONS = """
+(SELECT k.{key}, n.valid_from, n.next
+ FROM (SELECT DISTINCT {key} FROM {stage}) k
+ CROSS JOIN LATERAL (
+     SELECT valid_from, lead(valid_from) OVER (ORDER BY valid_from) AS next
+     FROM {history} x WHERE x.{key} = k.{key}) n)
+"""
+#: valid_to of every version of the stage's keys: the next version's valid_from.
 _VALID_TO = """
-UPDATE {history} h SET valid_to = n.next
-FROM (SELECT {key}, valid_from,
-             lead(valid_from) OVER (PARTITION BY {key} ORDER BY valid_from) AS next
-      FROM {history} WHERE {key} IN (SELECT {key} FROM {stage})) n
+UPDATE {history} h SET valid_to = n.next FROM {versions} n
 WHERE h.{key} = n.{key} AND h.valid_from = n.valid_from AND h.valid_to IS DISTINCT FROM n.next
+"""
+#: The current version (the latest) of each of the stage's keys.
+_CURRENT = """
+(SELECT x.* FROM (SELECT DISTINCT {key} FROM {stage}) k
+ CROSS JOIN LATERAL (
+     SELECT {cols} FROM {history} x WHERE x.{key} = k.{key}
+     ORDER BY x.valid_from DESC LIMIT 1) x)
 """
 
 
-def _merge_versions(conn: psycopg.Connection, table: Table, stage: str) -> None:
+#: what a merge by key turns off: the joins that read a whole table (a nested loop then
+#: takes the stage's few rows to the tables' indexes)
+_BY_KEY = ("enable_hashjoin", "enable_mergejoin")
+
+
+def _merge_versions(conn: psycopg.Connection, table: Table, stage: str, *, by_key: bool) -> None:
     """Merge the stage's versions: into the history (a version is its key and valid_from:
     a re-run replaces it), then the valid_to of the keys they touch, then the current
     rows of those keys (their latest version). The result is a function of the set of
-    versions ever loaded, whatever their order."""
+    versions ever loaded, whatever their order.
+
+    by_key: the stage holds one day's versions, a few against the history: every
+    statement goes through the keys' indexes, so that it costs what the day changed (the
+    planner, by its default costs, scans the whole history and current table instead).
+    A catch-up's stage (every row) is left to the planner.
+    """
     assert table.history is not None
     names = {
         "history": sql.Identifier(table.history),
@@ -211,20 +238,22 @@ def _merge_versions(conn: psycopg.Connection, table: Table, stage: str) -> None:
         "key": sql.Identifier(table.key),
         "cols": sql.SQL(", ").join(map(sql.Identifier, table.columns)),
     }
-    conn.execute(sql.SQL("ANALYZE {}").format(names["stage"]))  # small: index look-ups
+    conn.execute(sql.SQL("ANALYZE {}").format(names["stage"]))
+    for setting in _BY_KEY:
+        conn.execute(f"SET LOCAL {setting} = {'off' if by_key else 'DEFAULT'}")
     _upsert(conn, table.history, [table.key, "valid_from"], table.file_columns, names["stage"])
-    conn.execute(sql.SQL(_VALID_TO).format(**names))
-    current = sql.SQL(
-        "(SELECT {cols} FROM {history} WHERE valid_to IS NULL "
-        "AND {key} IN (SELECT {key} FROM {stage}))"
-    ).format(**names)
+    versions = sql.SQL(_KEYS_VERSIONS).format(**names)
+    conn.execute(sql.SQL(_VALID_TO).format(versions=versions, **names))
+    current = sql.SQL(_CURRENT).format(**names)
     _upsert(conn, table.name, [table.key], table.columns, current)
+    for setting in _BY_KEY:
+        conn.execute(f"SET LOCAL {setting} = DEFAULT")
     _follow_serial(conn, table)
 
 
 def _catch_up(
     session: psycopg.Connection, settings: Settings, day: dt.date, stages: Mapping[str, str]
-) -> None:
+) -> bool:
     """Unless the schema holds the previous day, add to the stages the version in force at
     the start of `day` of every row that exists by then (streamed, no file).
 
@@ -237,7 +266,7 @@ def _catch_up(
     """
     previous = partition_name(day - dt.timedelta(days=1))
     if session.execute("SELECT to_regclass(%s) IS NOT NULL", [previous]).fetchone()[0]:
-        return
+        return False
     started = time.perf_counter()
     rows = 0
     for table in VERSIONED:
@@ -253,6 +282,7 @@ def _catch_up(
                     copy.write(csvfile.text(columns).tobytes())
             rows += cur.rowcount
     log.info("catch-up for %s: %d versions in %.2f s", day, rows, time.perf_counter() - started)
+    return True
 
 
 def load_day(settings: Settings, day: dt.date, files: Sequence[GeneratedFile]) -> dict[str, int]:
@@ -275,9 +305,9 @@ def load_day(settings: Settings, day: dt.date, files: Sequence[GeneratedFile]) -
         try:
             _prepare_stages(session, stages, day)
             copied = _copy_all(settings, copies, COPY_CONNECTIONS)
-            _catch_up(session, settings, day, stages)
+            caught_up = _catch_up(session, settings, day, stages)
             _key_stage(session, stages[TRANSACTIONS.name])
-            _swap(session, settings, day, stages)
+            _swap(session, settings, day, stages, by_key=not caught_up)
         except BaseException:
             # the connection may be lost too: then the next run drops them (the load lock
             # went with the connection); the load's own error is the one to report
@@ -356,7 +386,12 @@ def _analyzing(settings: Settings, stage: str) -> Iterator[Callable[[], None]]:
 
 
 def _swap(
-    session: psycopg.Connection, settings: Settings, day: dt.date, stages: Mapping[str, str]
+    session: psycopg.Connection,
+    settings: Settings,
+    day: dt.date,
+    stages: Mapping[str, str],
+    *,
+    by_key: bool,
 ) -> None:
     """In one transaction: upsert the dimensions, then replace the day's partition by the
     keyed stage (analyzed meanwhile)."""
@@ -365,7 +400,7 @@ def _swap(
         schema_lock(session, settings, "swap")  # one swap at a time: no lock-order deadlocks
         for table in DIMENSIONS:
             if table.history:
-                _merge_versions(session, table, stages[table.name])
+                _merge_versions(session, table, stages[table.name], by_key=by_key)
             else:
                 _upsert_dimension(session, table, stages[table.name])
         analyzed()  # raises what ANALYZE raised

@@ -124,7 +124,7 @@ def versions(settings: Settings, index: np.ndarray, at: int) -> list[np.ndarray]
         return values[np.where(moved >= 0, redrawn(_ADDRESS, moved, values, field), first)]
 
     domain = np.where(mailed >= 0, redrawn(_DOMAIN, mailed, pool.email_domains, 0), base.domain)
-    # a new address: <number>.<yymmdd of the change> before the @ keeps it unique
+    # a new e-mail address: .<yymmdd of the change> after the number keeps it unique
     suffix = np.concatenate(
         [
             csvfile.constant(b".", len(index)),

@@ -47,9 +47,10 @@ class Calendar:
     stream: Stream
     origin: int  # the history start, days since 1970: epoch 0 starts there
 
-    def _count(self, kind: Kind, keys: np.ndarray, epoch) -> np.ndarray:
-        """How many events each key has in its epoch (scalar or one per key)."""
-        return np.searchsorted(kind.cdf, self.uniform(kind.code, 0, epoch, keys), "right")
+    def _count_draw(self, kind: Kind, keys: np.ndarray, epoch) -> np.ndarray:
+        """The draw that decides how many events each key has in its epoch (scalar or one
+        per key): more than j when it is at least kind.cdf[j]."""
+        return self.uniform(kind.code, 0, epoch, keys)
 
     def _offset(self, kind: Kind, keys: np.ndarray, epoch, j: int) -> np.ndarray:
         """The day within its epoch of each key's j-th event (j >= 1)."""
@@ -57,11 +58,11 @@ class Calendar:
 
     def _days(self, kind: Kind, keys: np.ndarray, epoch: np.ndarray) -> np.ndarray:
         """(len(keys), cap) event days of each key in its epoch; -1 where none."""
-        count = self._count(kind, keys, epoch)
+        draw = self._count_draw(kind, keys, epoch)
         out = np.full((len(keys), kind.cap), -1, dtype=np.int64)
         start = self.origin + epoch * kind.epoch_days
         for j in range(kind.cap):
-            has = np.flatnonzero(count > j)
+            has = np.flatnonzero(draw >= kind.cdf[j])
             if not len(has):
                 break
             out[has, j] = start[has] + self._offset(kind, keys[has], epoch[has], j + 1)
@@ -76,9 +77,9 @@ class Calendar:
             return found
         epoch, offset = divmod(day - self.origin, kind.epoch_days)
         some = np.flatnonzero((first <= day) & (day < last))
-        count = self._count(kind, keys[some], epoch)
+        draw = self._count_draw(kind, keys[some], epoch)
         for j in range(kind.cap):
-            has = np.flatnonzero(count > j)
+            has = np.flatnonzero(draw >= kind.cdf[j])
             if not len(has):
                 break
             hit = self._offset(kind, keys[some[has]], epoch, j + 1) == offset
