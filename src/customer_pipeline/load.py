@@ -157,6 +157,7 @@ def _upsert(
             sql.SQL("t.{0} = s.{0}").format(sql.Identifier(key)) for key in keys
         ),
         "cols": sql.SQL(", ").join(map(sql.Identifier, columns)),
+        "keys": sql.SQL(", ").join(map(sql.Identifier, keys)),  # inserted in index order
         "others": sql.SQL(", ").join(map(sql.Identifier, others)),
         "new": sql.SQL(", ").join(sql.Identifier("s", c) for c in others),
         "old": sql.SQL(", ").join(sql.Identifier("t", c) for c in others),
@@ -170,7 +171,7 @@ def _upsert(
     conn.execute(
         sql.SQL(
             "INSERT INTO {table} ({cols}) SELECT {cols} FROM {source} s "
-            "WHERE NOT EXISTS (SELECT FROM {table} t WHERE {match})"
+            "WHERE NOT EXISTS (SELECT FROM {table} t WHERE {match}) ORDER BY {keys}"
         ).format(**names)
     )
 
@@ -192,14 +193,26 @@ def _follow_serial(conn: psycopg.Connection, table: Table) -> None:
         )
 
 
-#: The keys of the stage, each with its versions (valid_from, the next one's valid_from):
-#: one index range of the history per key.
+#: The versions whose valid_to the stage's versions may change, with their next version's
+#: valid_from: each of the stage's versions, and the version before it (which now ends
+#: where it starts). Two index probes per version of the stage (a day's stage has one
+#: version per key).
 _KEYS_VERSIONS = """
-(SELECT k.{key}, n.valid_from, n.next
- FROM (SELECT DISTINCT {key} FROM {stage}) k
- CROSS JOIN LATERAL (
-     SELECT valid_from, lead(valid_from) OVER (ORDER BY valid_from) AS next
-     FROM {history} x WHERE x.{key} = k.{key}) n)
+(SELECT s.{key}, s.valid_from, (
+     SELECT min(x.valid_from) FROM {history} x
+     WHERE x.{key} = s.{key} AND x.valid_from > s.valid_from) AS next
+ FROM {stage} s
+ UNION ALL
+ SELECT s.{key}, p.valid_from, s.valid_from
+ FROM {stage} s CROSS JOIN LATERAL (
+     SELECT x.valid_from FROM {history} x
+     WHERE x.{key} = s.{key} AND x.valid_from < s.valid_from
+     ORDER BY x.valid_from DESC LIMIT 1) p)
+"""
+#: The same for a stage of every key (a catch-up): one pass over the history.
+_ALL_VERSIONS = """
+(SELECT {key}, valid_from, lead(valid_from) OVER (PARTITION BY {key} ORDER BY valid_from) AS next
+ FROM {history} WHERE {key} IN (SELECT {key} FROM {stage}))
 """
 #: valid_to of every version of the stage's keys: the next version's valid_from.
 _VALID_TO = """
@@ -214,6 +227,10 @@ _CURRENT = """
      ORDER BY x.valid_from DESC LIMIT 1) x)
 """
 
+#: The same for a stage of every key.
+_ALL_CURRENT = """
+(SELECT {cols} FROM {history} WHERE valid_to IS NULL AND {key} IN (SELECT {key} FROM {stage}))
+"""
 
 #: what a merge by key turns off: the joins that read a whole table (a nested loop then
 #: takes the stage's few rows to the tables' indexes)
@@ -242,9 +259,9 @@ def _merge_versions(conn: psycopg.Connection, table: Table, stage: str, *, by_ke
     for setting in _BY_KEY:
         conn.execute(f"SET LOCAL {setting} = {'off' if by_key else 'DEFAULT'}")
     _upsert(conn, table.history, [table.key, "valid_from"], table.file_columns, names["stage"])
-    versions = sql.SQL(_KEYS_VERSIONS).format(**names)
+    versions = sql.SQL(_KEYS_VERSIONS if by_key else _ALL_VERSIONS).format(**names)
     conn.execute(sql.SQL(_VALID_TO).format(versions=versions, **names))
-    current = sql.SQL(_CURRENT).format(**names)
+    current = sql.SQL(_CURRENT if by_key else _ALL_CURRENT).format(**names)
     _upsert(conn, table.name, [table.key], table.columns, current)
     for setting in _BY_KEY:
         conn.execute(f"SET LOCAL {setting} = DEFAULT")
