@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS customers (
     account_balance numeric(10,2) NOT NULL CHECK (account_balance >= 0),
     created_at      timestamptz   NOT NULL,
     closed_at       timestamptz   CHECK (closed_at > created_at)  -- NULL: the account is open
-);
+) WITH (fillfactor = 90);  -- room for a changed row on its page: no new index entries
 
 -- Every version of every customer (SCD type 2): valid from valid_from until valid_to, the
 -- next version's valid_from (NULL: the current one, the row in customers).
@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS customers_history (
     valid_from      timestamptz   NOT NULL,
     valid_to        timestamptz   CHECK (valid_to > valid_from),
     PRIMARY KEY (customer_id, valid_from)
-);
+) WITH (fillfactor = 90);  -- a version's valid_to is set later: on its page
 CREATE INDEX IF NOT EXISTS customers_history_valid_from ON customers_history (valid_from);
 
 CREATE TABLE IF NOT EXISTS products (
@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS products (
     brand        varchar(50)   NOT NULL,
     price_tier   varchar(20)   NOT NULL CHECK (price_tier IN ('budget', 'standard', 'premium')),
     discontinued_at timestamptz  -- NULL: on sale; from then on it is no longer sold
-);
+) WITH (fillfactor = 90);
 
 -- Every version of every product (SCD type 2, as customers_history): a price change, a
 -- launch or a discontinuation takes effect at 00:00 UTC of its day.
@@ -64,7 +64,7 @@ CREATE TABLE IF NOT EXISTS products_history (
     valid_from   timestamptz   NOT NULL,
     valid_to     timestamptz   CHECK (valid_to > valid_from),
     PRIMARY KEY (product_id, valid_from)
-);
+) WITH (fillfactor = 90);
 CREATE INDEX IF NOT EXISTS products_history_valid_from ON products_history (valid_from);
 
 -- A promotion applies to one category or to one product, from start_date to end_date
