@@ -56,7 +56,7 @@ def launch_days(settings: Settings, index: np.ndarray) -> np.ndarray:
     calendar = _calendar(settings)
     initial = settings.sizes.products
     k = np.asarray(index, dtype=np.int64) - initial
-    spacing = 365.25 / (NEW_PER_YEAR * initial)
+    spacing = 365.25 / (NEW_PER_YEAR * max(initial, 1))
     later = calendar.origin + np.floor((k + calendar.uniform(_LAUNCH, 0, k)) * spacing)
     return np.where(k < 0, calendar.origin, later).astype(np.int64)
 
@@ -65,8 +65,8 @@ def products_through(settings: Settings, day: dt.date) -> int:
     """Products listed by the end of `day` (on sale or discontinued since)."""
     initial = settings.sizes.products
     elapsed = _ordinal(day) - _calendar(settings).origin
-    if elapsed < 0:
-        return initial
+    if elapsed < 0 or not initial:
+        return initial  # (no catalog: no new products either)
     bound = int(np.ceil((elapsed + 1) * NEW_PER_YEAR * initial / 365.25)) + 1
     later = launch_days(settings, initial + np.arange(bound))
     return initial + int(np.count_nonzero(later <= _ordinal(day)))
