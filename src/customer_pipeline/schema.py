@@ -108,7 +108,7 @@ def create_tables(settings: Settings, *, reset: bool | None = None) -> list[str]
                 "their data)"
             )
         conn.execute(SCHEMA_SQL)
-        for table in TABLES:
+        for table in _unmarked(conn, settings):  # (a comment locks the table: only when due)
             conn.execute(
                 sql.SQL("COMMENT ON TABLE {} IS {}").format(
                     sql.Identifier(table), sql.Literal(_MARK)
@@ -116,6 +116,16 @@ def create_tables(settings: Settings, *, reset: bool | None = None) -> list[str]
             )
         record_dataset(conn, settings)
     return list(TABLES)
+
+
+def _unmarked(conn: psycopg.Connection, settings: Settings) -> list[str]:
+    """The pipeline's tables that do not bear this version's mark yet."""
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_class c WHERE c.relnamespace = to_regnamespace(%s) "
+        "AND c.relname = ANY(%s) AND obj_description(c.oid, 'pg_class') IS DISTINCT FROM %s",
+        [settings.db_schema, list(TABLES), _MARK],
+    ).fetchall()
+    return [name for (name,) in rows]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
 -- The pipeline's tables. Idempotent: every statement is a no-op when the object exists.
+-- (Indexes on the big tables are created only when missing, in DO blocks: CREATE INDEX IF
+-- NOT EXISTS would lock the table on every run, and wait for its autovacuum.)
 -- Runs with search_path set to the pipeline's schema.
 
 CREATE TABLE IF NOT EXISTS customers (
@@ -17,7 +19,9 @@ CREATE TABLE IF NOT EXISTS customers (
     closed_at       timestamptz   CHECK (closed_at > created_at)  -- NULL: the account is open
 ) WITH (fillfactor = 90);  -- room for a changed row on its page: no new index entries
 -- the day's sign-ups (the basket KPIs) without a pass over every customer
-CREATE INDEX IF NOT EXISTS customers_created_at ON customers (created_at);
+DO $$ BEGIN IF to_regclass('customers_created_at') IS NULL THEN
+    CREATE INDEX customers_created_at ON customers (created_at);
+END IF; END $$;
 
 -- Every version of every customer (SCD type 2): valid from valid_from until valid_to, the
 -- next version's valid_from (NULL: the current one, the row in customers).
@@ -39,7 +43,9 @@ CREATE TABLE IF NOT EXISTS customers_history (
     valid_to        timestamptz   CHECK (valid_to > valid_from),
     PRIMARY KEY (customer_id, valid_from)
 ) WITH (fillfactor = 90);  -- a version's valid_to is set later: on its page
-CREATE INDEX IF NOT EXISTS customers_history_valid_from ON customers_history (valid_from);
+DO $$ BEGIN IF to_regclass('customers_history_valid_from') IS NULL THEN
+    CREATE INDEX customers_history_valid_from ON customers_history (valid_from);
+END IF; END $$;
 
 CREATE TABLE IF NOT EXISTS products (
     product_id   serial PRIMARY KEY,
@@ -67,7 +73,9 @@ CREATE TABLE IF NOT EXISTS products_history (
     valid_to     timestamptz   CHECK (valid_to > valid_from),
     PRIMARY KEY (product_id, valid_from)
 ) WITH (fillfactor = 90);
-CREATE INDEX IF NOT EXISTS products_history_valid_from ON products_history (valid_from);
+DO $$ BEGIN IF to_regclass('products_history_valid_from') IS NULL THEN
+    CREATE INDEX products_history_valid_from ON products_history (valid_from);
+END IF; END $$;
 
 -- A promotion applies to one category or to one product, from start_date to end_date
 -- (both included); ids are stable: (year x 12 + month - 1) x 16 + slot (generate/promotions.py).
