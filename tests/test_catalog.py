@@ -15,7 +15,7 @@ from importlib.resources import files
 import numpy as np
 import pytest
 
-from conftest import generate_day, read_csv
+from conftest import as_of, generate_day, read_csv
 from customer_pipeline.dataset import Dataset
 from customer_pipeline.generate.catalog import BRANDS, CATEGORIES, DIGEST, KINDS, TIERS
 from customer_pipeline.generate.products import product_facts, product_name
@@ -33,6 +33,8 @@ def default_day(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict
     tables: dict[str, list[dict[str, str]]] = defaultdict(list)
     for generated in generate_day(Settings(), folder, DAY):
         tables[generated.table] += read_csv(generated.path)
+    listed = as_of(Settings(), DAY)["products"]
+    tables["products"] = [product for product in listed if not product["discontinued_at"]]
     return tables
 
 
