@@ -158,6 +158,8 @@ def test_metrics_json_keeps_the_documented_key_order(cli: CliRunner) -> None:
         "discount_total",
         "promotion_sales",
         "promotion_transactions",
+        "customers_moved",
+        "customers_closed",
     ]
     assert list(document["top_customer"]) == ["customer_id", "first_name", "last_name", "sales"]
 
