@@ -6,8 +6,9 @@ in one day) it measures:
 - generation alone, in one process (a fresh process with everything inside the timing,
   the shipped value pools read included, and after a warm-up) and in one process per core;
 - the per-row Faker baseline (the original's way), by default at a tenth of the scale;
-- the floor: `psql \\copy` of the same files (the rows the day publishes: its lines and
-  its new and changed dimension rows) into plain tables, then the same keys;
+- the floor: `psql \\copy` of the same files (the rows the day publishes: its lines, the
+  returns of its lines and its new and changed dimension rows) into plain tables, then
+  the same keys;
 - the whole day, `run_day` (create, generate, load, keys, checks, KPIs, report, email
   to an outbox), in a fresh process, with its per-step timings and peak memory, as a day
   in sequence: the previous day is run first (in a process of its own, on the empty
