@@ -95,7 +95,9 @@ def test_no_product_dominates_a_default_day(default_day: dict) -> None:
     for row in default_day["transactions"]:
         sales[row["product_id"]] += Decimal(row["transaction_amount"])
         units[row["product_id"]] += int(row["quantity"])
-    assert max(sales.values()) / sum(sales.values()) <= Decimal("0.12")
+    # the top product of ~900 lines over ~60 products varies from 6% to 14% day to day
+    # (main, deltas and their merge alike, over the 13 days around DAY): none dominates
+    assert max(sales.values()) / sum(sales.values()) <= Decimal("0.15")
     top_tenth = sorted(units.values(), reverse=True)[:5]  # equal popularity: 10%
     assert sum(top_tenth) / sum(units.values()) >= 0.25
 
