@@ -1,17 +1,22 @@
-"""The floor: `psql \\copy` of the day's CSV files into empty tables, then the same keys.
+"""The floor: `psql \\copy` of the rows the day publishes into empty tables, then the
+same keys.
 
-The files are the rows the day publishes: its dimensions, its lines and the returns of
-its lines (in a steady history a day publishes as many returns as its lines will have:
-the floor copies those, as a table `returns` with the published table's keys).
+The rows the day publishes are its files: its lines, the returns of its lines, and its
+new and changed dimension rows (customers' and products' versions go into their history
+tables, as the load puts them). In a steady history a day publishes as many returns as
+its lines will have: the floor copies those, as a table `returns` with the published
+table's keys.
 
 The plain tables have the columns and types of the library's tables and nothing else
 (no keys, checks, NOT NULL, defaults or partitions); the keys are the library's primary
 and foreign keys, read from the catalog after the library's own create_tables, so the
-floor follows the schema when it changes.
+floor follows the schema when it changes. Foreign keys to customers and products are
+left out: their rows are older days' (empty tables do not hold them).
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Sequence
@@ -52,13 +57,24 @@ def plain_schema(url: str, scratch_schema: str) -> PlainSchema:
     foreign: list[tuple[str, str]] = []
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(scratch_schema)))
-        for table in GENERATED:
+        for table in map(target, GENERATED):
             columns = conn.execute(_COLUMNS, [table]).fetchall()
             tables[table] = ", ".join(f'"{name}" {kind}' for name, kind in columns)
             for kind, definition in conn.execute(_KEYS, [table]).fetchall():
+                if kind == "f" and _OLDER_ROWS.search(definition):
+                    continue
                 (foreign if kind == "f" else unique).append((table, definition))
         conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(scratch_schema)))
     return PlainSchema(tables, unique, foreign)
+
+
+#: a foreign key to a table whose rows come from older days (see the module's docstring)
+_OLDER_ROWS = re.compile(r"REFERENCES (customers|products)\(")
+
+
+def target(table: str) -> str:
+    """The table a generated file's rows go to: a versioned dimension's history."""
+    return GENERATED[table].history or table
 
 
 def _header(path: str) -> str:
@@ -69,7 +85,7 @@ def _header(path: str) -> str:
 def _copy_command(schema: str, file: dict[str, Any]) -> str:
     path = file["path"].replace("'", "''")
     return (
-        f'\\copy "{schema}"."{file["table"]}" ({_header(file["path"])}) '
+        f'\\copy "{schema}"."{target(file["table"])}" ({_header(file["path"])}) '
         f"FROM '{path}' WITH (FORMAT csv, HEADER true)"
     )
 
@@ -128,7 +144,9 @@ def load_floor(
             key_seconds.append([table, definition, round(time.perf_counter() - key_started, 4)])
         finished = time.perf_counter()
 
-        loaded = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in GENERATED}
+        loaded = {
+            t: conn.execute(f'SELECT count(*) FROM "{target(t)}"').fetchone()[0] for t in GENERATED
+        }
     expected = {t: sum(f["rows"] for f in files if f["table"] == t) for t in GENERATED}
     if loaded != expected:
         raise RuntimeError(f"floor loaded {loaded}, the files hold {expected}")

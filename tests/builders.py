@@ -47,6 +47,8 @@ def metrics_doc(**changes: Any) -> dict[str, Any]:
         "refund_total": 23456.7,
         "net_sales": 1211110.8,
         "return_rate_by_category": {"Electronics": 0.025, "Food & Drink": 0.0012},
+        "customers_moved": 3,
+        "customers_closed": 1,
     }
     doc.update(changes)
     return doc
@@ -153,6 +155,8 @@ def empty_day() -> dict[str, Any]:
         refund_total=0.0,
         net_sales=0.0,
         return_rate_by_category={},
+        customers_moved=0,
+        customers_closed=0,
     )
 
 

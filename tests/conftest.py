@@ -140,13 +140,20 @@ def airflow_home() -> Iterator[Path]:
 
 
 def expected_rows(settings: Settings, day) -> dict[str, int]:
-    """Rows of each table that a run of `day` generates (the calendar decides three of them)."""
+    """Rows of each table that a run of `day` generates (customers and products: the day's
+    versions; the calendar decides the others)."""
+    import datetime as dt
+
+    from customer_pipeline.generate import customer_changes, product_changes
     from customer_pipeline.generate.calendar import customers_through, transaction_count
     from customer_pipeline.generate.promotions import promotions_through
 
+    signups = customers_through(settings, day) - customers_through(
+        settings, day - dt.timedelta(days=1)
+    )
     return {
-        "customers": customers_through(settings, day),
-        "products": settings.sizes.products,
+        "customers": len(customer_changes.changed_on(settings, day)) + signups,
+        "products": len(product_changes.changed_on(settings, day)),
         "stores": settings.sizes.stores,
         "promotions": len(promotions_through(settings, day)),
         "transactions": transaction_count(settings, day),
@@ -169,14 +176,51 @@ def returns_of_lines(settings: Settings, day) -> int:
     )
 
 
+def present_rows(settings: Settings, day) -> dict[str, int]:
+    """Rows of the current tables once `day` is loaded: every customer and product by then."""
+    from customer_pipeline.generate.calendar import customers_through
+    from customer_pipeline.generate.product_changes import products_through
+
+    return {
+        **expected_rows(settings, day),
+        "customers": customers_through(settings, day),
+        "products": products_through(settings, day),
+    }
+
+
 def day_fingerprint(db: psycopg.Connection, day) -> tuple:
-    """Everything about a day's rows, order-independent, plus the customers they reference."""
+    """Everything about a day's rows, order-independent, plus the customers they reference
+    as they were when they bought (their version then, but for its valid_to: later days
+    loaded end it)."""
     return db.execute(
         "SELECT count(*), md5(string_agg(t::text, '|' ORDER BY transaction_id)), "
-        "md5(string_agg(DISTINCT c::text, '|')) "
-        "FROM transactions t JOIN customers c USING (customer_id) WHERE business_date = %s",
+        "md5(string_agg(DISTINCT (to_jsonb(c) - 'valid_to')::text, '|')) "
+        "FROM transactions t JOIN customers_history c ON c.customer_id = t.customer_id "
+        "AND c.valid_from <= t.transaction_date "
+        "AND (c.valid_to IS NULL OR t.transaction_date < c.valid_to) "
+        "WHERE business_date = %s",
         [day],
     ).fetchone()
+
+
+def as_of(settings: Settings, day) -> dict[str, list[dict[str, str]]]:
+    """Every customer and product as `day` ends (the version of each in force then), as
+    rows of their files: what the day's files alone no longer hold (they hold versions)."""
+    import csv
+    import datetime as dt
+    import io
+    from importlib import import_module
+
+    from customer_pipeline.generate.csvfile import format_rows
+    from customer_pipeline.tables import VERSIONED
+
+    found = {}
+    for table in VERSIONED:
+        module, function = (table.versions_before or "").split(":")
+        blocks = getattr(import_module(module), function)(settings, day + dt.timedelta(days=1))
+        data = b"".join(format_rows(columns).tobytes() for columns in blocks).decode()
+        found[table.name] = list(csv.DictReader(io.StringIO(data), table.file_columns))
+    return found
 
 
 def read_csv(path) -> list[dict[str, str]]:

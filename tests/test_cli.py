@@ -163,6 +163,8 @@ def test_metrics_json_keeps_the_documented_key_order(cli: CliRunner) -> None:
         "refund_total",
         "net_sales",
         "return_rate_by_category",
+        "customers_moved",
+        "customers_closed",
         "baselines",
         "customers",
     ]

@@ -14,12 +14,14 @@ import zoneinfo
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import expected_rows, generate_day, read_csv
+from customer_pipeline.generate import customer_changes, product_changes
 from customer_pipeline.generate.calendar import customers_through, transaction_count
 from customer_pipeline.generate.catalog import HOURLY, PAYMENT_METHODS, PAYMENT_MIX, STORE_TYPES
-from customer_pipeline.generate.csvfile import quote
+from customer_pipeline.generate.csvfile import format_rows, quote
 from customer_pipeline.generate.transactions import (
     block_lines,
     day_plan,
@@ -27,7 +29,7 @@ from customer_pipeline.generate.transactions import (
     transaction_chunks,
 )
 from customer_pipeline.settings import BLOCK_ROWS, Settings
-from customer_pipeline.tables import DIMENSIONS, PROMOTIONS, Table
+from customer_pipeline.tables import CUSTOMERS, DIMENSIONS, PRODUCTS, STORES
 
 DAY = dt.date(2026, 11, 20)
 
@@ -100,17 +102,19 @@ def test_another_date_gives_other_transactions(small: Settings, tmp_path: Path) 
     assert not set(today) & set(tomorrow)
 
 
-def test_dimensions_are_stable_across_dates(small: Settings, tmp_path: Path) -> None:
-    """Products and stores never change; customers only gain the new sign-ups."""
+def test_stores_are_stable_and_versions_are_the_day_s(small: Settings, tmp_path: Path) -> None:
+    """Stores never change; the customers' and products' files hold the day's versions only:
+    the day's sign-ups and the customers and products that change that day."""
     earlier = {f.table: f for f in generate_day(small, tmp_path / "a", DAY)}
     later_day = DAY + dt.timedelta(days=40)
     later = {f.table: f for f in generate_day(small, tmp_path / "b", later_day)}
-    for table in ("products", "stores"):
-        assert Path(earlier[table].path).read_bytes() == Path(later[table].path).read_bytes()
-    before = Path(earlier["customers"].path).read_text().splitlines()
-    after = Path(later["customers"].path).read_text().splitlines()
-    assert after[: len(before)] == before
-    assert len(after) - 1 == customers_through(small, later_day) > len(before) - 1
+    assert Path(earlier["stores"].path).read_bytes() == Path(later["stores"].path).read_bytes()
+    for table in ("customers", "products"):
+        for day, files in ((DAY, earlier), (later_day, later)):
+            starts = {row["valid_from"][:10] for row in read_csv(files[table].path)}
+            assert starts <= {day.isoformat()}, table
+    signups = customers_through(small, DAY) - customers_through(small, DAY - dt.timedelta(days=1))
+    assert earlier["customers"].rows > signups  # and the changes
 
 
 def test_another_seed_gives_other_data(small: Settings, tmp_path: Path) -> None:
@@ -129,11 +133,23 @@ def test_transactions_reference_existing_rows_and_amounts_are_exact(
         assert len(rows) == f.rows
         tables[f.table] += rows
     assert {t: len(rows) for t, rows in tables.items()} == expected_rows(small, DAY)
-    customers = {row["customer_id"]: row for row in tables["customers"]}
-    prices = {row["product_id"]: Decimal(row["price"]) for row in tables["products"]}
+    # every customer and product as the day ends (the versions of the day and before)
+    header = [*CUSTOMERS.file_columns]
+    customers = {
+        row["customer_id"]: row
+        for columns in customer_changes.versions_before(small, DAY + dt.timedelta(days=1))
+        for row in csv.DictReader(io.StringIO(format_rows(columns).tobytes().decode()), header)
+    }
+    ((columns),) = product_changes.versions_before(small, DAY + dt.timedelta(days=1))
+    products = list(
+        csv.DictReader(io.StringIO(format_rows(columns).tobytes().decode()), PRODUCTS.file_columns)
+    )
+    prices = {
+        row["product_id"]: Decimal(row["price"]) for row in products if not row["discontinued_at"]
+    }
     stores = {row["store_id"]: row for row in tables["stores"]}
-    assert len(customers) == len(tables["customers"])
-    assert sorted(map(int, prices)) == list(range(1, 41))
+    assert len(customers) == customers_through(small, DAY)
+    assert 40 < len(products) == product_changes.products_through(small, DAY) > len(prices)
     day_start = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
     ids = set()
     for row in tables["transactions"]:
@@ -148,6 +164,7 @@ def test_transactions_reference_existing_rows_and_amounts_are_exact(
         moment = dt.datetime.fromisoformat(row["transaction_date"])
         assert day_start <= moment < day_start + dt.timedelta(days=1)
         assert dt.datetime.fromisoformat(customer["created_at"]) <= moment
+        assert not customer["closed_at"]
         local = moment.astimezone(zoneinfo.ZoneInfo(store["timezone"]))
         assert int(store["open_hour"]) <= local.hour < int(store["close_hour"])
         assert row["business_date"] == "2026-11-20"
@@ -166,18 +183,18 @@ def test_zero_transactions_gives_an_empty_file(tmp_path: Path) -> None:
 def test_row_i_does_not_depend_on_the_table_size(tmp_path: Path) -> None:
     small = Settings().replace(customers=30, products=7, stores=3)
     large = Settings().replace(customers=25_000, products=12_000, stores=11_000)
-
-    def lines(settings: Settings, table: Table, folder: Path) -> list[str]:
-        folder.mkdir(parents=True)
-        path = Path(table.generate(settings, folder, DAY).path)
-        return path.read_text().splitlines()[1:31]
-
-    for table in DIMENSIONS:
-        if table is PROMOTIONS:  # a campaign on a product picks one of the catalog's
-            continue
-        few = lines(small, table, tmp_path / "small" / table.name)
-        many = lines(large, table, tmp_path / "large" / table.name)
-        assert few == many[: len(few)], table.name
+    (tmp_path / "small").mkdir()
+    (tmp_path / "large").mkdir()
+    few = Path(STORES.generate(small, tmp_path / "small", DAY).path).read_text().splitlines()
+    many = Path(STORES.generate(large, tmp_path / "large", DAY).path).read_text().splitlines()
+    assert few == many[: len(few)]
+    at = DAY.toordinal() - dt.date(1970, 1, 1).toordinal()
+    for versions, rows in ((customer_changes.versions, 30), (product_changes.versions, 7)):
+        index = np.arange(rows)  # the initial rows of both, as they are on DAY
+        assert (
+            format_rows(versions(small, index, at)).tobytes()
+            == format_rows(versions(large, index, at)).tobytes()
+        )
 
 
 @pytest.mark.parametrize(

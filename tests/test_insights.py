@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import generate_day, read_csv
+from conftest import as_of, generate_day, read_csv
 from customer_pipeline.database import connect
 from customer_pipeline.errors import PipelineError
 from customer_pipeline.insights import (
@@ -37,10 +37,12 @@ from customer_pipeline.settings import Settings
 DAY = dt.date(2026, 11, 20)
 
 
-def rows_of(files: list) -> dict[str, list[dict[str, str]]]:
+def rows_of(settings: Settings, files: list) -> dict[str, list[dict[str, str]]]:
+    """The day's files, and every customer and product as the day ends."""
     rows: dict[str, list[dict[str, str]]] = defaultdict(list)
     for f in files:
         rows[f.table] += read_csv(f.path)
+    rows.update(as_of(settings, DAY))
     return rows
 
 
@@ -74,7 +76,7 @@ def loaded_day(settings: Settings, tmp_path: Path) -> tuple[Settings, dict]:
     files = generate_day(settings, tmp_path, DAY)
     load_day(settings, DAY, files)
     calculate_metrics(settings, DAY)  # stores the figures with the KPIs
-    return settings, rows_of(files)
+    return settings, rows_of(settings, files)
 
 
 def test_every_figure_equals_an_independent_recomputation(

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import generate_day
+from conftest import as_of, generate_day
 from customer_pipeline.load import load_day
 from customer_pipeline.metrics import calculate_metrics, stored_metrics
 from customer_pipeline.schema import create_tables
@@ -27,11 +27,14 @@ def read(path: str) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def expected_metrics(files: list) -> dict:
-    """The KPI document computed in Python from the CSV files alone."""
+def expected_metrics(settings: Settings, files: list) -> dict:
+    """The KPI document computed in Python from the CSV files alone (and the customers and
+    products as the day ends, computed from the generators: the files hold versions)."""
     rows: dict[str, list[dict[str, str]]] = defaultdict(list)
     for f in files:
         rows[f.table] += read(f.path)
+    versions = rows["customers"]  # the day's
+    rows.update(as_of(settings, DAY))
     tx = rows["transactions"]
     amounts = [Decimal(r["transaction_amount"]) for r in tx]
 
@@ -94,6 +97,18 @@ def expected_metrics(files: list) -> dict:
             category: 0.0
             for category in sorted({products[int(r["product_id"])]["category"] for r in tx})
         },
+        **expected_change_kpis(settings, versions),
+    }
+
+
+def expected_change_kpis(settings: Settings, versions: list[dict[str, str]]) -> dict:
+    """Moves and closed accounts: the day's versions against the customers the day before."""
+    before = {c["customer_id"]: c for c in as_of(settings, DAY - dt.timedelta(days=1))["customers"]}
+    where = ("address", "city", "state", "postal_code")
+    changed = [(v, before[v["customer_id"]]) for v in versions if v["customer_id"] in before]
+    return {
+        "customers_moved": sum(any(v[f] != b[f] for f in where) for v, b in changed),
+        "customers_closed": sum(bool(v["closed_at"]) and not b["closed_at"] for v, b in changed),
     }
 
 
@@ -124,7 +139,7 @@ def test_every_kpi_equals_an_independent_recomputation(settings: Settings, tmp_p
     files = generate_day(settings, tmp_path, DAY)
     load_day(settings, DAY, files)
     document = calculate_metrics(settings, DAY)
-    assert kpis(document) == expected_metrics(files)
+    assert kpis(document) == expected_metrics(settings, files)
     assert list(document)[-2:] == ["baselines", "customers"]  # after the KPIs
 
 
@@ -215,6 +230,8 @@ def test_a_day_without_transactions_gives_zeros_and_nulls(settings: Settings) ->
         "refund_total": 0.0,
         "net_sales": 0.0,
         "return_rate_by_category": {},
+        "customers_moved": 0,
+        "customers_closed": 0,
     }
     assert stored_metrics(settings, DAY) == metrics
 

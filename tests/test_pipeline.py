@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import day_fingerprint, expected_rows, free_port
+from conftest import day_fingerprint, expected_rows, free_port, present_rows
 from customer_pipeline.errors import ConfigError, DatabaseUnavailable, DeliveryError, Stopped
 from customer_pipeline.generate.day import generate_day
 from customer_pipeline.generate.transactions import transaction_chunks
@@ -39,7 +39,7 @@ def test_a_whole_day(settings: Settings, db: psycopg.Connection) -> None:
     expected = expected_rows(settings, DAY)
     assert summary.row_counts == expected
     assert expected["transactions"] > 1000  # a Friday in November 2026: busier than typical
-    assert totals(db)[:5] == tuple(expected.values())[:5]
+    assert totals(db)[:5] == tuple(present_rows(settings, DAY).values())[:5]
     assert summary.metrics["transaction_count"] == expected["transactions"]
     stored = db.execute("SELECT transaction_count FROM daily_metrics").fetchone()[0]
     assert stored == expected["transactions"]

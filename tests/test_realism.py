@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import generate_day, read_csv
+from conftest import as_of, generate_day, read_csv
 from customer_pipeline.generate.calendar import customers_through, transaction_count
 from customer_pipeline.settings import Settings
 
@@ -29,6 +29,7 @@ def week(tmp_path_factory: pytest.TempPathFactory) -> dict:
         files = generate_day(settings, folder / day.isoformat(), day)
         days[day] = [row for f in files if f.table == "transactions" for row in read_csv(f.path)]
     dims = {f.table: read_csv(f.path) for f in files if f.table != "transactions"}
+    dims.update(as_of(settings, WEEK[-1]))
     return {"settings": settings, "days": days, **dims}
 
 
@@ -160,7 +161,8 @@ def test_people_look_like_people(week: dict) -> None:
 @pytest.mark.parametrize(("locale", "country"), [("de_DE", "Germany"), ("fr_FR", "France")])
 def test_other_locales(locale: str, country: str, tmp_path: Path) -> None:
     settings = Settings().replace(locale=locale, customers=500, transactions=100)
-    files = {f.table: read_csv(f.path) for f in generate_day(settings, tmp_path, WEEK[0])}
+    generate_day(settings, tmp_path, WEEK[0])
+    files = as_of(settings, WEEK[0])
     assert {c["country"] for c in files["customers"]} == {country}
     assert all(c["email"].isascii() for c in files["customers"])
     assert len({c["state"] for c in files["customers"]}) > 5

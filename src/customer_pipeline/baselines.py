@@ -55,6 +55,8 @@ ADDITIVE = (
     "net_sales",
     "refund_total",
     "returns_count",
+    "customers_moved",
+    "customers_closed",
 )
 
 #: The stored KPI documents of some dates (only the `metrics` column: one row a date).

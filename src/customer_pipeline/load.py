@@ -3,9 +3,12 @@
 The day's transactions and the returns of its lines are COPYed into staging tables (in
 parallel connections), keyed, then swapped in as the day's partitions
 ``transactions_YYYYMMDD`` and ``returns_scheduled_YYYYMMDD`` in one transaction that also
-upserts the dimension tables and publishes the returns both of whose days are loaded
-(customer_pipeline.returns). Either the whole day is replaced or nothing changes:
-a failure at any point leaves the previous state of that day intact. A session advisory
+upserts the dimension tables (customers' and products' files are versions: merged into
+their history and current tables, see _merge_versions; a schema without the previous day
+first gets the versions in force at the day's start, see _catch_up) and publishes the
+returns both of whose days are loaded (customer_pipeline.returns). Either the whole day
+is replaced or nothing changes: a failure at any point leaves the previous state of that
+day intact. A session advisory
 lock per (schema, date) keeps two loads of the same date from interleaving; loads of
 different dates overlap except for the short swap. A load that dies (killed, its server
 lost) leaves its staging tables, with its date's lock free: the next run drops them
@@ -19,9 +22,11 @@ import datetime as dt
 import logging
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from importlib import import_module
 from pathlib import Path
 
 import psycopg
@@ -30,10 +35,18 @@ from psycopg import sql
 from customer_pipeline import returns
 from customer_pipeline.database import connect
 from customer_pipeline.errors import ConfigError
+from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.csvfile import GeneratedFile
 from customer_pipeline.schema import hold_lock, schema_lock
 from customer_pipeline.settings import Settings
-from customer_pipeline.tables import DIMENSIONS, GENERATED, RETURNS, TRANSACTIONS, Table
+from customer_pipeline.tables import (
+    DIMENSIONS,
+    GENERATED,
+    RETURNS,
+    TRANSACTIONS,
+    VERSIONED,
+    Table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,44 +153,171 @@ def _copy_all(settings: Settings, copies: Sequence[Copy], connections: int) -> d
     return copied
 
 
-def _upsert_dimension(conn: psycopg.Connection, table: Table, stage: str) -> None:
-    """Update the rows that changed, insert the new ones, leave identical ones alone.
+def _upsert(
+    conn: psycopg.Connection,
+    target: str,
+    keys: Sequence[str],
+    columns: Sequence[str],
+    source: sql.Composable,
+) -> None:
+    """Update the rows of `target` that differ from `source`'s (same `keys`), insert the
+    new ones, leave identical ones alone.
 
-    Two set-based statements (a hash join, then an anti-join) rather than INSERT ... ON
+    Two set-based statements (a join, then an anti-join) rather than INSERT ... ON
     CONFLICT, which probes the key row by row. Safe because the caller holds the swap
-    lock: no other load inserts into the dimensions meanwhile.
+    lock: no other load writes into the dimensions meanwhile.
     """
-    key = table.key
-    others = [c for c in table.columns if c != key]
+    others = [c for c in columns if c not in keys]
     names = {
-        "table": sql.Identifier(table.name),
-        "stage": sql.Identifier(stage),
-        "key": sql.Identifier(key),
-        "cols": sql.SQL(", ").join(map(sql.Identifier, table.columns)),
+        "table": sql.Identifier(target),
+        "source": source,
+        "match": sql.SQL(" AND ").join(
+            sql.SQL("t.{0} = s.{0}").format(sql.Identifier(key)) for key in keys
+        ),
+        "cols": sql.SQL(", ").join(map(sql.Identifier, columns)),
+        "keys": sql.SQL(", ").join(map(sql.Identifier, keys)),  # inserted in index order
         "others": sql.SQL(", ").join(map(sql.Identifier, others)),
         "new": sql.SQL(", ").join(sql.Identifier("s", c) for c in others),
         "old": sql.SQL(", ").join(sql.Identifier("t", c) for c in others),
     }
     conn.execute(
         sql.SQL(
-            "UPDATE {table} t SET ({others}) = ROW({new}) FROM {stage} s "
-            "WHERE t.{key} = s.{key} AND ({old}) IS DISTINCT FROM ({new})"
+            "UPDATE {table} t SET ({others}) = ROW({new}) FROM {source} s "
+            "WHERE {match} AND ({old}) IS DISTINCT FROM ({new})"
         ).format(**names)
     )
     conn.execute(
         sql.SQL(
-            "INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} s "
-            "WHERE NOT EXISTS (SELECT FROM {table} t WHERE t.{key} = s.{key})"
+            "INSERT INTO {table} ({cols}) SELECT {cols} FROM {source} s "
+            "WHERE NOT EXISTS (SELECT FROM {table} t WHERE {match}) ORDER BY {keys}"
         ).format(**names)
     )
+
+
+def _upsert_dimension(conn: psycopg.Connection, table: Table, stage: str) -> None:
+    """A dimension without history: its rows are the stage's (see _upsert)."""
+    _upsert(conn, table.name, [table.key], table.columns, sql.Identifier(stage))
+    _follow_serial(conn, table)
+
+
+def _follow_serial(conn: psycopg.Connection, table: Table) -> None:
     if table.serial_key:  # keep the serial's sequence past the explicit ids
         conn.execute(
             sql.SQL(
                 "SELECT setval(pg_get_serial_sequence(%s, %s), "
                 "GREATEST(COALESCE((SELECT max({key}) FROM {table}), 0), 1))"
-            ).format(key=sql.Identifier(key), table=sql.Identifier(table.name)),
-            [table.name, key],
+            ).format(key=sql.Identifier(table.key), table=sql.Identifier(table.name)),
+            [table.name, table.key],
         )
+
+
+#: The versions whose valid_to the stage's versions may change, with their next version's
+#: valid_from: each of the stage's versions, and the version before it (which now ends
+#: where it starts). Two index probes per version of the stage (a day's stage has one
+#: version per key).
+_KEYS_VERSIONS = """
+(SELECT s.{key}, s.valid_from, (
+     SELECT min(x.valid_from) FROM {history} x
+     WHERE x.{key} = s.{key} AND x.valid_from > s.valid_from) AS next
+ FROM {stage} s
+ UNION ALL
+ SELECT s.{key}, p.valid_from, s.valid_from
+ FROM {stage} s CROSS JOIN LATERAL (
+     SELECT x.valid_from FROM {history} x
+     WHERE x.{key} = s.{key} AND x.valid_from < s.valid_from
+     ORDER BY x.valid_from DESC LIMIT 1) p)
+"""
+#: The same for a stage of every key (a catch-up): one pass over the history.
+_ALL_VERSIONS = """
+(SELECT {key}, valid_from, lead(valid_from) OVER (PARTITION BY {key} ORDER BY valid_from) AS next
+ FROM {history} WHERE {key} IN (SELECT {key} FROM {stage}))
+"""
+#: valid_to of every version of the stage's keys: the next version's valid_from.
+_VALID_TO = """
+UPDATE {history} h SET valid_to = n.next FROM {versions} n
+WHERE h.{key} = n.{key} AND h.valid_from = n.valid_from AND h.valid_to IS DISTINCT FROM n.next
+"""
+#: The current version (the latest) of each of the stage's keys.
+_CURRENT = """
+(SELECT x.* FROM (SELECT DISTINCT {key} FROM {stage}) k
+ CROSS JOIN LATERAL (
+     SELECT {cols} FROM {history} x WHERE x.{key} = k.{key}
+     ORDER BY x.valid_from DESC LIMIT 1) x)
+"""
+
+#: The same for a stage of every key.
+_ALL_CURRENT = """
+(SELECT {cols} FROM {history} WHERE valid_to IS NULL AND {key} IN (SELECT {key} FROM {stage}))
+"""
+
+#: what a merge by key turns off: the joins that read a whole table (a nested loop then
+#: takes the stage's few rows to the tables' indexes)
+_BY_KEY = ("enable_hashjoin", "enable_mergejoin")
+
+
+def _merge_versions(conn: psycopg.Connection, table: Table, stage: str, *, by_key: bool) -> None:
+    """Merge the stage's versions: into the history (a version is its key and valid_from:
+    a re-run replaces it), then the valid_to of the keys they touch, then the current
+    rows of those keys (their latest version). The result is a function of the set of
+    versions ever loaded, whatever their order.
+
+    by_key: the stage holds one day's versions, a few against the history: every
+    statement goes through the keys' indexes, so that it costs what the day changed (the
+    planner, by its default costs, scans the whole history and current table instead).
+    A catch-up's stage (every row) is left to the planner.
+    """
+    assert table.history is not None
+    names = {
+        "history": sql.Identifier(table.history),
+        "stage": sql.Identifier(stage),
+        "key": sql.Identifier(table.key),
+        "cols": sql.SQL(", ").join(map(sql.Identifier, table.columns)),
+    }
+    conn.execute(sql.SQL("ANALYZE {}").format(names["stage"]))
+    for setting in _BY_KEY:
+        conn.execute(f"SET LOCAL {setting} = {'off' if by_key else 'DEFAULT'}")
+    _upsert(conn, table.history, [table.key, "valid_from"], table.file_columns, names["stage"])
+    versions = sql.SQL(_KEYS_VERSIONS if by_key else _ALL_VERSIONS).format(**names)
+    conn.execute(sql.SQL(_VALID_TO).format(versions=versions, **names))
+    current = sql.SQL(_CURRENT if by_key else _ALL_CURRENT).format(**names)
+    _upsert(conn, table.name, [table.key], table.columns, current)
+    for setting in _BY_KEY:
+        conn.execute(f"SET LOCAL {setting} = DEFAULT")
+    _follow_serial(conn, table)
+
+
+def _catch_up(
+    session: psycopg.Connection, settings: Settings, day: dt.date, stages: Mapping[str, str]
+) -> bool:
+    """Unless the schema holds the previous day, add to the stages the version in force at
+    the start of `day` of every row that exists by then (streamed, no file).
+
+    A day in sequence needs none: the previous day's load brought them (by induction:
+    its versions and, in force at its start, every older row's). A day loaded into an
+    empty schema, or after a gap, gets them once: its lines reference customers and
+    products that only older days' files hold, and its KPIs compare versions with those
+    before. Every version is the true one (its valid_from the change's), so the history
+    is a function of the set of days loaded.
+    """
+    previous = partition_name(day - dt.timedelta(days=1))
+    if session.execute("SELECT to_regclass(%s) IS NOT NULL", [previous]).fetchone()[0]:
+        return False
+    started = time.perf_counter()
+    rows = 0
+    for table in VERSIONED:
+        module, function = (table.versions_before or "").split(":")
+        blocks = getattr(import_module(module), function)(settings, day)
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+            sql.Identifier(stages[table.name]),
+            sql.SQL(", ").join(map(sql.Identifier, table.file_columns)),
+        )
+        with session.cursor() as cur:
+            with cur.copy(statement) as copy:
+                for columns in blocks:
+                    copy.write(csvfile.format_rows(columns).tobytes())
+            rows += cur.rowcount
+    log.info("catch-up for %s: %d versions in %.2f s", day, rows, time.perf_counter() - started)
+    return True
 
 
 def load_day(settings: Settings, day: dt.date, files: Sequence[GeneratedFile]) -> dict[str, int]:
@@ -187,7 +327,7 @@ def load_day(settings: Settings, day: dt.date, files: Sequence[GeneratedFile]) -
     # largest first, over COPY_CONNECTIONS connections: both cores parse CSV
     copies: list[Copy] = sorted(
         (
-            (index, stages[file.table], GENERATED[file.table].columns, file.path)
+            (index, stages[file.table], GENERATED[file.table].file_columns, file.path)
             for index, file in enumerate(files)
         ),
         key=lambda copy: -Path(copy[3]).stat().st_size,
@@ -200,8 +340,9 @@ def load_day(settings: Settings, day: dt.date, files: Sequence[GeneratedFile]) -
         try:
             _prepare_stages(session, stages, day)
             copied = _copy_all(settings, copies, COPY_CONNECTIONS)
+            caught_up = _catch_up(session, settings, day, stages)
             _key_stages(session, stages)
-            _swap(session, settings, day, stages)
+            _swap(session, settings, day, stages, by_key=not caught_up)
         except BaseException:
             # the connection may be lost too: then the next run drops them (the load lock
             # went with the connection); the load's own error is the one to report
@@ -227,9 +368,10 @@ def _prepare_stages(session: psycopg.Connection, stages: Mapping[str, str], day:
     _drop_stages(session, stages)  # what a dead load of this date left
     for table, stage in stages.items():
         if table not in DAY_PARTITIONED:
+            like = GENERATED[table].history or table  # versions: like their history
             session.execute(
                 sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {})").format(
-                    sql.Identifier(stage), sql.Identifier(table)
+                    sql.Identifier(stage), sql.Identifier(like)
                 )
             )
             continue
@@ -283,7 +425,12 @@ def _analyzing(settings: Settings, stage: str) -> Iterator[Callable[[], None]]:
 
 
 def _swap(
-    session: psycopg.Connection, settings: Settings, day: dt.date, stages: Mapping[str, str]
+    session: psycopg.Connection,
+    settings: Settings,
+    day: dt.date,
+    stages: Mapping[str, str],
+    *,
+    by_key: bool,
 ) -> None:
     """In one transaction: upsert the dimensions, then replace the day's partitions by the
     keyed stages (transactions analyzed meanwhile) and publish the returns due."""
@@ -291,7 +438,10 @@ def _swap(
     with _analyzing(settings, stage) as analyzed, session.transaction():
         schema_lock(session, settings, "swap")  # one swap at a time: no lock-order deadlocks
         for table in DIMENSIONS:
-            _upsert_dimension(session, table, stages[table.name])
+            if table.history:
+                _merge_versions(session, table, stages[table.name], by_key=by_key)
+            else:
+                _upsert_dimension(session, table, stages[table.name])
         analyzed()  # raises what ANALYZE raised
         returns.withdraw(session, day)  # their foreign key would hold the old partition
         for table in DAY_PARTITIONED:

@@ -161,6 +161,24 @@ WHERE r.return_date >= %(day)s::timestamp AT TIME ZONE 'UTC'
 GROUP BY p.category
 """
 
+#: The customers who moved and who closed their account on the day: the day's versions
+#: (valid_from on the day) against each one's version before (a sign-up has none). The
+#: previous version is always loaded: the day's load brings it (see load._catch_up).
+CHANGES_SQL = """
+SELECT count(*) FILTER (
+           WHERE (h.address, h.city, h.state, h.postal_code)
+                 IS DISTINCT FROM (p.address, p.city, p.state, p.postal_code)) AS moved,
+       count(*) FILTER (WHERE h.closed_at IS NOT NULL AND p.closed_at IS NULL) AS closed
+FROM customers_history h
+CROSS JOIN LATERAL (
+    SELECT address, city, state, postal_code, closed_at FROM customers_history p
+    WHERE p.customer_id = h.customer_id AND p.valid_from < h.valid_from
+    ORDER BY p.valid_from DESC LIMIT 1
+) p
+WHERE h.valid_from >= %(day)s::timestamp AT TIME ZONE 'UTC'
+  AND h.valid_from < (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
+"""
+
 UPSERT_SQL = """
 INSERT INTO daily_metrics (
     business_date, transaction_count, total_sales, total_quantity_sold,
@@ -211,6 +229,7 @@ def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any],
         promotions = cur.execute(PROMOTIONS_SQL, params).fetchone()
         baskets = cur.execute(BASKETS_SQL, params).fetchone()
         returned = cur.execute(RETURNS_SQL, params).fetchall()
+        changes = cur.execute(CHANGES_SQL, params).fetchone()
     totals = next((row for row in grouped if row["kind"] == "total"), {})
 
     def rows(kind: str) -> list[dict[str, Any]]:
@@ -279,6 +298,7 @@ def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any],
         **_basket_kpis(baskets, totals, int(best["customers"]) if best else 0),
         **_promotion_kpis(promotions),
         **_return_kpis(returned, rows("category"), totals.get("sales")),
+        **_customer_change_kpis(changes),
     }
     return metrics, insights
 
@@ -312,6 +332,11 @@ def _promotion_kpis(row: dict[str, Any]) -> dict[str, Any]:
         "promotion_sales": _amount_from_cents(row["promotion_cents"]),
         "promotion_transactions": int(row["promotion_transactions"]),
     }
+
+
+def _customer_change_kpis(row: dict[str, Any]) -> dict[str, Any]:
+    """customers_moved (a new address), customers_closed (their account) on the day."""
+    return {"customers_moved": int(row["moved"]), "customers_closed": int(row["closed"])}
 
 
 def _basket_kpis(row: dict[str, Any], totals: dict[str, Any], buyers: int) -> dict[str, Any]:

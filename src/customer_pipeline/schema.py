@@ -18,7 +18,7 @@ from customer_pipeline.database import connect
 from customer_pipeline.dataset import record_dataset
 from customer_pipeline.errors import ConfigError
 from customer_pipeline.settings import Settings
-from customer_pipeline.tables import DIMENSIONS, RETURNS, TRANSACTIONS
+from customer_pipeline.tables import DIMENSIONS, RETURNS, TRANSACTIONS, VERSIONED
 
 #: Every table the pipeline owns, dependents first: the generated ones and the records.
 TABLES = (
@@ -28,6 +28,7 @@ TABLES = (
     "daily_metrics",
     "quality_results",
     "pipeline_runs",
+    *(table.history for table in VERSIONED),
     *(table.name for table in reversed(DIMENSIONS)),  # promotions reference products
     "pipeline_dataset",
 )
@@ -37,8 +38,8 @@ SCHEMA_SQL = files("customer_pipeline").joinpath("sql/schema.sql").read_text()
 #: hold (3: every table marked; one dataset per schema; 4: promotions, the products' brand
 #: and tier, the transactions' promotion and discount; 5: returns and returns_scheduled;
 #: 6: the KPIs' baselines and Customers section, quality_results, the customers'
-#: created_at index).
-SCHEMA_VERSION = 6
+#: created_at index; 7: customers' and products' histories, closed_at, discontinued_at).
+SCHEMA_VERSION = 7
 _PREFIX = "customer-pipeline schema "
 _MARK = f"{_PREFIX}{SCHEMA_VERSION}"
 #: Version 2 marked only its transactions table; these were its other tables.
@@ -48,6 +49,7 @@ _V2_TABLES = frozenset(TABLES) - {
     "returns",
     "returns_scheduled",
     "quality_results",
+    *(table.history for table in VERSIONED),
 }
 
 
@@ -115,7 +117,7 @@ def create_tables(settings: Settings, *, reset: bool | None = None) -> list[str]
                 "their data)"
             )
         conn.execute(SCHEMA_SQL)
-        for table in TABLES:
+        for table in _unmarked(conn, settings):  # (a comment locks the table: only when due)
             conn.execute(
                 sql.SQL("COMMENT ON TABLE {} IS {}").format(
                     sql.Identifier(table), sql.Literal(_MARK)
@@ -123,6 +125,16 @@ def create_tables(settings: Settings, *, reset: bool | None = None) -> list[str]
             )
         record_dataset(conn, settings)
     return list(TABLES)
+
+
+def _unmarked(conn: psycopg.Connection, settings: Settings) -> list[str]:
+    """The pipeline's tables that do not bear this version's mark yet."""
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_class c WHERE c.relnamespace = to_regnamespace(%s) "
+        "AND c.relname = ANY(%s) AND obj_description(c.oid, 'pg_class') IS DISTINCT FROM %s",
+        [settings.db_schema, list(TABLES), _MARK],
+    ).fetchall()
+    return [name for (name,) in rows]
 
 
 @dataclass(frozen=True)

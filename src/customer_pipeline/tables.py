@@ -28,6 +28,17 @@ class Table:
     task: str  # the original DAG's task that generates it
     generator: str  # "module:function", called (settings, folder, day) -> GeneratedFile
     serial_key: bool = False  # the key is a serial: its sequence must follow the loaded ids
+    #: the table of every version (SCD type 2: the columns, valid_from, valid_to): the file
+    #: holds the day's new versions (the columns and valid_from), the table the current ones
+    history: str | None = None
+    #: "module:function", called (settings, day) -> the columns, block by block, of every
+    #: row's version in force at the start of `day` (the history's catch-up, see load.py)
+    versions_before: str | None = None
+
+    @property
+    def file_columns(self) -> tuple[str, ...]:
+        """The CSV header of the table's files."""
+        return (*self.columns, "valid_from") if self.history else self.columns
 
     def generate(self, settings: Settings, folder: Path, day: dt.date) -> GeneratedFile:
         """Write the table's file of `day` into `folder` (transactions: chunk 0)."""
@@ -51,9 +62,12 @@ CUSTOMERS = Table(
         "date_of_birth",
         "account_balance",
         "created_at",
+        "closed_at",
     ),
     task="generate_customers_data",
-    generator="customer_pipeline.generate.customers:generate_customers",
+    generator="customer_pipeline.generate.customer_changes:generate_customers",
+    history="customers_history",
+    versions_before="customer_pipeline.generate.customer_changes:versions_before",
 )
 PRODUCTS = Table(
     "products",
@@ -66,10 +80,13 @@ PRODUCTS = Table(
         "quantity",
         "brand",
         "price_tier",
+        "discontinued_at",
     ),
     task="generate_product_data",
-    generator="customer_pipeline.generate.products:generate_products",
+    generator="customer_pipeline.generate.product_changes:generate_products",
     serial_key=True,
+    history="products_history",
+    versions_before="customer_pipeline.generate.product_changes:versions_before",
 )
 STORES = Table(
     "stores",
@@ -146,5 +163,7 @@ RETURNS = Table(
 
 #: The dimensions, in the order they are generated and loaded (transactions reference them).
 DIMENSIONS = (CUSTOMERS, PRODUCTS, STORES, PROMOTIONS)
+#: The dimensions whose files are versions, merged into their history and current tables.
+VERSIONED = tuple(table for table in DIMENSIONS if table.history)
 #: Every generated table by name, the dimensions first.
 GENERATED = {table.name: table for table in (*DIMENSIONS, TRANSACTIONS, RETURNS)}

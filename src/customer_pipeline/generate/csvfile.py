@@ -25,6 +25,7 @@ from typing import TypeVar
 import numpy as np
 
 from customer_pipeline.generate.streams import blocks
+from customer_pipeline.settings import BLOCK_ROWS
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -314,7 +315,19 @@ def write_blocks(
     return count
 
 
+def write_columns(path: Path, header: Sequence[str], columns: Sequence[Column], rows: int) -> int:
+    """Write `rows` rows given as whole columns (not made block by block); return rows."""
+
+    def block_columns(block: int) -> list[Column]:
+        return [
+            _cut(column, slice(block * BLOCK_ROWS, (block + 1) * BLOCK_ROWS)) for column in columns
+        ]
+
+    return write_blocks(path, header, 0, rows, block_columns)
+
+
 def format_rows(columns: Sequence[Column]) -> np.ndarray:
-    """CSV rows of equally long columns, as uint8 text: for a table whose blocks hold a
-    varying number of rows (the returns of a block of lines), written with write_csv."""
+    """CSV rows (uint8 text, no header) of equally long columns, what COPY reads: for a
+    table whose blocks hold a varying number of rows (the returns of a block of lines),
+    written with write_csv, or rows copied straight into the database."""
     return _rows(columns)

@@ -3,8 +3,8 @@
 Customer i is the same row on every date and in every run: its id, name and address
 come from its block's streams, its rhythm from its place in its block; its created_at
 is either before the history start (the initial population) or on its sign-up day (see
-:mod:`.calendar`). The file of a day holds every customer that exists by the end of
-that day, so a day can be loaded alone into an empty database.
+:mod:`.calendar`). This is a customer's first version: how it changes later, and the
+day's file of versions, are :mod:`.customer_changes`.
 
 Each customer has a rhythm (:func:`visit_weights`): weekly shoppers come mostly on
 their own weekday, occasional ones now and then, lapsed ones stop coming some months
@@ -21,12 +21,11 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from pathlib import Path
 
 import numpy as np
 
 from customer_pipeline.generate import csvfile
-from customer_pipeline.generate.calendar import customers_through, signup_days, signup_days_of
+from customer_pipeline.generate.calendar import signup_days, signup_days_of
 from customer_pipeline.generate.pools import pools
 from customer_pipeline.generate.streams import (
     Stream,
@@ -35,11 +34,10 @@ from customer_pipeline.generate.streams import (
     keyed_bits,
     keyed_uuid4,
     stream,
+    take,
 )
 from customer_pipeline.settings import BLOCK_ROWS, Settings
-from customer_pipeline.tables import CUSTOMERS
 
-FILE_NAME = "customers.csv"
 SIGNUP_YEARS = 3  # the initial population signed up in the years before the history start
 WEEKLY, OCCASIONAL, LAPSED = 0, 1, 2  # segments
 SEGMENT_SHARES = (0.30, 0.50, 0.20)
@@ -275,50 +273,62 @@ def day_visits(
     return np.concatenate(parts)
 
 
-def _block(settings: Settings, block: int) -> list[np.ndarray]:
+def facts_of(settings: Settings, index: np.ndarray) -> Facts:
+    """created_at and rhythm of customers `index` (ascending, not empty): the blocks'
+    created_at, each rhythm alone (see Layout)."""
+    (created,) = take(index, lambda block: [_created(settings, block)])
+    segment, weekday, visits = _rhythm(settings.seed, index)
+    lapses = _lapses(settings.seed, index, segment, created // 86_400)
+    return Facts(created, segment, weekday, visits, lapses)
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """A block's drawn attributes (indexes into the locale's pools, numbers): what a row's
+    text is made of, so that any of its rows can be formatted alone."""
+
+    first: np.ndarray
+    last: np.ndarray
+    domain: np.ndarray
+    born: np.ndarray  # days since 1970
+    balance: np.ndarray  # cents
+    street: np.ndarray
+    city: np.ndarray
+    state: np.ndarray
+    postcode: np.ndarray
+
+
+def drawn(settings: Settings, block: int) -> Drawn:
+    """The attributes of a block's customers as they signed up (their first version)."""
     pool = pools(settings.locale)
-    facts = _facts_block(settings, block)
+    created = _created(settings, block)
     rng = stream(settings.seed, Stream.CUSTOMERS, 0, block)
     n = BLOCK_ROWS
 
     def pick(values: np.ndarray) -> np.ndarray:
-        return values[rng.integers(0, len(values), n)]
+        return rng.integers(0, len(values), n)
 
-    first = rng.integers(0, len(pool.first_names), n)
-    last = rng.integers(0, len(pool.last_names), n)
-    email = [
-        csvfile.matrix(pool.first_name_slugs[first]),
-        csvfile.constant(b".", n),
-        csvfile.matrix(pool.last_name_slugs[last]),
-        csvfile.integers(np.arange(block * n + 1, block * n + n + 1)),  # unique
-        csvfile.constant(b"@", n),
-        csvfile.matrix(pick(pool.email_domains)),
-    ]
+    first = pick(pool.first_names)
+    last = pick(pool.last_names)
+    domain = pick(pool.email_domains)
     origin = np.datetime64(settings.history_start, "D").astype(np.int64)
     age_days = np.ceil(np.clip(rng.normal(42, 15, n), 18, 85) * 365.25).astype(np.int64)
-    born = np.minimum(origin, facts.created // 86_400) - age_days
+    born = np.minimum(origin, created // 86_400) - age_days
     balance = np.clip(rng.lognormal(np.log(250_000), 1.4, n), 0, 100_000_000).astype(np.int64)
-    return [
-        customer_ids(settings, np.arange(block * n, block * n + n)),
-        pool.first_names[first],
-        pool.last_names[last],
-        csvfile.joined(*email),
-        pick(pool.streets),
-        pick(pool.cities),
-        pick(pool.states),
-        csvfile.constant(pool.country, n),
-        pick(pool.postcodes),
-        csvfile.dates(born),
-        csvfile.cents_as_decimal(balance),
-        csvfile.timestamps_utc(facts.created),
-    ]
-
-
-def generate_customers(settings: Settings, out_dir: Path, day: dt.date) -> csvfile.GeneratedFile:
-    """Write every customer that exists by the end of `day`."""
-    count = customers_through(settings, day)
-    path = out_dir / FILE_NAME
-    rows = csvfile.write_blocks(
-        path, CUSTOMERS.columns, 0, count, lambda block: _block(settings, block)
+    street, city, state, postcode = (
+        pick(values) for values in (pool.streets, pool.cities, pool.states, pool.postcodes)
     )
-    return csvfile.GeneratedFile(CUSTOMERS.name, str(path), rows)
+    return Drawn(first, last, domain, born, balance, street, city, state, postcode)
+
+
+def email(settings: Settings, first: np.ndarray, last: np.ndarray, index: np.ndarray, domain):
+    """first.last<customer number><suffix>@domain (the number makes it unique)."""
+    pool = pools(settings.locale)
+    return [
+        csvfile.matrix(pool.first_name_slugs[first]),
+        csvfile.constant(b".", len(index)),
+        csvfile.matrix(pool.last_name_slugs[last]),
+        csvfile.integers(index + 1),
+        csvfile.constant(b"@", len(index)),
+        csvfile.matrix(pool.email_domains[domain]),
+    ]

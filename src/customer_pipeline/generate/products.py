@@ -9,10 +9,8 @@ dominating. Its stock (``quantity``) is proportional to its popularity.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -27,8 +25,7 @@ from customer_pipeline.generate.catalog import (
     TIERS,
 )
 from customer_pipeline.generate.streams import Stream, gather_facts, stream, ticket_counts
-from customer_pipeline.settings import BLOCK_ROWS, Settings
-from customer_pipeline.tables import PRODUCTS
+from customer_pipeline.settings import BLOCK_ROWS
 
 FILE_NAME = "products.csv"
 TICKETS_PER_POPULARITY = 40.0  # sampling resolution (see streams.ticket_table)
@@ -62,16 +59,21 @@ class Facts:
     tickets: np.ndarray  # popularity, in sampling tickets
 
 
+def tier_prices(kind: np.ndarray, brand: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Prices in cents at quantile `where` (uniform in [0, 1)) of the brand's tier: the tier's
+    third of the kind's log range, log-uniform within it; prices end in .99."""
+    third = (_LOG_MAX[kind] - _LOG_MIN[kind]) / len(TIERS)
+    log_price = _LOG_MIN[kind] + (_BRAND_TIER[brand] + where) * third
+    return np.maximum(np.floor(np.exp(log_price)).astype(np.int64), 1) * 100 - 1
+
+
 def _facts_block(seed: int, block: int) -> Facts:
     rng = stream(seed, Stream.PRODUCTS, 0, block, part=0)
     category = rng.integers(0, len(CATEGORIES), BLOCK_ROWS)
     kind = _choose(rng, category, "kinds")
     brand = _choose(rng, category, "brands")
     tier = _BRAND_TIER[brand]
-    # the tier's third of the kind's log range, log-uniform within it; prices end in .99
-    third = (_LOG_MAX[kind] - _LOG_MIN[kind]) / len(TIERS)
-    log_price = _LOG_MIN[kind] + (tier + rng.random(BLOCK_ROWS)) * third
-    price = np.maximum(np.floor(np.exp(log_price)).astype(np.int64), 1) * 100 - 1
+    price = tier_prices(kind, brand, rng.random(BLOCK_ROWS))
     spread = rng.lognormal(0.0, POPULARITY_SIGMA, BLOCK_ROWS)
     popularity = _KIND_DEMAND[kind] * _TIER_DEMAND[tier] * spread
     tickets = ticket_counts(rng, popularity, TICKETS_PER_POPULARITY)
@@ -116,33 +118,18 @@ def product_name(seed: int, index: int) -> str:
     return product_names(facts, adjective[row:], 1, row)[0]
 
 
-def _block(settings: Settings, block: int, rows: int) -> list[np.ndarray]:
-    facts = _facts_block(settings.seed, block)
-    first = block * BLOCK_ROWS + 1
-    names = product_names(facts, _adjectives(settings.seed, block), rows)
-    names += [""] * (BLOCK_ROWS - rows)  # rows past the table's end are cut anyway
+def base_columns(seed: int, index: np.ndarray) -> list[np.ndarray]:
+    """The columns of products `index` (product_id - 1) as first listed: id, name, category,
+    price, stock, brand, tier (products.columns' order)."""
+    facts = product_facts(seed, int(index.max()) + 1 if len(index) else 0)
     stock = np.maximum(np.round(facts.popularity * STOCK_PER_POPULARITY), 1).astype(np.int64)
+    brand = facts.brand[index]
     return [
-        csvfile.integers(np.arange(first, first + BLOCK_ROWS)),
-        csvfile.quote(names),
-        _CATEGORY_NAMES[facts.category],
-        csvfile.cents_as_decimal(facts.price_cents),
-        csvfile.integers(stock),
-        _BRAND_NAMES[facts.brand],
-        _TIER_NAMES[_BRAND_TIER[facts.brand]],
+        csvfile.integers(index + 1),
+        csvfile.quote(product_name(seed, i) for i in index.tolist()),
+        _CATEGORY_NAMES[facts.category[index]],
+        csvfile.cents_as_decimal(facts.price_cents[index]),
+        csvfile.integers(stock[index]),
+        _BRAND_NAMES[brand],
+        _TIER_NAMES[_BRAND_TIER[brand]],
     ]
-
-
-def generate_products(settings: Settings, out_dir: Path, day: dt.date) -> csvfile.GeneratedFile:
-    """Write the products file (the catalog: the same on every date)."""
-    del day  # the catalog does not change by date
-    count = settings.sizes.products
-    path = out_dir / FILE_NAME
-    rows = csvfile.write_blocks(
-        path,
-        PRODUCTS.columns,
-        0,
-        count,
-        lambda block: _block(settings, block, min(BLOCK_ROWS, count - block * BLOCK_ROWS)),
-    )
-    return csvfile.GeneratedFile(PRODUCTS.name, str(path), rows)

@@ -22,6 +22,7 @@ import numpy as np
 
 from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.catalog import CATEGORIES, PROMOTIONS
+from customer_pipeline.generate.product_changes import products_through
 from customer_pipeline.generate.products import product_facts, product_name
 from customer_pipeline.generate.streams import Stream, stream
 from customer_pipeline.settings import Settings
@@ -153,7 +154,8 @@ def offers_on(settings: Settings, day: dt.date) -> Offers:
         for promotion in month_promotions(settings.seed, settings.sizes.products, year, month)
         if promotion.start <= day <= promotion.end
     ]
-    category = product_facts(settings.seed, settings.sizes.products).category
+    # every product listed by the day (the new ones too: a category's promotion is theirs)
+    category = product_facts(settings.seed, products_through(settings, day)).category
     best = np.full(len(category), -1, dtype=np.int64)
     percent = np.zeros(len(category), dtype=np.int64)
     for index, promotion in enumerate(valid):

@@ -30,7 +30,6 @@ import numpy as np
 from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.calendar import transaction_count
 from customer_pipeline.generate.catalog import CATEGORIES, RETURNS, STORE_TYPES
-from customer_pipeline.generate.promotions import discounts
 from customer_pipeline.generate.streams import Stream, blocks, stream, uuid4, weighted_sample
 from customer_pipeline.generate.transactions import (
     RESOLUTION,
@@ -38,6 +37,7 @@ from customer_pipeline.generate.transactions import (
     block_ids,
     block_lines,
     day_plan,
+    line_amounts,
     quantile_table,
     transaction_chunks,
 )
@@ -108,8 +108,8 @@ def block_returns(settings: Settings, day: dt.date, plan: DayPlan, block: int) -
     (line,) = np.nonzero(rng.random(BLOCK_ROWS) < RATES[category, online.astype(np.intp)])
     n = len(line)
     quantity = lines.quantity[line]
-    line_cents = plan.price_cents[lines.product[line]] * quantity
-    paid = line_cents - discounts(settings, day, lines.product[line], line_cents)[1]
+    line_cents, _, discount = line_amounts(settings, day, plan, lines.product[line], quantity)
+    paid = line_cents - discount
     partial = (rng.random(n) >= WHOLE_LINE) & (quantity > 1)
     some = 1 + (rng.random(n) * (quantity - 1)).astype(np.int64)
     units = np.where(partial, some, quantity)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 import numpy as np
@@ -33,6 +33,8 @@ class Stream(enum.IntEnum):
     CALENDAR = 7
     SIGNUPS = 8
     PROMOTIONS = 9
+    CUSTOMER_CHANGES = 10
+    PRODUCT_CHANGES = 11
 
 
 def stream(
@@ -95,6 +97,17 @@ def keyed_bits(seed: int, stream_id: Stream, index: np.ndarray, part: int = 0) -
     return _mix(np.asarray(index, dtype=np.uint64) ^ key)
 
 
+def keyed_uniform(seed: int, stream_id: Stream, *keys: np.ndarray | int) -> np.ndarray:
+    """Uniform floats in [0, 1), one per element of the (broadcast) integer `keys`, computed
+    from (seed, stream, keys) alone: a counter-based draw, any element's value in O(1),
+    whatever else is drawn (what changes over time needs: the k-th change of a customer
+    is drawn without drawing the others)."""
+    bits = _mix(np.array([seed * 64 + int(stream_id)], dtype=np.uint64))
+    for key in keys:
+        bits = _mix(bits ^ np.asarray(key, dtype=np.int64).astype(np.uint64))
+    return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
 def uuid_text(raw: np.ndarray) -> np.ndarray:
     """(n, 16) random bytes as version-4 UUID text (``S36``); changes `raw` in place."""
     return uuid_pieces_text(uuid_pieces(raw))
@@ -131,6 +144,19 @@ def gather(start: int, stop: int, block_values: Callable[[int], np.ndarray]) -> 
     """Rows [start, stop) of a per-block array (block_values(b) gives all rows of block b)."""
     parts = [block_values(block)[keep] for block, keep in blocks(start, stop)]
     return np.concatenate(parts) if parts else np.empty(0)
+
+
+def take(index: np.ndarray, block_values: Callable[[int], Sequence[np.ndarray]]) -> list:
+    """Rows `index` (ascending) of per-block arrays (block_values(b): those arrays' rows of
+    block b), computing only the blocks that hold one, each once."""
+    block = index // BLOCK_ROWS
+    found = np.unique(block)
+    bounds = np.searchsorted(block, np.append(found, found[-1] + 1) if len(found) else found)
+    parts = [
+        [values[index[start:stop] - int(b) * BLOCK_ROWS] for values in block_values(int(b))]
+        for b, start, stop in zip(found, bounds[:-1], bounds[1:], strict=True)
+    ]
+    return [np.concatenate(column) for column in zip(*parts, strict=True)]
 
 
 def ticket_counts(rng: np.random.Generator, weights: np.ndarray, per_unit: float) -> np.ndarray:

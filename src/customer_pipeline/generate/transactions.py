@@ -1,5 +1,6 @@
 """transactions: the day's sales as lines of baskets, referencing existing customers,
-products and stores only.
+products and stores only: the products on sale that day, at the price valid that day
+(:func:`.product_changes.on_sale`).
 
 Keys are computed, never looked up: a foreign key is a sampled parent index mapped to
 that parent's key, so an orphan is impossible by construction. Money is integer cents:
@@ -11,9 +12,11 @@ count): a basket's lines share customer, store, second and payment method, never
 a product, and after the first line come from its category and from its kind's
 complements (catalog.toml [complements]) more often than by chance.
 Who comes follows the customers' rhythm (:func:`.customers.day_visits`), each visit
-used about once a day (:func:`_visitors`); a share of the day's sign-ups buy online on
-their first day, after signing up. When follows each store's opening hours in its local
-time zone and an hour-of-day profile that differs between weekdays and weekends.
+used about once a day (:func:`_visitors`); a closed account never comes (only lapsed
+customers close, after their lapse: :mod:`.customer_changes`); a share of the day's
+sign-ups buy online on their first day, after signing up. When follows each store's
+opening hours in its local time zone and an hour-of-day profile that differs between
+weekdays and weekends.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from customer_pipeline.generate.catalog import (
     STORE_TYPES,
 )
 from customer_pipeline.generate.customers import created_between, customer_ids, day_visits
+from customer_pipeline.generate.product_changes import on_sale
 from customer_pipeline.generate.products import product_facts
 from customer_pipeline.generate.promotions import discounts, popularity_on, promotion_columns
 from customer_pipeline.generate.stores import store_facts, utc_offsets, zone_weights
@@ -108,9 +112,10 @@ class DayPlan:
     visitors: np.ndarray  # the day's visits of returning customers, shuffled (see _visitors)
     blocks: int  # the day's blocks of lines
     new_signup_second: np.ndarray  # second of the day each new customer signed up
-    price_cents: np.ndarray
+    product_index: np.ndarray  # the products on sale (product_id - 1): "products" below
+    price_cents: np.ndarray  # each product's price valid on the day
     price_text: np.ndarray  # the prices as CSV text, formatted once
-    product_text: np.ndarray  # product ids (index + 1) as CSV text
+    product_text: np.ndarray  # product ids as CSV text
     store_text: np.ndarray  # store ids (index + 1) as CSV text
     store_then_comma: np.ndarray  # ... each then a comma (csvfile.then_comma)
     product_tickets: np.ndarray  # ticket table, by popularity
@@ -193,7 +198,8 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     sizes = settings.sizes
     returning = customers_through(settings, day - dt.timedelta(days=1))
     everyone = customers_through(settings, day)
-    products = product_facts(settings.seed, sizes.products)
+    catalog = on_sale(settings, day)  # the products on sale that day, at that day's prices
+    products = product_facts(settings.seed, catalog.listed)
     stores = store_facts(settings.seed, settings.locale, sizes.stores)
     count = transaction_count(settings, day)
     online = np.flatnonzero(stores.online)
@@ -204,11 +210,14 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     new_share = min(0.5, FIRST_DAY_BUYERS * new / baskets) if count and new and len(online) else 0.0
     midnight = np.datetime64(day, "s").astype(np.int64)
     # promotions: what is on promotion sells more, as a first line and as a related one
-    popularity = np.round(popularity_on(settings, day, products.tickets)).astype(np.int64)
+    popularity = popularity_on(settings, day, products.tickets)[catalog.index]
+    popularity = np.round(popularity).astype(np.int64)
+    category = products.category[catalog.index]
+    kind = products.kind[catalog.index]
     category_tickets, category_start, category_size = _group_tables(
-        products.category, len(CATEGORIES), popularity
+        category, len(CATEGORIES), popularity
     )
-    kind_tickets, kind_start, kind_size = _group_tables(products.kind, len(KINDS), popularity)
+    kind_tickets, kind_start, kind_size = _group_tables(kind, len(KINDS), popularity)
     store_text = csvfile.integers(np.arange(1, sizes.stores + 1))
     return DayPlan(
         seed=settings.seed,
@@ -218,17 +227,18 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         visitors=_visitors(settings, day, returning, baskets),
         blocks=-(-count // BLOCK_ROWS),
         new_signup_second=created_between(settings, returning, everyone) - midnight,
-        price_cents=products.price_cents,
-        price_text=csvfile.cents_as_decimal(products.price_cents),
-        product_text=csvfile.integers(np.arange(1, sizes.products + 1)),
+        product_index=catalog.index,
+        price_cents=catalog.price_cents,
+        price_text=csvfile.cents_as_decimal(catalog.price_cents),
+        product_text=csvfile.integers(catalog.index + 1),
         store_text=store_text,
         store_then_comma=csvfile.then_comma(store_text),
         product_tickets=ticket_table(popularity),
-        product_category=products.category,
+        product_category=category,
         category_tickets=category_tickets,
         category_start=category_start,
         category_size=category_size,
-        product_kind=products.kind,
+        product_kind=kind,
         kind_tickets=kind_tickets,
         kind_start=kind_start,
         kind_size=kind_size,
@@ -377,13 +387,23 @@ def _take(table: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.take(csvfile.matrix(table), index, axis=0)
 
 
+def line_amounts(
+    settings: Settings, day: dt.date, plan: DayPlan, product: np.ndarray, quantity: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lines of `product` (positions among the day's products on sale) x `quantity`: their
+    cents at the day's price before discount, their promotion (-1: none) and discount
+    (cents); what was paid is the first less the last."""
+    line_cents = np.take(plan.price_cents, product) * quantity
+    promotion, discount = discounts(settings, day, np.take(plan.product_index, product), line_cents)
+    return line_cents, promotion, discount
+
+
 def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[np.ndarray]:
     lines = block_lines(settings, day, plan, block)
     basket_ids, line_ids = _id_pieces(settings, day, block, len(lines.size))
     basket = lines.basket_of_line
     product = lines.product
-    line_cents = np.take(plan.price_cents, product) * lines.quantity
-    promotion, discount = discounts(settings, day, product, line_cents)  # promotions
+    line_cents, promotion, discount = line_amounts(settings, day, plan, product, lines.quantity)
     promotion_id, discount_text = promotion_columns(settings, day, promotion, discount)
     return [
         csvfile.joined(*line_ids),

@@ -1,4 +1,6 @@
 -- The pipeline's tables. Idempotent: every statement is a no-op when the object exists.
+-- (Indexes on the big tables are created only when missing, in DO blocks: CREATE INDEX IF
+-- NOT EXISTS would lock the table on every run, and wait for its autovacuum.)
 -- Runs with search_path set to the pipeline's schema.
 
 CREATE TABLE IF NOT EXISTS customers (
@@ -13,11 +15,38 @@ CREATE TABLE IF NOT EXISTS customers (
     postal_code     varchar(20)   NOT NULL,
     date_of_birth   date          NOT NULL,
     account_balance numeric(10,2) NOT NULL CHECK (account_balance >= 0),
-    created_at      timestamptz   NOT NULL
-);
--- The day's sign-ups by their date: the checks and the Customers section read a day's or
--- a month's sign-ups without reading every customer.
-CREATE INDEX IF NOT EXISTS customers_created_at ON customers (created_at);
+    created_at      timestamptz   NOT NULL,
+    closed_at       timestamptz   CHECK (closed_at > created_at)  -- NULL: the account is open
+) WITH (fillfactor = 90);  -- room for a changed row on its page: no new index entries
+-- The day's sign-ups by their date: the basket KPIs, the checks and the Customers section
+-- read a day's or a month's sign-ups without reading every customer.
+DO $$ BEGIN IF to_regclass('customers_created_at') IS NULL THEN
+    CREATE INDEX customers_created_at ON customers (created_at);
+END IF; END $$;
+
+-- Every version of every customer (SCD type 2): valid from valid_from until valid_to, the
+-- next version's valid_from (NULL: the current one, the row in customers).
+CREATE TABLE IF NOT EXISTS customers_history (
+    customer_id     uuid          NOT NULL,
+    first_name      varchar(50)   NOT NULL,
+    last_name       varchar(50)   NOT NULL,
+    email           varchar(100)  NOT NULL,
+    address         text          NOT NULL,
+    city            varchar(50)   NOT NULL,
+    state           varchar(50)   NOT NULL,
+    country         varchar(50)   NOT NULL,
+    postal_code     varchar(20)   NOT NULL,
+    date_of_birth   date          NOT NULL,
+    account_balance numeric(10,2) NOT NULL CHECK (account_balance >= 0),
+    created_at      timestamptz   NOT NULL,
+    closed_at       timestamptz,
+    valid_from      timestamptz   NOT NULL,
+    valid_to        timestamptz   CHECK (valid_to > valid_from),
+    PRIMARY KEY (customer_id, valid_from)
+) WITH (fillfactor = 90);  -- a version's valid_to is set later: on its page
+DO $$ BEGIN IF to_regclass('customers_history_valid_from') IS NULL THEN
+    CREATE INDEX customers_history_valid_from ON customers_history (valid_from);
+END IF; END $$;
 
 CREATE TABLE IF NOT EXISTS products (
     product_id   serial PRIMARY KEY,
@@ -26,8 +55,28 @@ CREATE TABLE IF NOT EXISTS products (
     price        numeric(10,2) NOT NULL CHECK (price > 0),
     quantity     integer       NOT NULL CHECK (quantity >= 0),  -- units in stock, by popularity
     brand        varchar(50)   NOT NULL,
-    price_tier   varchar(20)   NOT NULL CHECK (price_tier IN ('budget', 'standard', 'premium'))
-);
+    price_tier   varchar(20)   NOT NULL CHECK (price_tier IN ('budget', 'standard', 'premium')),
+    discontinued_at timestamptz  -- NULL: on sale; from then on it is no longer sold
+) WITH (fillfactor = 90);
+
+-- Every version of every product (SCD type 2, as customers_history): a price change, a
+-- launch or a discontinuation takes effect at 00:00 UTC of its day.
+CREATE TABLE IF NOT EXISTS products_history (
+    product_id   integer       NOT NULL,
+    product_name varchar(100)  NOT NULL,
+    category     varchar(100)  NOT NULL,
+    price        numeric(10,2) NOT NULL CHECK (price > 0),
+    quantity     integer       NOT NULL CHECK (quantity >= 0),
+    brand        varchar(50)   NOT NULL,
+    price_tier   varchar(20)   NOT NULL,
+    discontinued_at timestamptz,
+    valid_from   timestamptz   NOT NULL,
+    valid_to     timestamptz   CHECK (valid_to > valid_from),
+    PRIMARY KEY (product_id, valid_from)
+) WITH (fillfactor = 90);
+DO $$ BEGIN IF to_regclass('products_history_valid_from') IS NULL THEN
+    CREATE INDEX products_history_valid_from ON products_history (valid_from);
+END IF; END $$;
 
 -- A promotion applies to one category or to one product, from start_date to end_date
 -- (both included); ids are stable: (year x 12 + month - 1) x 16 + slot (generate/promotions.py).
@@ -92,7 +141,9 @@ CREATE TABLE IF NOT EXISTS returns_scheduled (
     CONSTRAINT returns_scheduled_after_the_sale_day
         CHECK (return_date >= (business_date + 1)::timestamp AT TIME ZONE 'UTC')
 ) PARTITION BY RANGE (business_date);
-CREATE INDEX IF NOT EXISTS returns_scheduled_return_date ON returns_scheduled (return_date);
+DO $$ BEGIN IF to_regclass('returns_scheduled_return_date') IS NULL THEN
+    CREATE INDEX returns_scheduled_return_date ON returns_scheduled (return_date);
+END IF; END $$;
 
 -- The published returns: a scheduled return once both its sale day and its return day
 -- are loaded (customer_pipeline/returns.py), one partition per return day (returns_YYYYMMDD,
@@ -111,7 +162,9 @@ CREATE TABLE IF NOT EXISTS returns (
     CONSTRAINT returns_after_the_sale_day
         CHECK (return_date >= (business_date + 1)::timestamp AT TIME ZONE 'UTC')
 ) PARTITION BY RANGE (return_date);
-CREATE INDEX IF NOT EXISTS returns_business_date ON returns (business_date);
+DO $$ BEGIN IF to_regclass('returns_business_date') IS NULL THEN
+    CREATE INDEX returns_business_date ON returns (business_date);
+END IF; END $$;
 
 CREATE TABLE IF NOT EXISTS daily_metrics (
     business_date              date PRIMARY KEY,

@@ -1,0 +1,186 @@
+"""customers over time: people move, change e-mail, their balance moves, a few close their
+account. A day's file holds that day's versions (SCD type 2), not a snapshot.
+
+A customer's first version is the row they signed up with (:func:`.customers.drawn`).
+From the day after signing up (and from the history start), each kind of change is a
+Poisson process of its own (:mod:`.events`): moves (MOVE), new e-mail addresses (EMAIL),
+balance moves (BALANCE). A share of the lapsed customers close their account some time
+after their last visit (closed: balance 0, no change after it). The content of a change
+on day X is a keyed draw of (customer, kind, X), so the row of customer c valid on any
+day is computed alone, in O(1), and each version is a full row. All the changes of a
+customer on one day are one version, from a keyed second of that day on.
+
+A day's file: the day's sign-ups (their first version, valid from created_at) and every
+customer with a change that day (the version the day ends with). A closed account never
+buys again: only lapsed customers close, after their last visit (customers.day_visits).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from customer_pipeline.generate import csvfile
+from customer_pipeline.generate.calendar import customers_through
+from customer_pipeline.generate.customers import (
+    LAPSED,
+    Drawn,
+    Facts,
+    customer_facts,
+    customer_ids,
+    drawn,
+    email,
+    facts_of,
+)
+from customer_pipeline.generate.events import NEVER, Calendar, Kind
+from customer_pipeline.generate.pools import pools
+from customer_pipeline.generate.streams import Stream, take
+from customer_pipeline.settings import BLOCK_ROWS, Settings
+from customer_pipeline.tables import CUSTOMERS
+
+FILE_NAME = "customers.csv"
+MOVE = Kind(code=1, per_year=1 / 7, epoch_days=365, cap=4)
+EMAIL = Kind(code=2, per_year=1 / 15, epoch_days=365, cap=3)
+BALANCE = Kind(code=3, per_year=4.0, epoch_days=91, cap=8)
+KINDS = (MOVE, EMAIL, BALANCE)
+CLOSE_SHARE = 0.8  # of the lapsed customers: they close their account ...
+CLOSE_DELAY_DAYS = 180  # ... this long (mean, exponential) after their last visit
+BALANCE_SIGMA = 0.5  # a new balance: the first one x lognormal(0, BALANCE_SIGMA)
+_CLOSE, _ADDRESS, _DOMAIN, _BALANCE = 10, 11, 12, 13  # keys of the other draws
+
+
+def _ordinal(day: dt.date) -> int:
+    return int(np.datetime64(day, "D").astype(np.int64))
+
+
+def _calendar(settings: Settings) -> Calendar:
+    return Calendar(settings.seed, Stream.CUSTOMER_CHANGES, _ordinal(settings.history_start))
+
+
+@dataclass(frozen=True)
+class Lives:
+    """Customers `index`: created_at (seconds), the first day a change may happen, the day
+    they close their account (NEVER: they do not)."""
+
+    index: np.ndarray
+    created: np.ndarray
+    first: np.ndarray
+    close: np.ndarray
+
+
+def lives(settings: Settings, index: np.ndarray, facts: Facts | None = None) -> Lives:
+    """(facts: those of customers `index`, when the caller has them.)"""
+    calendar = _calendar(settings)
+    facts = facts_of(settings, index) if facts is None else facts
+    first = np.maximum(facts.created // 86_400 + 1, calendar.origin)
+    close = np.full(len(index), NEVER, dtype=np.int64)
+    lapsed = np.flatnonzero(facts.segment == LAPSED)
+    closes = lapsed[calendar.uniform(_CLOSE, 0, index[lapsed]) < CLOSE_SHARE]
+    delay = np.floor(-np.log1p(-calendar.uniform(_CLOSE, 1, index[closes])) * CLOSE_DELAY_DAYS)
+    close[closes] = facts.lapses[closes].astype(np.int64) + 1 + delay.astype(np.int64)
+    # a close before the history start is not part of it: that customer stays open
+    return Lives(index, facts.created, first, np.where(close < first, NEVER, close))
+
+
+def changed_on(settings: Settings, day: dt.date) -> np.ndarray:
+    """Customers who signed up before `day` and change on it: one pass over them."""
+    at = _ordinal(day)
+    count = customers_through(settings, day - dt.timedelta(days=1))
+    found = lives(settings, np.arange(count), customer_facts(settings, count))
+    calendar = _calendar(settings)
+    changed = found.close == at
+    for kind in KINDS:
+        changed |= calendar.on_day(kind, found.index, at, found.first, found.close)
+    return found.index[changed]
+
+
+def _normal(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
+    """Standard normal draws from two uniforms (Box-Muller)."""
+    return np.sqrt(-2 * np.log1p(-u1)) * np.cos(2 * np.pi * u2)
+
+
+def versions(settings: Settings, index: np.ndarray, at: int) -> list[np.ndarray]:
+    """The columns (the customers file's) of each customer's version in force at the end
+    of day `at` (days since 1970). `index`: ascending, within whole blocks or not."""
+    pool = pools(settings.locale)
+    calendar = _calendar(settings)
+    found = lives(settings, index)
+    latest = [calendar.latest(kind, index, at, found.first, found.close) for kind in KINDS]
+    moved, mailed, rebalanced = latest
+    closed = found.close <= at
+    changed = np.maximum.reduce([*latest, np.where(closed, found.close, -1)])
+    since = changed * 86_400 + calendar.second_of(index, changed)
+    valid_from = np.where(changed >= 0, since, found.created)
+    base = _base(settings, index)
+
+    def redrawn(kind: int, day: np.ndarray, values: np.ndarray, field: int) -> np.ndarray:
+        return (calendar.uniform(kind, field, day, index) * len(values)).astype(np.int64)
+
+    def where_moved(field: int, values: np.ndarray, first: np.ndarray) -> np.ndarray:
+        return values[np.where(moved >= 0, redrawn(_ADDRESS, moved, values, field), first)]
+
+    domain = np.where(mailed >= 0, redrawn(_DOMAIN, mailed, pool.email_domains, 0), base.domain)
+    # a new e-mail address: .<yymmdd of the change> after the number keeps it unique
+    suffix = np.concatenate(
+        [
+            csvfile.constant(b".", len(index)),
+            csvfile.dates(np.maximum(mailed, 0))[:, [2, 3, 5, 6, 8, 9]],
+        ],
+        axis=1,
+    ) * (mailed >= 0)[:, None].astype(np.uint8)
+    pieces = email(settings, base.first, base.last, index, domain)
+    u1, u2 = (calendar.uniform(_BALANCE, k, rebalanced, index) for k in (0, 1))
+    balance = np.where(
+        rebalanced >= 0,
+        np.clip(base.balance * np.exp(BALANCE_SIGMA * _normal(u1, u2)), 0, 100_000_000),
+        base.balance,
+    ).astype(np.int64)
+    stamps = csvfile.timestamps_utc(valid_from)
+    return [
+        customer_ids(settings, index),
+        pool.first_names[base.first],
+        pool.last_names[base.last],
+        csvfile.joined(*pieces[:4], suffix, *pieces[4:]),
+        where_moved(0, pool.streets, base.street),
+        where_moved(1, pool.cities, base.city),
+        where_moved(2, pool.states, base.state),
+        csvfile.constant(pool.country, len(index)),
+        where_moved(3, pool.postcodes, base.postcode),
+        csvfile.dates(base.born),
+        csvfile.cents_as_decimal(np.where(closed, 0, balance)),
+        csvfile.timestamps_utc(found.created),
+        stamps * closed[:, None].astype(np.uint8),  # closed_at: the closing version's start
+        stamps,
+    ]
+
+
+def _base(settings: Settings, index: np.ndarray) -> Drawn:
+    """The first version's drawn attributes of customers `index` (ascending, not empty)."""
+    return Drawn(*take(index, lambda b: list(vars(drawn(settings, b)).values())))
+
+
+def generate_customers(settings: Settings, out_dir: Path, day: dt.date) -> csvfile.GeneratedFile:
+    """Write the customers' versions of `day`: its sign-ups and every customer who
+    changed on it."""
+    before = customers_through(settings, day - dt.timedelta(days=1))
+    index = np.concatenate(
+        [changed_on(settings, day), np.arange(before, customers_through(settings, day))]
+    )
+    path = out_dir / FILE_NAME
+    columns = versions(settings, index, _ordinal(day)) if len(index) else []
+    rows = csvfile.write_columns(path, CUSTOMERS.file_columns, columns, len(index))
+    return csvfile.GeneratedFile(CUSTOMERS.name, str(path), rows)
+
+
+def versions_before(settings: Settings, day: dt.date) -> Iterator[list[np.ndarray]]:
+    """Block by block, the version in force at the start of `day` of every customer who
+    signed up before it (what a day loaded into an emptier schema needs first)."""
+    count = customers_through(settings, day - dt.timedelta(days=1))
+    for start in range(0, count, BLOCK_ROWS):
+        yield versions(
+            settings, np.arange(start, min(start + BLOCK_ROWS, count)), _ordinal(day) - 1
+        )
