@@ -178,11 +178,11 @@ def test_history_comes_from_daily_metrics(settings: Settings, tmp_path: Path) ->
     assert previous is not None
     assert previous["total_sales"] == stored[DAY - dt.timedelta(days=1)]["total_sales"]
 
-    report = build_report(settings, metrics, insights=insights)
-    change = 100 * (metrics["total_sales"] / previous["total_sales"] - 1)
+    report = build_report(settings, metrics, insights=insights)  # it leads with net sales
+    change = 100 * (metrics["net_sales"] / previous["net_sales"] - 1)
     assert f"{change:+.1f}% vs previous day" in report.text
-    week = stored[DAY - dt.timedelta(days=7)]["total_sales"]
-    assert f"({100 * (metrics['total_sales'] / week - 1):+.1f}% vs last Fri)" in report.subject
+    week = stored[DAY - dt.timedelta(days=7)]["net_sales"]
+    assert f"({100 * (metrics['net_sales'] / week - 1):+.1f}% vs last Fri)" in report.subject
     assert [i.filename for i in report.images] == ["hourly-sales.png", "sales-trend.png"]
     assert "n/a" in report.text  # DAY - 4 in the 7-day trend
 
