@@ -20,6 +20,7 @@ from psycopg import sql
 
 from conftest import generate_day
 from customer_pipeline.baselines import MIN_WEEKS, Band, flagged
+from customer_pipeline.customer_days import replace_day
 from customer_pipeline.errors import QualityError
 from customer_pipeline.load import load_day
 from customer_pipeline.metrics import calculate_metrics, stored_metrics
@@ -103,7 +104,8 @@ def independent_band(db: psycopg.Connection, day: dt.date, key: str) -> tuple | 
 
 
 def delete_lines(db: psycopg.Connection, day: dt.date, chosen: str) -> None:
-    """Delete the day's lines that the query `chosen` selects, and their returns first."""
+    """Delete the day's lines that the query `chosen` selects, and their returns first;
+    summarize the day's customers again."""
     db.execute(f"CREATE TEMP TABLE gone AS {chosen}", {"day": day})
     db.execute(
         "DELETE FROM returns WHERE business_date = %s AND transaction_id IN (TABLE gone)", [day]
@@ -113,6 +115,7 @@ def delete_lines(db: psycopg.Connection, day: dt.date, chosen: str) -> None:
         [day],
     )
     db.execute("DROP TABLE gone")
+    replace_day(db, day)  # the day's customer summary follows its lines
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ over bounded windows, never the whole history:
   3+ days), lost (recency >= 60), occasional (the others); each with its customers and
   their sales over the window (monetary).
 
-The window's partitions are read once (RFM_DAYS days of transactions): by far the
-largest read of calculate_metrics, which grows with the day's volume times RFM_DAYS.
+The window is read from :mod:`customer_pipeline.customer_days` (one row per customer and
+day bought on), never from the lines: RFM_DAYS partitions of a day's buyers each.
 """
 
 from __future__ import annotations
@@ -45,12 +45,8 @@ WITH per_customer AS MATERIALIZED (
            count(*) FILTER (WHERE business_date > %(day)s::date - %(repeat_days)s)
                AS recent_days,
            sum(cents) AS cents
-    FROM (  -- one row per customer and day bought on: aggregated partition by partition
-        SELECT customer_id, business_date, sum((transaction_amount * 100)::bigint) AS cents
-        FROM transactions
-        WHERE business_date > %(day)s::date - %(rfm_days)s AND business_date <= %(day)s
-        GROUP BY customer_id, business_date
-    ) per_day
+    FROM customer_days  -- one row per customer and day bought on
+    WHERE business_date > %(day)s::date - %(rfm_days)s AND business_date <= %(day)s
     GROUP BY customer_id
 ), signed_up AS MATERIALIZED (
     SELECT customer_id, created_at FROM customers
@@ -107,9 +103,6 @@ def customers_section(conn: psycopg.Connection, day: dt.date) -> dict[str, Any]:
     }
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute("SET LOCAL work_mem = '256MB'")
-        # GROUP BY (customer, business_date) holds the partition key: each day's partition
-        # is aggregated alone, in a small hash table, by parallel workers
-        cur.execute("SET LOCAL enable_partitionwise_aggregate = on")
         rows = cur.execute(CUSTOMERS_SECTION_SQL, params).fetchall()
     segments = {r["key"]: r for r in rows if r["kind"] == "segment"}
     cohorts = {r["key"]: r for r in rows if r["kind"] == "cohort"}

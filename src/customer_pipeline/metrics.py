@@ -101,33 +101,30 @@ UNION ALL
 """
 
 #: Distinct customers, and the top ones (ties to the smaller id) with what the report shows
-#: of them. Summed in integer cents: the per-customer hash table is the largest.
+#: of them: from the day's partition of customer_days (its lines summed per customer).
 CUSTOMERS_SQL = """
-WITH per_customer AS MATERIALIZED (
-    SELECT customer_id, count(*) AS transactions, sum(quantity) AS quantity,
-           sum((transaction_amount * 100)::bigint) AS cents
-    FROM transactions
+WITH top AS (
+    SELECT customer_id, lines AS transactions, quantity, cents FROM customer_days
     WHERE business_date = %(day)s
-    GROUP BY customer_id
-), top AS (
-    SELECT * FROM per_customer ORDER BY cents DESC, customer_id LIMIT %(top)s
+    ORDER BY cents DESC, customer_id LIMIT %(top)s
 )
-SELECT (SELECT count(*) FROM per_customer) AS customers, top.customer_id::text AS customer_id,
-       c.first_name, c.last_name, c.email, top.transactions, top.quantity, top.cents
+SELECT (SELECT count(*) FROM customer_days WHERE business_date = %(day)s) AS customers,
+       top.customer_id::text AS customer_id, c.first_name, c.last_name, c.email,
+       top.transactions, top.quantity, top.cents
 FROM top JOIN customers c USING (customer_id)
 ORDER BY top.cents DESC, top.customer_id
 """
 
-#: The basket KPIs' two counts: receipts (distinct basket_id) and the day's buyers who
-#: signed up that day (nobody buys before signing up, so this is their first purchase;
-#: the day's sign-ups are found first: a handful of rows, not a join with every
-#: customer). The averages divide the day's totals by the receipts. A function of the
-#: day's partition and the customers alone: a day loaded alone gives the same figures.
+#: The basket KPIs' two counts, from the day's customer_days: receipts (a basket is one
+#: customer's: the sum of theirs) and the day's buyers who signed up that day (nobody buys
+#: before signing up, so this is their first purchase; the day's sign-ups are found by
+#: the created_at index: a handful of rows, not a join with every customer). The averages
+#: divide the day's totals by the receipts. A function of the day's lines and the
+#: customers alone: a day loaded alone gives the same figures.
 BASKETS_SQL = """
-SELECT (SELECT count(*) FROM (
-            SELECT DISTINCT basket_id FROM transactions WHERE business_date = %(day)s) b
-       ) AS baskets,
-       (SELECT count(DISTINCT customer_id) FROM transactions
+SELECT (SELECT coalesce(sum(baskets), 0) FROM customer_days WHERE business_date = %(day)s)
+           AS baskets,
+       (SELECT count(*) FROM customer_days
         WHERE business_date = %(day)s AND customer_id IN (
             SELECT customer_id FROM customers
             WHERE created_at >= %(day)s::timestamp AT TIME ZONE 'UTC'
