@@ -16,10 +16,10 @@ from customer_pipeline.settings import Settings
 DAY = dt.date(2026, 6, 19)
 SIZES = {"customers": 1000, "transactions": 1000, "products": 50, "stores": 10}
 
-#: The summary recomputed from the lines another way: one GROUP BY, distinct baskets.
+#: The summary recomputed from the lines, in numeric (not integer cents).
 RECOMPUTED_SQL = """
-SELECT business_date, customer_id, count(*), count(DISTINCT basket_id), sum(quantity),
-       sum(transaction_amount * 100), min(transaction_date)
+SELECT business_date, customer_id, count(*), sum(quantity), sum(transaction_amount) * 100,
+       min(transaction_date)
 FROM transactions WHERE business_date = %s GROUP BY 1, 2 ORDER BY 1, 2
 """
 SUMMARY_SQL = "SELECT * FROM customer_days WHERE business_date = %s ORDER BY 1, 2"

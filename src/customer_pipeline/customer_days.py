@@ -1,14 +1,14 @@
 """customer_days: the day's lines summed per customer, one partition per business date.
 
-One row per customer and business date they bought on (lines, baskets, quantity, cents,
-first purchase), the GROUP BY customer_id of that day's transactions. The day's load
+One row per customer and business date they bought on (lines, quantity, cents, first
+purchase), the GROUP BY customer_id of that day's transactions. The day's load
 writes it in the transaction that swaps in the day's transactions partition
 (:func:`replace_day`): it always equals the loaded lines, whatever the order the days
 were loaded in, and a re-run or a reload of a day replaces it with the day's lines.
 
-The readers get a day's buyers instead of its lines: the day's per-customer KPIs (distinct
-customers, top customers, baskets, new customers), the checks' baskets and sign-ups, and
-the Customers section, whose window of RFM_DAYS days is RFM_DAYS small partitions.
+The readers get a day's buyers instead of its lines: the day's per-customer KPIs (distinct,
+top and new customers), the checks of the day's new buyers and sign-ups, and the
+Customers section, whose window of RFM_DAYS days is RFM_DAYS partitions of buyers.
 """
 
 from __future__ import annotations
@@ -20,20 +20,14 @@ from psycopg import sql
 
 CUSTOMER_DAYS = "customer_days"
 
-#: The day's lines per basket (a basket is one customer's), then per customer. Created as
-#: a query result (CREATE TABLE AS: read by parallel workers; INSERT ... SELECT never is).
+#: The day's lines per customer. Created as a query result (CREATE TABLE AS: read by
+#: parallel workers; INSERT ... SELECT never is).
 _SUMMARY_SQL = """
 CREATE TABLE {partition} AS
-SELECT {day}::date AS business_date, customer_id, sum(lines)::integer AS lines,
-       count(*)::integer AS baskets, sum(quantity)::bigint AS quantity,
-       sum(cents)::bigint AS cents, min(first_purchase) AS first_purchase
-FROM (
-    SELECT customer_id, basket_id, count(*)::integer AS lines, sum(quantity) AS quantity,
-           sum((transaction_amount * 100)::bigint) AS cents,
-           min(transaction_date) AS first_purchase
-    FROM transactions WHERE business_date = {day}
-    GROUP BY customer_id, basket_id
-) baskets
+SELECT {day}::date AS business_date, customer_id, count(*)::integer AS lines,
+       sum(quantity)::bigint AS quantity, sum((transaction_amount * 100)::bigint)::bigint AS cents,
+       min(transaction_date) AS first_purchase
+FROM transactions WHERE business_date = {day}
 GROUP BY customer_id
 """
 
@@ -41,7 +35,6 @@ _COLUMNS = (
     "business_date",
     "customer_id",
     "lines",
-    "baskets",
     "quantity",
     "cents",
     "first_purchase",
@@ -70,7 +63,7 @@ def replace_day(conn: psycopg.Connection, day: dt.date) -> None:
         if conn.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]:
             conn.execute(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(parent, partition))
             conn.execute(sql.SQL("DROP TABLE {}").format(partition))
-        conn.execute("SET LOCAL work_mem = '256MB'")  # the per-basket hash table in memory
+        conn.execute("SET LOCAL work_mem = '256MB'")  # the per-customer hash table in memory
         conn.execute(sql.SQL(_SUMMARY_SQL).format(partition=partition, day=sql.Literal(day)))
         conn.execute("SET LOCAL work_mem = DEFAULT")
         # the parent's NOT NULLs and the bound, checked in one pass: attaching reads nothing

@@ -38,7 +38,10 @@ SEGMENTS = ("champions", "loyal", "new", "at risk", "occasional", "lost")
 
 #: Uniform rows (kind, key, customers, buyers, cents): the segments, the repeat buyers
 #: (customers: who bought in REPEAT_DAYS days; buyers: on 2+ days), the cohorts
-#: (customers: signed up; buyers: of them, bought in REPEAT_DAYS days).
+#: (customers: signed up; buyers: of them, bought in REPEAT_DAYS days). The sign-ups (of
+#: NEW_DAYS days, of COHORT_MONTHS months, by the customers' created_at index) meet the
+#: window's buyers in hashed subplans: one hash table of the smaller side, whatever the
+#: planner estimates of the window (it has no statistics of customer_days as a whole).
 CUSTOMERS_SECTION_SQL = """
 WITH per_customer AS MATERIALIZED (
     SELECT customer_id, %(day)s::date - max(business_date) AS recency, count(*) AS days,
@@ -48,19 +51,18 @@ WITH per_customer AS MATERIALIZED (
     FROM customer_days  -- one row per customer and day bought on
     WHERE business_date > %(day)s::date - %(rfm_days)s AND business_date <= %(day)s
     GROUP BY customer_id
-), signed_up AS MATERIALIZED (
-    SELECT customer_id, created_at FROM customers
-    WHERE created_at >= %(cohorts_from)s AND created_at < %(day_end)s
 ), segmented AS (
-    SELECT p.recent_days, p.cents, CASE
-        WHEN p.recency < 14 AND p.days >= 6 THEN 'champions'
-        WHEN p.recency < 30 AND p.days >= 3 THEN 'loyal'
-        WHEN s.created_at >= %(new_from)s THEN 'new'
-        WHEN p.recency < 60 AND p.days >= 3 THEN 'at risk'
-        WHEN p.recency >= 60 THEN 'lost'
+    SELECT recent_days, cents, CASE
+        WHEN recency < 14 AND days >= 6 THEN 'champions'
+        WHEN recency < 30 AND days >= 3 THEN 'loyal'
+        WHEN customer_id IN (
+            SELECT customer_id FROM customers
+            WHERE created_at >= %(new_from)s AND created_at < %(day_end)s) THEN 'new'
+        WHEN recency < 60 AND days >= 3 THEN 'at risk'
+        WHEN recency >= 60 THEN 'lost'
         ELSE 'occasional'
     END AS segment
-    FROM per_customer p LEFT JOIN signed_up s USING (customer_id)
+    FROM per_customer
 )
 SELECT 'segment' AS kind, segment AS key, count(*) AS customers, NULL::bigint AS buyers,
        sum(cents) AS cents
@@ -70,9 +72,11 @@ SELECT 'repeat', '', count(*) FILTER (WHERE recent_days >= 1),
        count(*) FILTER (WHERE recent_days >= 2), NULL
 FROM per_customer
 UNION ALL
-SELECT 'cohort', to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM'), count(*),
-       count(*) FILTER (WHERE p.recent_days >= 1), NULL
-FROM signed_up s LEFT JOIN per_customer p USING (customer_id)
+SELECT 'cohort', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM'), count(*),
+       count(*) FILTER (WHERE customer_id IN (
+           SELECT customer_id FROM per_customer WHERE recent_days >= 1)), NULL
+FROM customers
+WHERE created_at >= %(cohorts_from)s AND created_at < %(day_end)s
 GROUP BY 2
 """
 

@@ -4,7 +4,7 @@ The report's breakdowns and top 5s (:mod:`customer_pipeline.insights`) come out 
 same queries and are stored beside the KPIs. They read the day's partitions alone: two
 parallel scans of its lines (by store, payment method and hour; by product), its
 customer_days (:mod:`customer_pipeline.customer_days`: the day's buyers, for the
-distinct, top and new customers and the baskets), the day's returns and changed
+distinct, top and new customers), its baskets (distinct basket_id), the day's returns and changed
 customers by their indexes, and the small dimensions.
 
 Money is rounded to cents; "top" entities break ties by the smaller id. A day without
@@ -123,15 +123,16 @@ FROM top JOIN customers c USING (customer_id)
 ORDER BY top.cents DESC, top.customer_id
 """
 
-#: The basket KPIs' two counts, from the day's customer_days: receipts (a basket is one
-#: customer's: the sum of theirs) and the day's buyers who signed up that day (nobody buys
-#: before signing up, so this is their first purchase; the day's sign-ups are found by
-#: the created_at index: a handful of rows, not a join with every customer). The averages
-#: divide the day's totals by the receipts. A function of the day's lines and the
-#: customers alone: a day loaded alone gives the same figures.
+#: The basket KPIs' two counts: receipts (distinct basket_id of the day's lines) and the
+#: day's buyers who signed up that day (nobody buys before signing up, so this is their
+#: first purchase): the day's sign-ups, found by the created_at index (a handful of rows,
+#: not a join with every customer), among the day's customer_days. The averages divide
+#: the day's totals by the receipts. A function of the day's lines and the customers
+#: alone: a day loaded alone gives the same figures.
 BASKETS_SQL = """
-SELECT (SELECT coalesce(sum(baskets), 0) FROM customer_days WHERE business_date = %(day)s)
-           AS baskets,
+SELECT (SELECT count(*) FROM (
+            SELECT DISTINCT basket_id FROM transactions WHERE business_date = %(day)s) b
+       ) AS baskets,
        (SELECT count(*) FROM customer_days
         WHERE business_date = %(day)s AND customer_id IN (
             SELECT customer_id FROM customers

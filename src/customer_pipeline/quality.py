@@ -12,7 +12,7 @@ The checks, in the report's order:
   weekday of the previous weeks (:mod:`customer_pipeline.baselines`): outside
   [0.5x, 2x] the expected value is an error, outside the KPI's usual band a warning.
 
-Everything reads the day's partition of transactions (once) and of customer_days, the
+Everything reads the day's partitions of transactions and customer_days, the
 day's (and later) sign-ups by the customers' created_at index, the small dimensions and a
 few rows of daily_metrics: the cost follows the day, not the history. The results are
 stored per day in ``quality_results`` (replaced when the checks run again); an error
@@ -35,11 +35,12 @@ from customer_pipeline.database import connect
 from customer_pipeline.errors import QualityError
 from customer_pipeline.settings import Settings
 
-#: The day's figures: one scan of the day's partition (its totals and amounts), the day's
-#: customer_days (its baskets; its buyers who signed up since the day's start, found by the
-#: customers_created_at index: the day's new buyers, and the only ones who can have bought
-#: before signing up: their lines are read only when one of them did), the day's sign-ups,
-#: the small dimensions' counts and the catalog's validated foreign keys of transactions.
+#: The day's figures: two scans of the day's partition (its totals and amounts; its
+#: baskets), the day's customer_days (its buyers who signed up since the day's start, found
+#: by the customers_created_at index: the day's new buyers, and the only ones who can
+#: have bought before signing up: their lines are read only when one of them did), the
+#: day's sign-ups, the small dimensions' counts and the catalog's validated foreign keys
+#: of transactions.
 DAY_SQL = """
 WITH lines AS (
     SELECT count(*) AS transactions,
@@ -58,8 +59,9 @@ WITH lines AS (
     WHERE d.business_date = %(day)s AND c.created_at >= %(start)s
 )
 SELECT lines.*,
-       (SELECT coalesce(sum(baskets), 0) FROM customer_days WHERE business_date = %(day)s)
-           AS baskets,
+       (SELECT count(*) FROM (
+            SELECT DISTINCT basket_id FROM transactions WHERE business_date = %(day)s) b
+       ) AS baskets,
        (SELECT count(*) FROM transactions t JOIN signed_up_buyers s USING (customer_id)
         WHERE t.business_date = %(day)s AND s.first_purchase < s.created_at
           AND t.transaction_date < s.created_at) AS before_sign_up,

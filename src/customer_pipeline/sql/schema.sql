@@ -133,7 +133,6 @@ CREATE TABLE IF NOT EXISTS customer_days (
     business_date  date        NOT NULL,
     customer_id    uuid        NOT NULL,
     lines          integer     NOT NULL,  -- the day's lines (transactions) of the customer
-    baskets        integer     NOT NULL,  -- their receipts (a basket is one customer's)
     quantity       bigint      NOT NULL,
     cents          bigint      NOT NULL,  -- sum of transaction_amount, in cents
     first_purchase timestamptz NOT NULL   -- the earliest transaction_date of the day
