@@ -18,6 +18,8 @@ import datetime as dt
 import psycopg
 from psycopg import sql
 
+from customer_pipeline.database import for_day_scans
+
 CUSTOMER_DAYS = "customer_days"
 
 #: The day's lines per customer. Created as a query result (CREATE TABLE AS: read by
@@ -63,13 +65,13 @@ def replace_day(conn: psycopg.Connection, day: dt.date) -> None:
         if conn.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]:
             conn.execute(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(parent, partition))
             conn.execute(sql.SQL("DROP TABLE {}").format(partition))
-        # the per-customer hash table in memory, and hashed: the partitioned transactions
-        # has no statistics, so the planner guesses 200 customers (and would sort them)
-        conn.execute("SET LOCAL work_mem = '256MB'")
+        # hashed: the partitioned transactions has no statistics of its own, so the planner
+        # guesses 200 customers (and would sort them)
+        for_day_scans(conn)
         conn.execute("SET LOCAL enable_sort = off")
         conn.execute(sql.SQL(_SUMMARY_SQL).format(partition=partition, day=sql.Literal(day)))
-        conn.execute("SET LOCAL work_mem = DEFAULT")
-        conn.execute("SET LOCAL enable_sort = DEFAULT")
+        for setting in ("work_mem", "jit", "enable_sort"):  # the load's own, from here on
+            conn.execute(f"SET LOCAL {setting} = DEFAULT")
         # the parent's NOT NULLs and the bound, checked in one pass: attaching reads nothing
         conn.execute(
             sql.SQL("ALTER TABLE {} {}, ADD CONSTRAINT {} CHECK ({})").format(

@@ -29,6 +29,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from customer_pipeline.database import for_day_scans
+
 REPEAT_DAYS = 30
 RFM_DAYS = 90
 COHORT_MONTHS = 6
@@ -106,7 +108,7 @@ def customers_section(conn: psycopg.Connection, day: dt.date) -> dict[str, Any]:
         "day_end": _midnight(day + dt.timedelta(days=1)),
     }
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("SET LOCAL work_mem = '256MB'")
+        for_day_scans(conn)
         # customer_days as a whole has no statistics (autovacuum never analyzes a
         # partitioned table; ANALYZE of it reads every partition): the planner guesses 200
         # customers in the window and sorts them; a hash table is right for any window

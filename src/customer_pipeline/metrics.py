@@ -28,7 +28,7 @@ from psycopg.types.json import Json, Jsonb
 
 from customer_pipeline.baselines import kpi_baselines, load_history
 from customer_pipeline.customer_metrics import customers_section
-from customer_pipeline.database import connect
+from customer_pipeline.database import connect, for_day_scans
 from customer_pipeline.insights import TOP, Group, Insights, Ranked, mask_email, to_document
 from customer_pipeline.returns import MAX_DELAY_DAYS
 from customer_pipeline.settings import Settings
@@ -219,7 +219,7 @@ def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any],
     """The KPI document of one business date and the report's figures, in two queries."""
     params = {"day": day, "top": TOP, "max_delay": MAX_DELAY_DAYS}
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("SET LOCAL work_mem = '256MB'")  # the hash tables stay in memory
+        for_day_scans(conn)
         grouped = cur.execute(BREAKDOWNS_SQL, params).fetchall()
         customers = cur.execute(CUSTOMERS_SQL, params).fetchall()
         baskets = cur.execute(BASKETS_SQL, params).fetchone()
