@@ -1,11 +1,12 @@
 """Step 4, calculate_metrics: the day's KPIs, in SQL, stored in daily_metrics.
 
 The report's breakdowns and top 5s (:mod:`customer_pipeline.insights`) come out of the
-same queries and are stored beside the KPIs. They read the day's partitions alone: two
-parallel scans of its lines (by store, payment method and hour; by product), its
-customer_days (:mod:`customer_pipeline.customer_days`: the day's buyers, for the
-distinct, top and new customers), its baskets (distinct basket_id), the day's returns and changed
-customers by their indexes, and the small dimensions.
+same queries and are stored beside the KPIs. They read the day's partitions alone: five
+parallel scans of its lines (by store and payment method, by product, by hour; the
+promotions' figures; its distinct baskets), its customer_days
+(:mod:`customer_pipeline.customer_days`: the day's buyers, for the distinct, top and new
+customers), the day's returns and changed customers by their indexes, and the small
+dimensions.
 
 Money is rounded to cents; "top" entities break ties by the smaller id. A day without
 transactions gives zeros and nulls.
@@ -33,43 +34,40 @@ from customer_pipeline.insights import TOP, Group, Insights, Ranked, mask_email,
 from customer_pipeline.returns import MAX_DELAY_DAYS
 from customer_pipeline.settings import Settings
 
-#: The day's KPIs and breakdowns, as uniform rows (kind, key, name, detail, figures): two
-#: GROUP BYs of the day's lines (store, payment method and UTC hour; product), each a
-#: small hash table that PostgreSQL fills with parallel workers (GROUPING SETS would be
-#: one scan, but never a parallel one: slower on two cores). Payment methods, stores,
-#: hours and the day's totals (with the promotions' figures, on the total row alone) roll
+#: The day's KPIs and breakdowns, as uniform rows (kind, key, name, detail, figures): three
+#: GROUP BYs (store and payment method, product, hour), each a small hash table that
+#: PostgreSQL fills with parallel workers (GROUPING SETS would be one scan, but never a
+#: parallel one: slower on two cores). Payment methods, stores and the day's totals roll
 #: up from the first; categories and store types from the products and stores sold.
 BREAKDOWNS_SQL = """
-WITH by_store_method_hour AS MATERIALIZED (
-    -- UTC hours: bins of absolute time from a UTC midnight (cheaper per row than
-    -- converting every timestamp to UTC); the 24 bins are named by their UTC hour below
-    SELECT store_id, payment_method,
-           date_bin('1 hour', transaction_date, '2000-01-01 00:00:00+00') AS hour_start,
-           count(*) AS transactions, sum(quantity) AS quantity, sum(transaction_amount) AS sales,
-           min(transaction_amount) AS smallest, max(transaction_amount) AS largest,
-           sum((discount_amount * 100)::bigint) AS discount_cents,
-           sum((transaction_amount * 100)::bigint) FILTER (WHERE promotion_id IS NOT NULL)
-               AS promotion_cents,
-           count(*) FILTER (WHERE promotion_id IS NOT NULL) AS promotion_transactions
-    FROM transactions WHERE business_date = %(day)s GROUP BY 1, 2, 3
+WITH by_store_method AS MATERIALIZED (
+    SELECT store_id, payment_method, count(*) AS transactions, sum(quantity) AS quantity,
+           sum(transaction_amount) AS sales, min(transaction_amount) AS smallest,
+           max(transaction_amount) AS largest
+    FROM transactions WHERE business_date = %(day)s GROUP BY store_id, payment_method
 ), by_method AS MATERIALIZED (
     SELECT payment_method, sum(transactions) AS transactions, sum(quantity) AS quantity,
-           sum(sales) AS sales, min(smallest) AS smallest, max(largest) AS largest,
-           sum(discount_cents) AS discount_cents, sum(promotion_cents) AS promotion_cents,
-           sum(promotion_transactions) AS promotion_transactions
-    FROM by_store_method_hour GROUP BY payment_method
+           sum(sales) AS sales, min(smallest) AS smallest, max(largest) AS largest
+    FROM by_store_method GROUP BY payment_method
 ), by_store AS MATERIALIZED (
     SELECT store_id, sum(transactions) AS transactions, sum(quantity) AS quantity,
            sum(sales) AS sales
-    FROM by_store_method_hour GROUP BY store_id
-), by_hour AS MATERIALIZED (
-    SELECT date_part('hour', hour_start AT TIME ZONE 'UTC')::int AS hour,
-           sum(transactions) AS transactions, sum(quantity) AS quantity, sum(sales) AS sales
-    FROM by_store_method_hour GROUP BY hour_start
+    FROM by_store_method GROUP BY store_id
 ), by_product AS MATERIALIZED (
     SELECT product_id, count(*) AS transactions, sum(quantity) AS quantity,
            sum(transaction_amount) AS sales
     FROM transactions WHERE business_date = %(day)s GROUP BY product_id
+), by_hour AS MATERIALIZED (
+    -- UTC hours: bins of absolute time from a UTC midnight (cheaper per row than
+    -- converting every timestamp to UTC); the 24 bins are then named by their UTC hour
+    SELECT date_part('hour', hour_start AT TIME ZONE 'UTC')::int AS hour, transactions,
+           quantity, sales
+    FROM (
+        SELECT date_bin('1 hour', transaction_date, '2000-01-01 00:00:00+00') AS hour_start,
+               count(*) AS transactions, sum(quantity) AS quantity,
+               sum(transaction_amount) AS sales
+        FROM transactions WHERE business_date = %(day)s GROUP BY 1
+    ) bins
 ), products_sold AS MATERIALIZED (
     SELECT b.*, p.product_name, p.category FROM by_product b JOIN products p USING (product_id)
 ), stores_sold AS MATERIALIZED (
@@ -78,33 +76,31 @@ WITH by_store_method_hour AS MATERIALIZED (
 )
 SELECT 'total' AS kind, '' AS key, '' AS name, '' AS detail, sum(transactions) AS transactions,
        sum(quantity) AS quantity, sum(sales) AS sales, min(smallest) AS smallest,
-       max(largest) AS largest, round(sum(sales) / sum(transactions), 2) AS average,
-       sum(discount_cents) AS discount_cents, sum(promotion_cents) AS promotion_cents,
-       coalesce(sum(promotion_transactions), 0) AS promotion_transactions
+       max(largest) AS largest, round(sum(sales) / sum(transactions), 2) AS average
 FROM by_method
 UNION ALL
 SELECT 'payment_method', payment_method, payment_method, '', transactions, quantity, sales,
-       NULL, NULL, NULL, NULL, NULL, NULL
+       NULL, NULL, NULL
 FROM by_method
 UNION ALL
 SELECT 'category', category, category, '', sum(transactions), sum(quantity), sum(sales),
-       NULL, NULL, NULL, NULL, NULL, NULL
+       NULL, NULL, NULL
 FROM products_sold GROUP BY category
 UNION ALL
 SELECT 'store_type', store_type, store_type, '', sum(transactions), sum(quantity), sum(sales),
-       NULL, NULL, NULL, NULL, NULL, NULL
+       NULL, NULL, NULL
 FROM stores_sold GROUP BY store_type
 UNION ALL
 SELECT 'hour', lpad(hour::text, 2, '0'), lpad(hour::text, 2, '0'), '', transactions, quantity,
-       sales, NULL, NULL, NULL, NULL, NULL, NULL
+       sales, NULL, NULL, NULL
 FROM by_hour
 UNION ALL
 (SELECT 'product', product_id::text, product_name, category, transactions, quantity, sales,
-        NULL, NULL, NULL, NULL, NULL, NULL
+        NULL, NULL, NULL
  FROM products_sold ORDER BY sales DESC, product_id LIMIT %(top)s)
 UNION ALL
 (SELECT 'store', store_id::text, store_name, location || ' · ' || store_type, transactions,
-        quantity, sales, NULL, NULL, NULL, NULL, NULL, NULL
+        quantity, sales, NULL, NULL, NULL
  FROM stores_sold ORDER BY sales DESC, store_id LIMIT %(top)s)
 """
 
@@ -139,6 +135,16 @@ SELECT (SELECT count(*) FROM (
             WHERE created_at >= %(day)s::timestamp AT TIME ZONE 'UTC'
               AND created_at < (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC')
        ) AS new
+"""
+
+#: The promotions' KPIs: discounts given, and the lines sold on promotion (their sales net
+#: of the discounts). Summed in integer cents.
+PROMOTIONS_SQL = """
+SELECT sum((discount_amount * 100)::bigint) AS discount_cents,
+       sum((transaction_amount * 100)::bigint) FILTER (WHERE promotion_id IS NOT NULL)
+           AS promotion_cents,
+       count(*) FILTER (WHERE promotion_id IS NOT NULL) AS promotion_transactions
+FROM transactions WHERE business_date = %(day)s
 """
 
 #: The returns processed on the day (published: of sale days loaded; see
@@ -222,6 +228,7 @@ def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any],
         for_day_scans(conn)
         grouped = cur.execute(BREAKDOWNS_SQL, params).fetchall()
         customers = cur.execute(CUSTOMERS_SQL, params).fetchall()
+        promotions = cur.execute(PROMOTIONS_SQL, params).fetchone()
         baskets = cur.execute(BASKETS_SQL, params).fetchone()
         returned = cur.execute(RETURNS_SQL, params).fetchall()
         changes = cur.execute(CHANGES_SQL, params).fetchone()
@@ -291,7 +298,7 @@ def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any],
             for row in sorted(rows("payment_method"), key=lambda r: r["key"])
         },
         **_basket_kpis(baskets, totals, int(best["customers"]) if best else 0),
-        **_promotion_kpis(totals),
+        **_promotion_kpis(promotions),
         **_return_kpis(returned, rows("category"), totals.get("sales")),
         **_customer_change_kpis(changes),
     }
@@ -320,13 +327,12 @@ def _return_kpis(
     }
 
 
-def _promotion_kpis(totals: dict[str, Any]) -> dict[str, Any]:
-    """discount_total, promotion_sales (net of the discounts), promotion_transactions, from
-    the day's total row (none: a day without lines)."""
+def _promotion_kpis(row: dict[str, Any]) -> dict[str, Any]:
+    """discount_total, promotion_sales (net of the discounts), promotion_transactions."""
     return {
-        "discount_total": _amount_from_cents(totals.get("discount_cents")),
-        "promotion_sales": _amount_from_cents(totals.get("promotion_cents")),
-        "promotion_transactions": int(totals.get("promotion_transactions") or 0),
+        "discount_total": _amount_from_cents(row["discount_cents"]),
+        "promotion_sales": _amount_from_cents(row["promotion_cents"]),
+        "promotion_transactions": int(row["promotion_transactions"]),
     }
 
 
