@@ -39,6 +39,7 @@ from customer_pipeline.generate.catalog import (
     KINDS,
     PAYMENT_METHODS,
     PAYMENT_MIX,
+    SINGLE_UNIT,
     STORE_TYPES,
 )
 from customer_pipeline.generate.customers import created_between, customer_ids, day_visits
@@ -49,6 +50,7 @@ from customer_pipeline.generate.stores import store_facts, utc_offsets, zone_wei
 from customer_pipeline.generate.streams import (
     Stream,
     stream,
+    ticket_counts,
     ticket_table,
     uuid4_pieces,
     uuid_pieces_text,
@@ -57,9 +59,11 @@ from customer_pipeline.generate.streams import (
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 from customer_pipeline.tables import TRANSACTIONS
 
-MAX_QUANTITY = 50
-QUANTITY_P = 0.55  # geometric: 1 item 55%, 2 items 25%, 3 items 11%, ... up to 50
+MAX_QUANTITY = 50  # a line's quantity: geometric by its kind (catalog.SINGLE_UNIT), up to this
 FIRST_DAY_BUYERS = 0.6  # share of a day's sign-ups who buy that day (online)
+#: visits drawn per expected basket: the day's baskets (a random number) nearly never
+#: outnumber them, so no visit is used twice (see _visitors)
+SPARE_VISITS = 1.3
 RESOLUTION = 200  # rows of a quantile table: hour and payment method in 0.5% steps
 #: lines per basket (1, 2, ...), by channel: a shop's trolley is fuller than a web order
 BASKET_LINES = {
@@ -68,6 +72,13 @@ BASKET_LINES = {
 }
 RELATED_SHARE = 0.6  # of a basket's further lines: from its first line's category
 COMPLEMENTS_PART = 4  # the stream part of the complements' draws
+REDRAWS = 8  # rounds of drawing a basket's repeated products again
+#: the day's products' sampling tickets: TICKETS_PER_POPULARITY per unit of popularity, or
+#: more in a small catalog, so that its rarest (dearest) products sell as often as their
+#: popularity says (not as often as one ticket does)
+TICKETS_PER_POPULARITY = 40.0
+MIN_TICKETS = 1 << 16
+TICKETS_PART = 5  # the stream part of the day's ticket counts (block 0)
 #: "payment_method," and "quantity,": each is followed by a number, NUL-padded on the
 #: left (csvfile.then_comma: one run of padding between the two)
 _METHODS = csvfile.then_comma(np.array(PAYMENT_METHODS, dtype=np.bytes_))
@@ -170,13 +181,13 @@ def _store_hours(stores, locale: str, day: dt.date) -> np.ndarray:
 
 def _visitors(settings: Settings, day: dt.date, returning: int, baskets: float) -> np.ndarray:
     """The day's visits (customers.day_visits: each returning customer's expected visits
-    by their rhythm, scaled to the day's baskets, randomly rounded), shuffled. Basket j of
-    block b is visit (b + blocks x j) mod len: the day's baskets use each entry about
-    once, so nobody makes more baskets than their rounded visits. (None rounded up, a
-    tiny population on a quiet day: each customer once, as a ticket table without
-    tickets.)"""
+    by their rhythm, scaled to SPARE_VISITS x the day's baskets, randomly rounded),
+    shuffled. Basket j of block b is visit (b + blocks x j) mod len: the day's baskets use
+    each entry at most once (nearly always), so nobody makes more baskets than their
+    rounded visits. (None rounded up, a tiny population on a quiet day: each customer
+    once, as a ticket table without tickets.)"""
     rng = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), 0, part=1)
-    visits = day_visits(settings, day, returning, baskets, rng)
+    visits = day_visits(settings, day, returning, SPARE_VISITS * baskets, rng)
     return rng.permutation(visits if len(visits) else np.arange(returning))
 
 
@@ -210,8 +221,10 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     new_share = min(0.5, FIRST_DAY_BUYERS * new / baskets) if count and new and len(online) else 0.0
     midnight = np.datetime64(day, "s").astype(np.int64)
     # promotions: what is on promotion sells more, as a first line and as a related one
-    popularity = popularity_on(settings, day, products.tickets)[catalog.index]
-    popularity = np.round(popularity).astype(np.int64)
+    weights = popularity_on(settings, day, products.popularity)[catalog.index]
+    per_unit = max(TICKETS_PER_POPULARITY, MIN_TICKETS / weights.sum()) if len(weights) else 0.0
+    tickets = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), 0, part=TICKETS_PART)
+    popularity = ticket_counts(tickets, weights, per_unit)
     category = products.category[catalog.index]
     kind = products.kind[catalog.index]
     category_tickets, category_start, category_size = _group_tables(
@@ -315,13 +328,22 @@ def _products(
     complement = _complements(draws, plan, np.take(plan.product_kind[first], basket[chosen]))
     product[chosen] = np.where(complement >= 0, complement, product[chosen])
     product[rank == 0] = first
-    for _ in range(2):  # a repeated product is drawn again
-        repeated = _repeated(product, basket, len(plan.price_cents))
+    products = len(plan.price_cents)
+    lines = np.arange(n)  # the lines to check: all, then those of baskets that repeated
+    for _ in range(REDRAWS):  # a repeated product is drawn again, by popularity
+        repeated = lines[_repeated(product[lines], basket[lines], products)]
         if not len(repeated):
             return product
         product[repeated] = weighted_sample(rng, plan.product_tickets, len(repeated))
-    clash = np.isin(basket, basket[_repeated(product, basket, len(plan.price_cents))])
-    product[clash] = (first[basket[clash]] + rank[clash]) % len(plan.price_cents)
+        again = np.zeros(len(size), dtype=bool)
+        again[basket[repeated]] = True
+        lines = lines[again[basket[lines]]]
+    # a basket that still repeats (nearly never: more lines than popular products) takes
+    # its first line's successors
+    clash = lines[
+        np.isin(basket[lines], basket[_repeated(product[lines], basket[lines], products)])
+    ]
+    product[clash] = (first[basket[clash]] + rank[clash]) % products
     return product
 
 
@@ -338,7 +360,11 @@ def block_lines(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> 
     rng = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), block)
     store, first_purchase, size = _baskets(rng, plan, BLOCK_ROWS)
     k = len(size)
-    newcomer = rng.integers(0, max(plan.new, 1), k)
+    # the block's i-th first purchase is newcomer (b + blocks x i) mod new, and none after
+    # the day's sign-ups have had two: each about once, never one many times
+    turn = block + plan.blocks * (np.cumsum(first_purchase) - 1)
+    first_purchase &= turn < 2 * plan.new
+    newcomer = turn % max(plan.new, 1)
     visit = plan.visitors[(block + plan.blocks * np.arange(k)) % len(plan.visitors)]
     customer = np.where(first_purchase, plan.returning + newcomer, visit)
     method = _METHOD_TABLE[plan.store_online[store].astype(np.intp), rng.integers(0, RESOLUTION, k)]
@@ -350,7 +376,8 @@ def block_lines(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> 
         second = np.where(first_purchase, after, second)
     basket = np.repeat(np.arange(k), size)
     product = _products(rng, plan, size, basket, block)
-    quantity = np.minimum(rng.geometric(QUANTITY_P, BLOCK_ROWS), MAX_QUANTITY)
+    single = np.take(SINGLE_UNIT, np.take(plan.product_kind, product))
+    quantity = np.minimum(rng.geometric(single), MAX_QUANTITY)
     return Lines(customer, store, second, method, size, basket, product, quantity)
 
 
