@@ -91,6 +91,16 @@ def test_most_buyers_buy_once_and_nobody_many_times(scale: str) -> None:
         assert np.percentile(baskets, 95) <= 2 and baskets.max() <= 2, day
 
 
+def test_a_sign_up_makes_at_most_two_first_purchases() -> None:
+    """A day's first purchases go round its sign-ups, however few (often one at the
+    default sizes), and stop when each has had two."""
+    settings = SCALES["default"]
+    for day in (dt.date(2021, 10, 1) + dt.timedelta(days=i) for i in range(92)):
+        customer = day_of("default", day).customer
+        newcomers = customer[customer >= day_plan(settings, day).returning]
+        assert np.bincount(newcomers).max(initial=0) <= 2, day
+
+
 def test_the_top_tenth_make_40_percent_of_a_months_sales_by_coming_back(scale: str) -> None:
     everyone = customers_through(SCALES[scale], MONTH[-1])
     sales, visits = np.zeros(everyone), np.zeros(everyone)
