@@ -526,7 +526,7 @@ def test_charts_are_small_pngs_referenced_by_content_id() -> None:
         assert re.fullmatch(r"[a-z-]+\.\d{8}@customer-pipeline", image.cid)
         assert report.html.count(f'src="cid:{image.cid}"') == 1
         assert image.alt and f'alt="{image.alt}"' in report.html
-    assert report.images[0].alt == "Sales by hour (UTC): peak 14:00-15:00, $634,567.50"
+    assert report.images[0].alt == "Sales by hour (local time): peak 14:00-15:00, $634,567.50"
     # the bars are total sales: so is the day's figure it names (not the net headline)
     assert report.images[1].alt == "Total sales of the last 7 days, 2024-03-15 last: $1,234,567.50"
     # deterministic: the same data gives the same bytes

@@ -54,16 +54,21 @@ WITH by_store_method AS MATERIALIZED (
            sum(transaction_amount) AS sales
     FROM transactions WHERE business_date = %(day)s GROUP BY product_id
 ), by_hour AS MATERIALIZED (
-    -- UTC hours: bins of absolute time from a UTC midnight (cheaper per row than
-    -- converting every timestamp to UTC); the 24 bins are then named by their UTC hour
-    SELECT date_part('hour', hour_start AT TIME ZONE 'UTC')::int AS hour, transactions,
-           quantity, sales
+    -- the stores' local hours (what a sales manager reads: a chain across time zones
+    -- peaks at noon everywhere, not at 17:00 UTC): each store's bins of absolute time from
+    -- a UTC midnight (cheaper per row than converting every timestamp), each bin then
+    -- named by its hour in the store's time zone (the zones' offsets are whole hours)
+    SELECT date_part('hour', bins.hour_start AT TIME ZONE s.timezone)::int AS hour,
+           sum(bins.transactions) AS transactions, sum(bins.quantity) AS quantity,
+           sum(bins.sales) AS sales
     FROM (
-        SELECT date_bin('1 hour', transaction_date, '2000-01-01 00:00:00+00') AS hour_start,
+        SELECT store_id,
+               date_bin('1 hour', transaction_date, '2000-01-01 00:00:00+00') AS hour_start,
                count(*) AS transactions, sum(quantity) AS quantity,
                sum(transaction_amount) AS sales
-        FROM transactions WHERE business_date = %(day)s GROUP BY 1
-    ) bins
+        FROM transactions WHERE business_date = %(day)s GROUP BY 1, 2
+    ) bins JOIN stores s USING (store_id)
+    GROUP BY 1
 ), products_sold AS MATERIALIZED (
     SELECT b.*, p.product_name, p.category FROM by_product b JOIN products p USING (product_id)
 ), stores_sold AS MATERIALIZED (

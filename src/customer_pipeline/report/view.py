@@ -344,7 +344,7 @@ class Share:
 
 @dataclass(frozen=True)
 class Hour(Share):
-    """An hour of the day (UTC), named "00" to "23"."""
+    """An hour of the day (the stores' local time), named "00" to "23"."""
 
     @property
     def hour(self) -> str:
