@@ -66,7 +66,9 @@ def day(params: dict[str, Any]) -> dict[str, Any]:
 
     load._catch_up = timed_catch_up  # the bench's probe: the catch-up is not the day's cost
 
-    with tempfile.TemporaryDirectory(prefix="bench-day-") as scratch:
+    # scratch_in: the folder to hold the run's working folder and outbox (the bench watches
+    # its size); by default the system's temporary folder
+    with tempfile.TemporaryDirectory(prefix="bench-day-", dir=params.get("scratch_in")) as scratch:
         settings = settings_for(
             params["sizes"],
             database_url=params["database_url"],
