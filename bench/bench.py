@@ -248,6 +248,10 @@ def _millions(rows_per_second: float) -> str:
     return f"{rows_per_second / 1e6:.2f}M rows/s"
 
 
+def _bytes(count: int) -> str:
+    return f"{count / 1e9:.2f} GB" if count >= 1e9 else f"{count / 1e6:.0f} MB"
+
+
 def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Every measurement with its figure; the issue's goals judged PASS or MISS."""
     gen = results["generation"]
@@ -368,8 +372,8 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
             add(
                 f"{name} ({point['row_counts']['transactions']:,})",
                 f"{point['seconds']:.1f} s, {point['seconds_per_million']:.2f} s per million; "
-                f"peak {peak:.0f} MB; disk {point['work_peak_bytes'] / 1e9:.2f} GB of files, "
-                f"{point['schema_bytes'] / 1e9:.2f} GB in the schema (both days)",
+                f"peak {peak:.0f} MB; disk: {_bytes(point['work_peak_bytes'])} of files, "
+                f"{_bytes(point['schema_bytes'])} in the schema (both days)",
                 f"peak < {GOAL_DAY_PEAK_MB} MB",
                 peak < GOAL_DAY_PEAK_MB,
                 peak,

@@ -128,8 +128,8 @@ def measure_scale_series(
         }
         log(
             f"  {lines:,} transactions: {result['seconds_per_million']:.2f} s per million; "
-            f"work folder peak {result['work_peak_bytes'] / 1e9:.2f} GB, schema of both days "
-            f"{result['schema_bytes'] / 1e9:.2f} GB"
+            f"work folder's peak {result['work_peak_bytes'] / 1e6:,.0f} MB, schema of both "
+            f"days {result['schema_bytes'] / 1e6:,.0f} MB"
         )
         points.append(result)
     rates = [p["seconds_per_million"] for p in points if "skipped" not in p]
