@@ -368,11 +368,15 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
             if "skipped" in point:
                 add(name, f"skipped: {point['skipped']}", f"peak < {GOAL_DAY_PEAK_MB} MB")
                 continue
-            peak = point["tree_peak_rss_mb"]
+            # the previous day is a day of the same size too (with the catch-up): the
+            # goal holds for both runs
+            peak = max(point["tree_peak_rss_mb"], point["previous_day"]["tree_peak_rss_mb"])
             add(
                 f"{name} ({point['row_counts']['transactions']:,})",
                 f"{point['seconds']:.1f} s, {point['seconds_per_million']:.2f} s per million; "
-                f"peak {peak:.0f} MB; disk: {_bytes(point['work_peak_bytes'])} of files, "
+                f"peak {point['tree_peak_rss_mb']:.0f} MB (previous day "
+                f"{point['previous_day']['tree_peak_rss_mb']:.0f} MB); disk: "
+                f"{_bytes(point['work_peak_bytes'])} of files, "
                 f"{_bytes(point['schema_bytes'])} in the schema (both days)",
                 f"peak < {GOAL_DAY_PEAK_MB} MB",
                 peak < GOAL_DAY_PEAK_MB,
