@@ -28,17 +28,16 @@ from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.calendar import customers_through
 from customer_pipeline.generate.customers import (
     LAPSED,
-    Drawn,
     Facts,
-    customer_facts,
     customer_ids,
     drawn,
     email,
     facts_of,
+    segment_members,
 )
-from customer_pipeline.generate.events import NEVER, Calendar, Kind
+from customer_pipeline.generate.events import NEVER, DealtCalendar, Kind
 from customer_pipeline.generate.pools import pools
-from customer_pipeline.generate.streams import Stream, take
+from customer_pipeline.generate.streams import Stream, normal
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 from customer_pipeline.tables import CUSTOMERS
 
@@ -57,8 +56,8 @@ def _ordinal(day: dt.date) -> int:
     return int(np.datetime64(day, "D").astype(np.int64))
 
 
-def _calendar(settings: Settings) -> Calendar:
-    return Calendar(settings.seed, Stream.CUSTOMER_CHANGES, _ordinal(settings.history_start))
+def _calendar(settings: Settings) -> DealtCalendar:
+    return DealtCalendar(settings.seed, Stream.CUSTOMER_CHANGES, _ordinal(settings.history_start))
 
 
 @dataclass(frozen=True)
@@ -87,20 +86,23 @@ def lives(settings: Settings, index: np.ndarray, facts: Facts | None = None) -> 
 
 
 def changed_on(settings: Settings, day: dt.date) -> np.ndarray:
-    """Customers who signed up before `day` and change on it: one pass over them."""
+    """Customers who signed up before `day` and change on it, in O(changes): those with an
+    event that day (DealtCalendar.keys_on) or closing on it (the lapsed alone are read)."""
     at = _ordinal(day)
     count = customers_through(settings, day - dt.timedelta(days=1))
-    found = lives(settings, np.arange(count), customer_facts(settings, count))
     calendar = _calendar(settings)
+    lapsed = segment_members(settings.seed, LAPSED, count)
+    closing = lapsed[lives(settings, lapsed).close == at] if len(lapsed) else lapsed
+    candidates = np.unique(
+        np.concatenate([closing, *(calendar.keys_on(kind, at, count) for kind in KINDS)])
+    )
+    if not len(candidates):
+        return candidates
+    found = lives(settings, candidates)
     changed = found.close == at
     for kind in KINDS:
         changed |= calendar.on_day(kind, found.index, at, found.first, found.close)
     return found.index[changed]
-
-
-def _normal(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
-    """Standard normal draws from two uniforms (Box-Muller)."""
-    return np.sqrt(-2 * np.log1p(-u1)) * np.cos(2 * np.pi * u2)
 
 
 def versions(settings: Settings, index: np.ndarray, at: int) -> list[np.ndarray]:
@@ -115,7 +117,7 @@ def versions(settings: Settings, index: np.ndarray, at: int) -> list[np.ndarray]
     changed = np.maximum.reduce([*latest, np.where(closed, found.close, -1)])
     since = changed * 86_400 + calendar.second_of(index, changed)
     valid_from = np.where(changed >= 0, since, found.created)
-    base = _base(settings, index)
+    base = drawn(settings, index, found.created)
 
     def redrawn(kind: int, day: np.ndarray, values: np.ndarray, field: int) -> np.ndarray:
         return (calendar.uniform(kind, field, day, index) * len(values)).astype(np.int64)
@@ -136,7 +138,7 @@ def versions(settings: Settings, index: np.ndarray, at: int) -> list[np.ndarray]
     u1, u2 = (calendar.uniform(_BALANCE, k, rebalanced, index) for k in (0, 1))
     balance = np.where(
         rebalanced >= 0,
-        np.clip(base.balance * np.exp(BALANCE_SIGMA * _normal(u1, u2)), 0, 100_000_000),
+        np.clip(base.balance * np.exp(BALANCE_SIGMA * normal(u1, u2)), 0, 100_000_000),
         base.balance,
     ).astype(np.int64)
     stamps = csvfile.timestamps_utc(valid_from)
@@ -156,11 +158,6 @@ def versions(settings: Settings, index: np.ndarray, at: int) -> list[np.ndarray]
         stamps * closed[:, None].astype(np.uint8),  # closed_at: the closing version's start
         stamps,
     ]
-
-
-def _base(settings: Settings, index: np.ndarray) -> Drawn:
-    """The first version's drawn attributes of customers `index` (ascending, not empty)."""
-    return Drawn(*take(index, lambda b: list(vars(drawn(settings, b)).values())))
 
 
 def generate_customers(settings: Settings, out_dir: Path, day: dt.date) -> csvfile.GeneratedFile:

@@ -18,7 +18,6 @@ population (:func:`day_visits`).
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -29,10 +28,13 @@ from customer_pipeline.generate.calendar import signup_days, signup_days_of
 from customer_pipeline.generate.pools import pools
 from customer_pipeline.generate.streams import (
     Stream,
+    deal,
     gather,
     gather_facts,
     keyed_bits,
+    keyed_unit,
     keyed_uuid4,
+    normal,
     stream,
     take,
 )
@@ -67,9 +69,6 @@ GROUP_SIZES = np.array(
     + [_OCCASIONAL_ROWS, BLOCK_ROWS - _WEEKLY_ROWS - _OCCASIONAL_ROWS]
 )
 GROUP_START = np.cumsum(GROUP_SIZES) - GROUP_SIZES
-#: the units modulo BLOCK_ROWS and their inverses: a x p + c deals positions to rows
-_UNITS = np.array([u for u in range(1, BLOCK_ROWS) if math.gcd(u, BLOCK_ROWS) == 1])
-_INVERSES = np.array([pow(int(u), -1, BLOCK_ROWS) for u in _UNITS])
 
 
 @dataclass(frozen=True)
@@ -107,9 +106,7 @@ def _layout(seed: int) -> Layout:
 
 def _deal(seed: int, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(a_b, a_b's inverse, c_b) of each block (see Layout)."""
-    bits = keyed_bits(seed, Stream.CUSTOMER_IDS, block, part=1)
-    pick = (bits % np.uint64(len(_UNITS))).astype(np.intp)
-    return _UNITS[pick], _INVERSES[pick], (bits >> np.uint64(32)).astype(np.int64) % BLOCK_ROWS
+    return deal(keyed_bits(seed, Stream.CUSTOMER_IDS, block, part=1))
 
 
 def _rhythm(seed: int, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -273,6 +270,18 @@ def day_visits(
     return np.concatenate(parts)
 
 
+def segment_members(seed: int, segment: int, count: int) -> np.ndarray:
+    """The customers of [0, count) in `segment` (ascending): the rows each block deals
+    that segment's positions to (see Layout), no one's rhythm computed."""
+    layout = _layout(seed)
+    position = np.flatnonzero(GROUP_SEGMENT[layout.group] == segment)
+    block = np.arange(-(-count // BLOCK_ROWS))
+    multiplier, _, shift = _deal(seed, block)
+    row = layout.shuffle[(multiplier[:, None] * position + shift[:, None]) % BLOCK_ROWS]
+    index = (block[:, None] * BLOCK_ROWS + row).ravel()
+    return np.sort(index[index < count])
+
+
 def facts_of(settings: Settings, index: np.ndarray) -> Facts:
     """created_at and rhythm of customers `index` (ascending, not empty): the blocks'
     created_at, each rhythm alone (see Layout)."""
@@ -298,23 +307,23 @@ class Drawn:
     postcode: np.ndarray
 
 
-def drawn(settings: Settings, block: int) -> Drawn:
-    """The attributes of a block's customers as they signed up (their first version)."""
+def drawn(settings: Settings, index: np.ndarray, created: np.ndarray) -> Drawn:
+    """The attributes of customers `index` as they signed up (their first version), each
+    row's alone: keyed draws of (seed, row), O(1) a row. created: their created_at."""
     pool = pools(settings.locale)
-    created = _created(settings, block)
-    rng = stream(settings.seed, Stream.CUSTOMERS, 0, block)
-    n = BLOCK_ROWS
+    uniforms = iter(keyed_unit(settings.seed, Stream.CUSTOMERS, index, part) for part in range(11))
 
     def pick(values: np.ndarray) -> np.ndarray:
-        return rng.integers(0, len(values), n)
+        return (next(uniforms) * len(values)).astype(np.int64)
 
     first = pick(pool.first_names)
     last = pick(pool.last_names)
     domain = pick(pool.email_domains)
     origin = np.datetime64(settings.history_start, "D").astype(np.int64)
-    age_days = np.ceil(np.clip(rng.normal(42, 15, n), 18, 85) * 365.25).astype(np.int64)
-    born = np.minimum(origin, created // 86_400) - age_days
-    balance = np.clip(rng.lognormal(np.log(250_000), 1.4, n), 0, 100_000_000).astype(np.int64)
+    age = np.clip(42 + 15 * normal(next(uniforms), next(uniforms)), 18, 85)
+    born = np.minimum(origin, created // 86_400) - np.ceil(age * 365.25).astype(np.int64)
+    balance = np.exp(np.log(250_000) + 1.4 * normal(next(uniforms), next(uniforms)))
+    balance = np.clip(balance, 0, 100_000_000).astype(np.int64)
     street, city, state, postcode = (
         pick(values) for values in (pool.streets, pool.cities, pool.states, pool.postcodes)
     )

@@ -6,6 +6,10 @@ Time from the history start is cut into epochs of `epoch_days`; the number of ev
 kind, epoch), so whether a key changes on day D, and the day of its latest change up to
 D, are computed without any other day (:func:`on_day`, :func:`latest`). Several events
 of a kind on the same day are one change. Each key allows events on days [first, last).
+
+A :class:`DealtCalendar` (the customers') keys those draws by a key's position in its
+block instead, each block dealing the positions to its keys in an order of its own, so
+that the keys with an event on a day are also found in O(events) (:meth:`keys_on`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from functools import cached_property
 
 import numpy as np
 
-from customer_pipeline.generate.streams import Stream, keyed_uniform
+from customer_pipeline.generate.streams import Stream, deal, keyed_mix, keyed_uniform
+from customer_pipeline.settings import BLOCK_ROWS
 
 NEVER = np.iinfo(np.int32).max  # a day that never comes
 
@@ -56,8 +61,13 @@ class Calendar:
         """The day within its epoch of each key's j-th event (j >= 1)."""
         return (self.uniform(kind.code, j, epoch, keys) * kind.epoch_days).astype(np.int64)
 
+    def _drawn_as(self, kind: Kind, keys: np.ndarray, epoch) -> np.ndarray:  # noqa: ARG002
+        """What the draws of (kind, epoch) of `keys` are keyed by: the keys themselves."""
+        return keys
+
     def _days(self, kind: Kind, keys: np.ndarray, epoch: np.ndarray) -> np.ndarray:
         """(len(keys), cap) event days of each key in its epoch; -1 where none."""
+        keys = self._drawn_as(kind, keys, epoch)
         draw = self._count_draw(kind, keys, epoch)
         out = np.full((len(keys), kind.cap), -1, dtype=np.int64)
         start = self.origin + epoch * kind.epoch_days
@@ -77,12 +87,13 @@ class Calendar:
             return found
         epoch, offset = divmod(day - self.origin, kind.epoch_days)
         some = np.flatnonzero((first <= day) & (day < last))
-        draw = self._count_draw(kind, keys[some], epoch)
+        drawn_as = self._drawn_as(kind, keys[some], epoch)
+        draw = self._count_draw(kind, drawn_as, epoch)
         for j in range(kind.cap):
             has = np.flatnonzero(draw >= kind.cdf[j])
             if not len(has):
                 break
-            hit = self._offset(kind, keys[some[has]], epoch, j + 1) == offset
+            hit = self._offset(kind, drawn_as[has], epoch, j + 1) == offset
             found[some[has[hit]]] = True
         return found
 
@@ -124,3 +135,42 @@ class Calendar:
         """A keyed draw of this stream (the content of a change, a key's fate). Scalar keys
         first: each key after the first array costs a pass over it."""
         return keyed_uniform(self.seed, self.stream, *keys)
+
+
+_DEAL = 254  # the key of a DealtCalendar's deals (kinds' codes are below it)
+
+
+@dataclass(frozen=True)
+class DealtCalendar(Calendar):
+    """A calendar whose keys come in blocks of BLOCK_ROWS (the customers).
+
+    The draws of (kind, epoch) are made once for the BLOCK_ROWS positions of a block, and
+    block b deals them to its keys: position p to row (a x p + c) mod BLOCK_ROWS, (a, c)
+    keyed by (kind, epoch, b) (streams.deal). A key's events are still a function of the
+    key alone, in O(1) (its position), independent from kind to kind and epoch to epoch;
+    every whole block has the same events of an epoch, dealt to other keys.
+    """
+
+    def _drawn_as(self, kind: Kind, keys: np.ndarray, epoch) -> np.ndarray:
+        """Each key's position in its block for (kind, epoch)."""
+        block, row = np.divmod(np.asarray(keys, dtype=np.int64), BLOCK_ROWS)
+        _, inverse, shift = self._deal(kind, epoch, block)
+        return inverse * (row - shift) % BLOCK_ROWS
+
+    def _deal(self, kind: Kind, epoch, block: np.ndarray):
+        return deal(keyed_mix(self.seed, self.stream, _DEAL, kind.code, epoch, block))
+
+    def keys_on(self, kind: Kind, day: int, count: int) -> np.ndarray:
+        """The keys of [0, count) with an event of `kind` on `day` (ascending), before any
+        [first, last) bound: the positions with one, dealt by each block, in O(events)."""
+        if day < self.origin or count <= 0:
+            return np.empty(0, dtype=np.int64)
+        epoch, offset = divmod(day - self.origin, kind.epoch_days)
+        by_position = Calendar(self.seed, self.stream, self.origin)  # draws keyed by position
+        days = by_position._days(kind, np.arange(BLOCK_ROWS), np.full(BLOCK_ROWS, epoch))
+        position = np.flatnonzero((days == self.origin + epoch * kind.epoch_days + offset).any(1))
+        block = np.arange(-(-count // BLOCK_ROWS))
+        multiplier, _, shift = self._deal(kind, epoch, block)
+        rows = (multiplier[:, None] * position + shift[:, None]) % BLOCK_ROWS
+        keys = (block[:, None] * BLOCK_ROWS + rows).ravel()
+        return np.sort(keys[keys < count])
