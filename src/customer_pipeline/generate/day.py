@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from customer_pipeline.generate.csvfile import GeneratedFile
 from customer_pipeline.generate.returns import generate_with_transactions
-from customer_pipeline.generate.transactions import transaction_chunks
+from customer_pipeline.generate.transactions import day_plan, transaction_chunks
 from customer_pipeline.settings import Settings
 from customer_pipeline.tables import DIMENSIONS
 
@@ -34,9 +35,15 @@ def generate_day(
         if on_file is not None:
             on_file(generated)
 
-    for table in DIMENSIONS:
-        done(table.generate(settings, folder, day))
     chunks = range(len(transaction_chunks(settings, day)))
+    with ThreadPoolExecutor(1) as ahead:
+        # the transactions' day plan (cached) is made while the dimensions are written:
+        # neither needs the other, and both are mostly one thread's work
+        plan = ahead.submit(day_plan, settings, day) if len(chunks) else None
+        for table in DIMENSIONS:
+            done(table.generate(settings, folder, day))
+        if plan is not None:
+            plan.result()
     for generated in generate_with_transactions(settings, folder, day, chunks):
         done(generated)
     return files

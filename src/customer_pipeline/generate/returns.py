@@ -63,6 +63,7 @@ RATES = np.array(
         for category in CATEGORIES
     ]
 )
+_RATES_FLAT = RATES.ravel()  # category x len(STORE_TYPES) + online
 REASONS: tuple[str, ...] = tuple(RETURNS["reasons"])
 _REASON_TEXT = csvfile.quote(REASONS)
 _REASON_TABLE = quantile_table(
@@ -113,11 +114,12 @@ def block_returns(settings: Settings, day: dt.date, plan: DayPlan, block: int) -
 def sale_returns(settings: Settings, day: dt.date, plan: DayPlan, sale: Sale) -> Returns:
     """block_returns() of a block's sale (transactions.block_sale)."""
     lines, block = sale.lines, sale.block
-    store_of_line = lines.store[lines.basket_of_line]
-    category = plan.product_category[lines.product]
-    online = plan.store_online[store_of_line]
+    store_of_line = np.take(lines.store, lines.basket_of_line)
+    category = np.take(plan.product_category, lines.product)
+    online = np.take(plan.store_online, store_of_line)
+    rate = np.take(_RATES_FLAT, category * len(STORE_TYPES) + online)
     rng = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), block, part=RETURNS_PART)
-    (line,) = np.nonzero(rng.random(BLOCK_ROWS) < RATES[category, online.astype(np.intp)])
+    (line,) = np.nonzero(rng.random(BLOCK_ROWS) < rate)
     n = len(line)
     quantity = lines.quantity[line]
     paid = sale.line_cents[line] - sale.discount[line]
@@ -147,7 +149,7 @@ def _return_store(rng: np.random.Generator, plan: DayPlan, sold_at: np.ndarray) 
     """Where each line comes back: an online shop's to the shop; a retail store's to the
     store (SAME_STORE), else to a retail store by popularity."""
     n = len(sold_at)
-    retail = plan.store_tickets[~plan.store_online[plan.store_tickets]]
+    retail = plan.retail_tickets
     elsewhere = weighted_sample(rng, retail, n) if len(retail) else sold_at
     moved = (rng.random(n) >= SAME_STORE) & ~plan.store_online[sold_at]
     return np.where(moved, elsewhere, sold_at)

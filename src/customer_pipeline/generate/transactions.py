@@ -130,6 +130,7 @@ class DayPlan:
     kind_start: np.ndarray
     kind_size: np.ndarray
     store_tickets: np.ndarray  # ticket table, by popularity
+    retail_tickets: np.ndarray  # ... of the retail stores alone (where returns may go)
     online_stores: np.ndarray  # indexes of online stores
     store_online: np.ndarray
     store_hours: np.ndarray  # (stores, RESOLUTION) quantile table of the UTC hour of a sale
@@ -245,6 +246,7 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         kind_start=kind_start,
         kind_size=kind_size,
         store_tickets=store_tickets,
+        retail_tickets=store_tickets[~stores.online[store_tickets]],
         online_stores=online,
         store_online=stores.online,
         store_hours=_store_hours(stores, settings.locale, day),
