@@ -5,7 +5,8 @@ A customer's first version is the row they signed up with (:func:`.customers.dra
 From the day after signing up (and from the history start), each kind of change is a
 Poisson process of its own (:mod:`.events`): moves (MOVE), new e-mail addresses (EMAIL),
 balance moves (BALANCE). A share of the lapsed customers close their account some time
-after their last visit (closed: balance 0, no change after it). The content of a change
+after their last visit, at the first event of a process of its own (CLOSE) after it
+(closed: balance 0, no change after it). The content of a change
 on day X is a keyed draw of (customer, kind, X), so the row of customer c valid on any
 day is computed alone, in O(1), and each version is a full row. All the changes of a
 customer on one day are one version, from a keyed second of that day on.
@@ -33,7 +34,6 @@ from customer_pipeline.generate.customers import (
     drawn,
     email,
     facts_of,
-    segment_members,
 )
 from customer_pipeline.generate.events import NEVER, DealtCalendar, Kind
 from customer_pipeline.generate.pools import pools
@@ -47,7 +47,9 @@ EMAIL = Kind(code=2, per_year=1 / 15, epoch_days=365, cap=3)
 BALANCE = Kind(code=3, per_year=4.0, epoch_days=91, cap=8)
 KINDS = (MOVE, EMAIL, BALANCE)
 CLOSE_SHARE = 0.8  # of the lapsed customers: they close their account ...
-CLOSE_DELAY_DAYS = 180  # ... this long (mean, exponential) after their last visit
+CLOSE_DELAY_DAYS = 180  # ... this long (mean, exponential) after their last visit:
+#: at the first event of CLOSE after it (a Poisson process, so the delay is exponential)
+CLOSE = Kind(code=4, per_year=365.25 / CLOSE_DELAY_DAYS, epoch_days=365, cap=8)
 BALANCE_SIGMA = 0.5  # a new balance: the first one x lognormal(0, BALANCE_SIGMA)
 _CLOSE, _ADDRESS, _DOMAIN, _BALANCE = 10, 11, 12, 13  # keys of the other draws
 
@@ -79,23 +81,21 @@ def lives(settings: Settings, index: np.ndarray, facts: Facts | None = None) -> 
     close = np.full(len(index), NEVER, dtype=np.int64)
     lapsed = np.flatnonzero(facts.segment == LAPSED)
     closes = lapsed[calendar.uniform(_CLOSE, 0, index[lapsed]) < CLOSE_SHARE]
-    delay = np.floor(-np.log1p(-calendar.uniform(_CLOSE, 1, index[closes])) * CLOSE_DELAY_DAYS)
-    close[closes] = facts.lapses[closes].astype(np.int64) + 1 + delay.astype(np.int64)
+    after_lapse = facts.lapses[closes].astype(np.int64) + 1
+    close[closes] = calendar.earliest(CLOSE, index[closes], after_lapse)
     # a close before the history start is not part of it: that customer stays open
     return Lives(index, facts.created, first, np.where(close < first, NEVER, close))
 
 
 def changed_on(settings: Settings, day: dt.date) -> np.ndarray:
     """Customers who signed up before `day` and change on it, in O(changes): those with an
-    event that day (DealtCalendar.keys_on) or closing on it (the lapsed alone are read)."""
+    event that day (DealtCalendar.keys_on; a CLOSE event closes an account only when it
+    is the first after the lapse)."""
     at = _ordinal(day)
     count = customers_through(settings, day - dt.timedelta(days=1))
     calendar = _calendar(settings)
-    lapsed = segment_members(settings.seed, LAPSED, count)
-    closing = lapsed[lives(settings, lapsed).close == at] if len(lapsed) else lapsed
-    candidates = np.unique(
-        np.concatenate([closing, *(calendar.keys_on(kind, at, count) for kind in KINDS)])
-    )
+    keys = [calendar.keys_on(kind, at, count) for kind in (*KINDS, CLOSE)]
+    candidates = np.unique(np.concatenate(keys))
     if not len(candidates):
         return candidates
     found = lives(settings, candidates)

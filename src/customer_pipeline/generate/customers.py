@@ -270,18 +270,6 @@ def day_visits(
     return np.concatenate(parts)
 
 
-def segment_members(seed: int, segment: int, count: int) -> np.ndarray:
-    """The customers of [0, count) in `segment` (ascending): the rows each block deals
-    that segment's positions to (see Layout), no one's rhythm computed."""
-    layout = _layout(seed)
-    position = np.flatnonzero(GROUP_SEGMENT[layout.group] == segment)
-    block = np.arange(-(-count // BLOCK_ROWS))
-    multiplier, _, shift = _deal(seed, block)
-    row = layout.shuffle[(multiplier[:, None] * position + shift[:, None]) % BLOCK_ROWS]
-    index = (block[:, None] * BLOCK_ROWS + row).ravel()
-    return np.sort(index[index < count])
-
-
 def facts_of(settings: Settings, index: np.ndarray) -> Facts:
     """created_at and rhythm of customers `index` (ascending, not empty): the blocks'
     created_at, each rhythm alone (see Layout)."""

@@ -24,6 +24,7 @@ from customer_pipeline.generate.streams import Stream, deal, keyed_mix, keyed_un
 from customer_pipeline.settings import BLOCK_ROWS
 
 NEVER = np.iinfo(np.int32).max  # a day that never comes
+HORIZON_EPOCHS = 100  # Calendar.earliest looks this many epochs ahead at most
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,26 @@ class Calendar:
                 (best < 0) & (self.origin + epoch * kind.epoch_days > first[pending]) & (epoch > 0)
             )
             pending, epoch = pending[more], epoch[more] - 1
+        return found
+
+    def earliest(self, kind: Kind, keys: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Each key's first event day of `kind` on or after `day` (one per key; NEVER: none
+        within HORIZON_EPOCHS). The process runs before the history start too (epochs
+        before 0), so that a first event is never piled up on the history's first days.
+
+        Walks forward epoch by epoch for the keys still without one.
+        """
+        found = np.full(len(keys), NEVER, dtype=np.int64)
+        pending = np.arange(len(keys))
+        epoch = (day - self.origin) // kind.epoch_days
+        for _ in range(HORIZON_EPOCHS):
+            if not len(pending):
+                break
+            days = self._days(kind, keys[pending], epoch)
+            best = np.where(days >= day[pending, None], days, NEVER).min(axis=1)
+            found[pending] = best
+            more = best == NEVER
+            pending, epoch = pending[more], epoch[more] + 1
         return found
 
     def second_of(self, keys: np.ndarray, day: np.ndarray) -> np.ndarray:
