@@ -6,10 +6,11 @@ From the day after signing up (and from the history start), each kind of change 
 Poisson process of its own (:mod:`.events`): moves (MOVE), new e-mail addresses (EMAIL),
 balance moves (BALANCE). A share of the lapsed customers close their account some time
 after their last visit, at the first event of a process of its own (CLOSE) after it
-(closed: balance 0, no change after it). The content of a change
-on day X is a keyed draw of (customer, kind, X), so the row of customer c valid on any
-day is computed alone, in O(1), and each version is a full row. All the changes of a
-customer on one day are one version, from a keyed second of that day on.
+(closed: balance 0, no change after it). The content of a change on day X is a keyed
+draw of (customer, kind, X), so the row of customer c valid on any day is computed
+alone, in O(1), and each version is a full row. All the changes of a customer on one
+day are one version, from a keyed second of that day on. The events are dealt by block
+(:class:`.events.DealtCalendar`): the day's changers are found in O(changes).
 
 A day's file: the day's sign-ups (their first version, valid from created_at) and every
 customer with a change that day (the version the day ends with). A closed account never

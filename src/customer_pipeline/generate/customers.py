@@ -1,7 +1,7 @@
 """customers: an initial population that grows by daily sign-ups.
 
 Customer i is the same row on every date and in every run: its id, name and address
-come from its block's streams, its rhythm from its place in its block; its created_at
+are keyed draws of i alone, its rhythm comes from its place in its block; its created_at
 is either before the history start (the initial population) or on its sign-up day (see
 :mod:`.calendar`). This is a customer's first version: how it changes later, and the
 day's file of versions, are :mod:`.customer_changes`.
@@ -281,7 +281,7 @@ def facts_of(settings: Settings, index: np.ndarray) -> Facts:
 
 @dataclass(frozen=True)
 class Drawn:
-    """A block's drawn attributes (indexes into the locale's pools, numbers): what a row's
+    """Customers' drawn attributes (indexes into the locale's pools, numbers): what a row's
     text is made of, so that any of its rows can be formatted alone."""
 
     first: np.ndarray
@@ -299,6 +299,7 @@ def drawn(settings: Settings, index: np.ndarray, created: np.ndarray) -> Drawn:
     """The attributes of customers `index` as they signed up (their first version), each
     row's alone: keyed draws of (seed, row), O(1) a row. created: their created_at."""
     pool = pools(settings.locale)
+    # one keyed uniform per draw below, in this order (the parts 0 .. 10)
     uniforms = iter(keyed_unit(settings.seed, Stream.CUSTOMERS, index, part) for part in range(11))
 
     def pick(values: np.ndarray) -> np.ndarray:

@@ -210,16 +210,14 @@ def generate_with_transactions(
     the lines drawn once: each block's returns are made beside its transactions, each
     chunk's returns file written with its transactions file. Yields the transactions
     files, then the returns files."""
+    def beside(plan: DayPlan, sale: Sale, keep: slice):
+        return _rows(settings, day, plan, sale, keep)
+
     written = []
-    for generated, done in sale_chunks(
-        settings,
-        out_dir,
-        day,
-        chunks,
-        lambda plan, sale, keep: _rows(settings, day, plan, sale, keep),
-    ):
+    made = sale_chunks(settings, out_dir, day, chunks, beside)
+    for chunk, (generated, done) in zip(chunks, made, strict=True):
         yield generated
-        written.append(_write(out_dir, chunks[len(written)], done))
+        written.append(_write(out_dir, chunk, done))
     yield from written
 
 
