@@ -210,6 +210,7 @@ def generate_with_transactions(
     the lines drawn once: each block's returns are made beside its transactions, each
     chunk's returns file written with its transactions file. Yields the transactions
     files, then the returns files."""
+
     def beside(plan: DayPlan, sale: Sale, keep: slice):
         return _rows(settings, day, plan, sale, keep)
 
