@@ -231,6 +231,17 @@ def test_the_day_s_changers_are_found_without_reading_everyone(sizes: dict[str, 
         assert np.array_equal(found, np.flatnonzero(changed))
 
 
+def test_a_day_s_changes_vary_as_independent_customers_would() -> None:
+    """The blocks of customers share their events' draws (dealt to other rows, shifted in
+    time): a day's number of changes still varies like a Poisson count, not by blocks."""
+    settings = Settings().replace(customers=200_000)
+    start = dt.date(2026, 3, 1)
+    days = [start + dt.timedelta(days=d) for d in range(30)]
+    counts = np.array([len(customer_changes.changed_on(settings, day)) for day in days])
+    assert counts.mean() > 1_000
+    assert counts.std() < 2 * np.sqrt(counts.mean())
+
+
 def launched_or_ended(settings: Settings, day: dt.date) -> int:
     index = np.arange(product_changes.products_through(settings, day))
     launch = product_changes.launch_days(settings, index)
