@@ -213,6 +213,21 @@ def test_a_sale_day_s_returns_do_not_depend_on_the_chunking(tmp_path: Path) -> N
     assert texts[0] == texts[1] and texts[0].count(b"\n") > 500
 
 
+def test_a_day_s_returns_made_beside_its_lines_are_those_made_alone(tmp_path: Path) -> None:
+    """generate_day draws each block's lines once for its transactions and its returns:
+    the returns files are those of generate_return_chunks (the DAG's tasks), byte for byte
+    (a chunk that cuts blocks in two included)."""
+    settings = Settings().replace(transactions=25_000, chunk_size=15_000)
+    chunks = range(len(transaction_chunks(settings, SALE)))
+    beside = [f for f in generate_day(settings, tmp_path / "day", SALE) if f.table == "returns"]
+    (tmp_path / "alone").mkdir()
+    alone = list(generate_return_chunks(settings, tmp_path / "alone", SALE, chunks))
+    assert len(beside) == len(alone) == len(chunks) > 1
+    for made, expected in zip(beside, alone, strict=True):
+        assert made.rows == expected.rows > 100
+        assert Path(made.path).read_bytes() == Path(expected.path).read_bytes()
+
+
 # -- publication ----------------------------------------------------------------------------
 
 

@@ -1,7 +1,7 @@
 """customers: an initial population that grows by daily sign-ups.
 
 Customer i is the same row on every date and in every run: its id, name and address
-come from its block's streams, its rhythm from its place in its block; its created_at
+are keyed draws of i alone, its rhythm comes from its place in its block; its created_at
 is either before the history start (the initial population) or on its sign-up day (see
 :mod:`.calendar`). This is a customer's first version: how it changes later, and the
 day's file of versions, are :mod:`.customer_changes`.
@@ -20,7 +20,6 @@ population (:func:`day_visits`).
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -31,10 +30,13 @@ from customer_pipeline.generate.calendar import signup_days, signup_days_of
 from customer_pipeline.generate.pools import pools
 from customer_pipeline.generate.streams import (
     Stream,
+    deal,
     gather,
     gather_facts,
     keyed_bits,
+    keyed_unit,
     keyed_uuid4,
+    normal,
     stream,
     take,
 )
@@ -72,9 +74,6 @@ GROUP_SIZES = np.array(
     + [_OCCASIONAL_ROWS, BLOCK_ROWS - _WEEKLY_ROWS - _OCCASIONAL_ROWS]
 )
 GROUP_START = np.cumsum(GROUP_SIZES) - GROUP_SIZES
-#: the units modulo BLOCK_ROWS and their inverses: a x p + c deals positions to rows
-_UNITS = np.array([u for u in range(1, BLOCK_ROWS) if math.gcd(u, BLOCK_ROWS) == 1])
-_INVERSES = np.array([pow(int(u), -1, BLOCK_ROWS) for u in _UNITS])
 
 
 @dataclass(frozen=True)
@@ -109,9 +108,7 @@ def _layout(seed: int) -> Layout:
 
 def _deal(seed: int, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(a_b, a_b's inverse, c_b) of each block (see Layout)."""
-    bits = keyed_bits(seed, Stream.CUSTOMER_IDS, block, part=1)
-    pick = (bits % np.uint64(len(_UNITS))).astype(np.intp)
-    return _UNITS[pick], _INVERSES[pick], (bits >> np.uint64(32)).astype(np.int64) % BLOCK_ROWS
+    return deal(keyed_bits(seed, Stream.CUSTOMER_IDS, block, part=1))
 
 
 def _rhythm(seed: int, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -304,7 +301,7 @@ def facts_of(settings: Settings, index: np.ndarray) -> Facts:
 
 @dataclass(frozen=True)
 class Drawn:
-    """A block's drawn attributes (indexes into the locale's pools, numbers): what a row's
+    """Customers' drawn attributes (indexes into the locale's pools, numbers): what a row's
     text is made of, so that any of its rows can be formatted alone."""
 
     first: np.ndarray
@@ -318,23 +315,24 @@ class Drawn:
     postcode: np.ndarray
 
 
-def drawn(settings: Settings, block: int) -> Drawn:
-    """The attributes of a block's customers as they signed up (their first version)."""
+def drawn(settings: Settings, index: np.ndarray, created: np.ndarray) -> Drawn:
+    """The attributes of customers `index` as they signed up (their first version), each
+    row's alone: keyed draws of (seed, row), O(1) a row. created: their created_at."""
     pool = pools(settings.locale)
-    created = _created(settings, block)
-    rng = stream(settings.seed, Stream.CUSTOMERS, 0, block)
-    n = BLOCK_ROWS
+    # one keyed uniform per draw below, in this order (the parts 0 .. 10)
+    uniforms = iter(keyed_unit(settings.seed, Stream.CUSTOMERS, index, part) for part in range(11))
 
     def pick(values: np.ndarray) -> np.ndarray:
-        return rng.integers(0, len(values), n)
+        return (next(uniforms) * len(values)).astype(np.int64)
 
     first = pick(pool.first_names)
     last = pick(pool.last_names)
     domain = pick(pool.email_domains)
     origin = np.datetime64(settings.history_start, "D").astype(np.int64)
-    age_days = np.ceil(np.clip(rng.normal(42, 15, n), 18, 85) * 365.25).astype(np.int64)
-    born = np.minimum(origin, created // 86_400) - age_days
-    balance = np.clip(rng.lognormal(np.log(250_000), 1.4, n), 0, 100_000_000).astype(np.int64)
+    age = np.clip(42 + 15 * normal(next(uniforms), next(uniforms)), 18, 85)
+    born = np.minimum(origin, created // 86_400) - np.ceil(age * 365.25).astype(np.int64)
+    balance = np.exp(np.log(250_000) + 1.4 * normal(next(uniforms), next(uniforms)))
+    balance = np.clip(balance, 0, 100_000_000).astype(np.int64)
     street, city, state, postcode = (
         pick(values) for values in (pool.streets, pool.cities, pool.states, pool.postcodes)
     )

@@ -22,10 +22,11 @@ weekdays and weekends.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -53,11 +54,12 @@ from customer_pipeline.generate.streams import (
     ticket_counts,
     ticket_table,
     uuid4_pieces,
-    uuid_pieces_text,
     weighted_sample,
 )
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 from customer_pipeline.tables import TRANSACTIONS
+
+R = TypeVar("R")
 
 MAX_QUANTITY = 50  # a line's quantity: geometric by its kind (catalog.SINGLE_UNIT), up to this
 FIRST_DAY_BUYERS = 0.6  # share of a day's sign-ups who buy that day (online)
@@ -139,6 +141,7 @@ class DayPlan:
     kind_start: np.ndarray
     kind_size: np.ndarray
     store_tickets: np.ndarray  # ticket table, by popularity
+    retail_tickets: np.ndarray  # ... of the retail stores alone (where returns may go)
     online_stores: np.ndarray  # indexes of online stores
     store_online: np.ndarray
     store_hours: np.ndarray  # (stores, RESOLUTION) quantile table of the UTC hour of a sale
@@ -256,6 +259,7 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         kind_start=kind_start,
         kind_size=kind_size,
         store_tickets=store_tickets,
+        retail_tickets=store_tickets[~stores.online[store_tickets]],
         online_stores=online,
         store_online=stores.online,
         store_hours=_store_hours(stores, settings.locale, day),
@@ -388,11 +392,6 @@ def _id_pieces(settings: Settings, day: dt.date, block: int, baskets: int):
     return uuid4_pieces(ids, baskets), uuid4_pieces(ids, BLOCK_ROWS)
 
 
-def block_ids(settings: Settings, day: dt.date, block: int, baskets: int):
-    """The block's basket ids (`baskets` of them) and its lines' transaction ids (S36)."""
-    return tuple(map(uuid_pieces_text, _id_pieces(settings, day, block, baskets)))
-
-
 def _basket_fields(settings: Settings, day: dt.date, lines: Lines, basket_ids) -> np.ndarray:
     """Per basket, its lines' "basket_id,business_date,customer_id,transaction_date" as
     one matrix (no padding): a line takes its basket's row in one gather."""
@@ -425,17 +424,38 @@ def line_amounts(
     return line_cents, promotion, discount
 
 
-def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[np.ndarray]:
+@dataclass(frozen=True)
+class Sale:
+    """A block's lines as sold: what its transactions' rows, and its returns, are made of."""
+
+    block: int
+    lines: Lines
+    basket_ids: tuple[np.ndarray, ...]  # pieces of text (streams.uuid_pieces), per basket
+    line_ids: tuple[np.ndarray, ...]  # ... per line: the transaction ids
+    line_cents: np.ndarray  # per line, at the day's price before discount
+    promotion: np.ndarray  # per line: its promotion (-1: none) ...
+    discount: np.ndarray  # ... and discount (cents)
+
+
+def block_sale(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> Sale:
+    """Block `block` of the day as sold (a whole block, see block_lines)."""
     lines = block_lines(settings, day, plan, block)
     basket_ids, line_ids = _id_pieces(settings, day, block, len(lines.size))
+    line_cents, promotion, discount = line_amounts(
+        settings, day, plan, lines.product, lines.quantity
+    )
+    return Sale(block, lines, basket_ids, line_ids, line_cents, promotion, discount)
+
+
+def _columns(settings: Settings, day: dt.date, plan: DayPlan, sale: Sale) -> list[np.ndarray]:
+    lines = sale.lines
     basket = lines.basket_of_line
     product = lines.product
-    line_cents, promotion, discount = line_amounts(settings, day, plan, product, lines.quantity)
-    promotion_id, discount_text = promotion_columns(settings, day, promotion, discount)
+    promotion_id, discount_text = promotion_columns(settings, day, sale.promotion, sale.discount)
     return [
-        csvfile.joined(*line_ids),
-        _take(_basket_fields(settings, day, lines, basket_ids), basket),
-        csvfile.cents_as_decimal_parts(line_cents - discount),  # promotions
+        csvfile.joined(*sale.line_ids),
+        _take(_basket_fields(settings, day, lines, sale.basket_ids), basket),
+        csvfile.cents_as_decimal_parts(sale.line_cents - sale.discount),  # promotions
         csvfile.joined(
             _take(plan.store_then_comma, np.take(lines.store, basket)),
             _take(plan.product_text, product),
@@ -443,7 +463,7 @@ def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[
         csvfile.joined(_take(_QUANTITY_TEXT, lines.quantity), _take(plan.price_text, product)),
         csvfile.joined(
             _take(_METHODS, np.take(lines.method, basket)),
-            *_promotion_fields(promotion, promotion_id, discount_text),
+            *_promotion_fields(sale.promotion, promotion_id, discount_text),
         ),
     ]
 
@@ -481,10 +501,32 @@ def generate_transaction_chunks(
 
     A day without transactions has one chunk, 0, of no rows.
     """
+    for generated, _ in sale_chunks(settings, out_dir, day, chunks):
+        yield generated
+
+
+def sale_chunks(
+    settings: Settings,
+    out_dir: Path,
+    day: dt.date,
+    chunks: Iterable[int],
+    beside: Callable[[DayPlan, Sale, slice], R] | None = None,
+) -> Iterator[tuple[csvfile.GeneratedFile, list[R]]]:
+    """generate_transaction_chunks(), and beside(plan, sale, keep) on each block's sale
+    (rows `keep` of it in the chunk), in the formatting threads: what else is made of the
+    day's lines without drawing them again (the returns). Each file is yielded with those
+    results of its blocks, in order."""
     ranges = transaction_chunks(settings, day) or [(0, 0)]
     files = [(out_dir / chunk_file_name(chunk), *ranges[chunk]) for chunk in chunks]
     plan = day_plan(settings, day) if any(stop > start for _, start, stop in files) else None
-    for path, rows in csvfile.write_files(
-        files, TRANSACTIONS.columns, lambda block: _block(settings, day, plan, block)
+
+    def block_columns(block: int):
+        sale = block_sale(settings, day, plan, block)
+        columns = _columns(settings, day, plan, sale)
+        return columns if beside is None else (columns, sale)
+
+    also = None if beside is None else (lambda sale, keep: beside(plan, sale, keep))
+    for path, rows, results in csvfile.write_files(
+        files, TRANSACTIONS.columns, block_columns, also
     ):
-        yield csvfile.GeneratedFile(TRANSACTIONS.name, str(path), rows)
+        yield csvfile.GeneratedFile(TRANSACTIONS.name, str(path), rows), results
