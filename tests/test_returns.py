@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import uuid
+import zoneinfo
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +20,7 @@ from conftest import generate_day
 from customer_pipeline.generate.calendar import transaction_count
 from customer_pipeline.generate.catalog import CATEGORIES, RETURNS, STORE_TYPES
 from customer_pipeline.generate.returns import block_returns, generate_return_chunks
+from customer_pipeline.generate.stores import store_facts, zone_names
 from customer_pipeline.generate.streams import blocks
 from customer_pipeline.generate.transactions import block_lines, day_plan, transaction_chunks
 from customer_pipeline.load import load_day
@@ -394,3 +396,38 @@ def test_a_day_without_returns_has_zero_refunds(busy: Settings, tmp_path: Path) 
     assert (metrics["returns_count"], metrics["refund_total"]) == (0, 0.0)
     assert metrics["net_sales"] == metrics["total_sales"] > 0
     assert set(metrics["return_rate_by_category"].values()) == {0.0}
+
+
+def local_hours_outside_opening(settings: Settings, days: list[dt.date]) -> tuple[float, int]:
+    """(share of retail returns outside their store's local opening hours, how many of them
+    came back after a change of the clocks since their sale)."""
+    stores = store_facts(settings.seed, settings.locale, settings.sizes.stores)
+    zones = [zoneinfo.ZoneInfo(name) for name in zone_names(settings.locale)]
+    outside = total = crossed = 0
+    for sale in days:
+        midnight = dt.datetime(sale.year, sale.month, sale.day, tzinfo=dt.UTC)
+        for found in day_returns(settings, sale):
+            retail = ~stores.online[found.store]
+            for store, second in zip(found.store[retail], found.second[retail], strict=True):
+                zone = zones[stores.zone[store]]
+                moment = midnight + dt.timedelta(seconds=int(second))
+                local = moment.astimezone(zone)
+                crossed += local.utcoffset() != midnight.astimezone(zone).utcoffset()
+                outside += not stores.open_hour[store] <= local.hour < stores.close_hour[store]
+                total += 1
+    return outside / total, crossed
+
+
+@pytest.mark.parametrize("scale", ["default", "1M"])
+def test_retail_returns_come_in_local_opening_hours_across_a_change_of_the_clocks(
+    scale: str,
+) -> None:
+    """Sales in the weeks before the US clocks go forward (8 March 2026), returns after."""
+    if scale == "default":
+        settings = Settings().replace(transactions=20_000)
+        days = [dt.date(2026, 2, 20) + dt.timedelta(days=i) for i in range(14)]
+    else:
+        settings, days = Settings().replace(**REFERENCE), [dt.date(2026, 2, 27)]
+    share, crossed = local_hours_outside_opening(settings, days)
+    assert crossed > 500  # enough returns after the change to see an hour's shift
+    assert share <= 0.001, share

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ import numpy as np
 from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.calendar import transaction_count
 from customer_pipeline.generate.catalog import CATEGORIES, RETURNS, STORE_TYPES
+from customer_pipeline.generate.stores import utc_offsets
 from customer_pipeline.generate.streams import (
     Stream,
     blocks,
@@ -129,6 +131,9 @@ def sale_returns(settings: Settings, day: dt.date, plan: DayPlan, sale: Sale) ->
     store = _return_store(rng, plan, store_of_line[line])
     delay = np.searchsorted(_DELAY_CDF, rng.random(n), side="right")
     hour = plan.store_hours[store, rng.integers(0, RESOLUTION, n)].astype(np.int64)
+    # the table is the sale day's UTC hours: on a return day after a change of the clocks
+    # the same local hour is an hour off in UTC (a store's opening hours are local)
+    hour = (hour - _clock_change(settings.locale, day)[delay, plan.store_zone[store]]) % 24
     return Returns(
         line=line,
         category=category[line],
@@ -142,6 +147,19 @@ def sale_returns(settings: Settings, day: dt.date, plan: DayPlan, sale: Sale) ->
         second=delay * 86_400 + hour * 3600 + rng.integers(0, 3600, n),
         ids=uuid4(rng, n),
         transaction_ids=uuid_pieces_text(tuple(piece[line] for piece in sale.line_ids)),
+    )
+
+
+@lru_cache(maxsize=8)
+def _clock_change(locale: str, day: dt.date) -> np.ndarray:
+    """(delay, zone): how many hours each zone's clocks are ahead on `day` + delay of where
+    they are on `day` (daylight saving time), for delays 0 .. MAX_DELAY_DAYS."""
+    on_day = utc_offsets(locale, day)
+    return np.array(
+        [
+            utc_offsets(locale, day + dt.timedelta(days=delay)) - on_day
+            for delay in range(MAX_DELAY_DAYS + 1)
+        ]
     )
 
 

@@ -145,6 +145,7 @@ class DayPlan:
     online_stores: np.ndarray  # indexes of online stores
     store_online: np.ndarray
     store_hours: np.ndarray  # (stores, RESOLUTION) quantile table of the UTC hour of a sale
+    store_zone: np.ndarray  # each store's time zone: index into stores.zone_names(locale)
     new_share: float  # probability that a basket is a new customer's first purchase
 
 
@@ -263,6 +264,7 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         online_stores=online,
         store_online=stores.online,
         store_hours=_store_hours(stores, settings.locale, day),
+        store_zone=stores.zone,
         new_share=new_share,
     )
 
