@@ -211,6 +211,10 @@ def _lapsed_alive(settings: Settings, index: np.ndarray, day: dt.date) -> np.nda
     return lapses > ordinal
 
 
+#: Blocks of customers whose visits _group_visits draws at a time.
+VISIT_SLICE = 16
+
+
 def _group_visits(
     rng: np.random.Generator, seed: int, group: int, expected: np.ndarray, returning: int
 ) -> np.ndarray:
@@ -222,14 +226,22 @@ def _group_visits(
     blocks = -(-returning // BLOCK_ROWS)
     start = rng.random(blocks)
     count = np.maximum(np.ceil(cumulative[-1] - start), 0).astype(np.int64)
-    block = np.repeat(np.arange(blocks), count)
-    k = np.arange(len(block)) - np.repeat(np.cumsum(count) - count, count)
-    point = np.searchsorted(cumulative, start[block] + k, side="right")
-    position = GROUP_START[group] + np.minimum(point, len(cumulative) - 1)
     multiplier, _, shift = _deal(seed, np.arange(blocks))
-    row = layout.shuffle[(multiplier[block] * position + shift[block]) % BLOCK_ROWS]
-    index = block * BLOCK_ROWS + row
-    return index[index < returning]
+    # VISIT_SLICE blocks at a time, as int32 (customer numbers fit): the day's visits are
+    # one entry per basket, and a 30M-line day's temporaries of them all at once would be
+    # most of its memory; the points are the same whatever the slicing
+    out = []
+    for first in range(0, blocks, VISIT_SLICE):
+        block = np.arange(first, min(first + VISIT_SLICE, blocks))
+        block = np.repeat(block, count[block])
+        n = count[first : first + VISIT_SLICE]
+        k = np.arange(len(block)) - np.repeat(np.cumsum(n) - n, n)
+        point = np.searchsorted(cumulative, start[block] + k, side="right")
+        position = GROUP_START[group] + np.minimum(point, len(cumulative) - 1)
+        row = layout.shuffle[(multiplier[block] * position + shift[block]) % BLOCK_ROWS]
+        index = block * BLOCK_ROWS + row
+        out.append(index[index < returning].astype(np.int32))
+    return np.concatenate(out) if out else np.empty(0, dtype=np.int32)
 
 
 def _scale(rate: np.ndarray, count: np.ndarray, visits: float) -> float:
@@ -261,7 +273,7 @@ def day_visits(
     its positions (see Layout); the share of lapsed customers who still come is estimated
     by a first sample of them."""
     if returning <= 0 or visits <= 0:
-        return np.empty(0, dtype=np.int64)
+        return np.empty(0, dtype=np.int32)
     seed = settings.seed
     layout = _layout(seed)
     blocks = -(-returning // BLOCK_ROWS)
@@ -275,18 +287,22 @@ def day_visits(
     def expected(count: np.ndarray) -> np.ndarray:
         return np.minimum(_scale(rate, count, visits) * rate, MOST_VISITS_A_DAY)
 
+    assert returning < 2**31  # the visits are int32 customer numbers
     pilot = _group_visits(rng, seed, _LAPSED_GROUP, expected(present)[lapsed], returning)
-    alive = _lapsed_alive(settings, pilot, day).mean() if len(pilot) else 0.0
+    alive = _lapsed_alive(settings, pilot.astype(np.int64), day).mean() if len(pilot) else 0.0
     count = np.where(layout.group == _LAPSED_GROUP, alive, 1.0) * present
     each = expected(count)
     weight = np.bincount(layout.group, weights=count * each, minlength=len(_GROUPS))
     parts = [
         _group_visits(rng, seed, group, each[layout.group == group], returning)
         if weight[group] > 0
-        else np.empty(0, dtype=np.int64)
+        else np.empty(0, dtype=np.int32)
         for group in _GROUPS
     ]
-    parts[_LAPSED_GROUP] = parts[_LAPSED_GROUP][_lapsed_alive(settings, parts[_LAPSED_GROUP], day)]
+    lapsed_visits = parts[_LAPSED_GROUP]
+    parts[_LAPSED_GROUP] = lapsed_visits[
+        _lapsed_alive(settings, lapsed_visits.astype(np.int64), day)
+    ]
     return np.concatenate(parts)
 
 
