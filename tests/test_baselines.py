@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import itertools
 import math
 import statistics
 import tempfile
@@ -98,9 +99,27 @@ def independent_band(db: psycopg.Connection, day: dt.date, key: str) -> tuple | 
         [median, values],
     ).fetchone()
     half = max(4 * 1.4826 * mad, 0.2 * abs(median))
+    low, high = median - half, median + half
     if all(isinstance(v, int) for v in found):  # a count, as the JSON document says
-        half = max(half, 3 * max(abs(median), 1) ** 0.5)
-    return median, median - half, median + half
+        mean = max(median, sum(values) / len(values), 1.0)
+        low, high = min(low, poisson_tail(mean, 0.001)), max(high, poisson_tail(mean, 0.999))
+    if key.startswith(("min_", "max_")):  # an extreme: the weeks' range is usual
+        (smallest, largest) = db.execute(
+            "SELECT min(v), max(v) FROM unnest(%s::float8[]) v", [values]
+        ).fetchone()
+        low, high = min(low, smallest), max(high, largest)
+    return median, low, high
+
+
+def poisson_tail(mean: float, p: float) -> int:
+    """The p quantile of a Poisson count: its CDF summed from log-probabilities (the
+    normal approximation for a large mean)."""
+    if mean >= 100:
+        return max(0, round(mean + statistics.NormalDist().inv_cdf(p) * mean**0.5))
+    cdf = itertools.accumulate(
+        math.exp(-mean + k * math.log(mean) - math.lgamma(k + 1)) for k in range(1000)
+    )
+    return next(k for k, total in enumerate(cdf) if total >= p)
 
 
 def delete_lines(db: psycopg.Connection, day: dt.date, chosen: str) -> None:
@@ -416,8 +435,13 @@ def test_band_rules() -> None:
     assert (band.low, band.high) == (80.0, 120.0)
     assert (band.flag(79.0), band.flag(121.0), band.flag(100.0)) == ("below", "above", "normal")
     assert band.error_limits() == (50.0, 200.0)
-    small = Band.of([1, 0, 2, 1], count=True)  # a small count keeps its noise
-    assert small.flag(4) == "normal"
+    small = Band.of([1, 0, 2, 1], count=True)  # a small count keeps its Poisson noise
+    assert small.flag(4) == small.flag(5) == "normal" and small.flag(6) == "above"
+    assert Band.of([0, 0, 1, 0, 2, 0, 0, 1], count=True).flag(4) == "normal"  # median 0
+    assert Band.of([1300, 1300, 1300, 1300], count=True).high == 1560  # large: the 20% decides
+    extreme = Band.of([476.99, 476.99, 1171.96, 422.99])  # one line's price, heavy tailed
+    assert extreme.flag(765.98) == "above"
+    assert Band.of([476.99, 476.99, 1171.96, 422.99], extreme=True).flag(765.98) == "normal"
     assert small.error_limits(count=True)[1] >= 6
     assert statistics.median([1, 0, 2, 1]) == small.expected
 

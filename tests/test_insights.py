@@ -32,6 +32,7 @@ from customer_pipeline.metrics import (
     compute_day,
 )
 from customer_pipeline.report import build_report
+from customer_pipeline.report.formatting import Change
 from customer_pipeline.schema import create_tables
 from customer_pipeline.settings import Settings
 
@@ -183,10 +184,10 @@ def test_history_comes_from_daily_metrics(settings: Settings, tmp_path: Path) ->
     assert previous["total_sales"] == stored[DAY - dt.timedelta(days=1)]["total_sales"]
 
     report = build_report(settings, metrics, insights=insights)  # it leads with net sales
-    change = 100 * (metrics["net_sales"] / previous["net_sales"] - 1)
-    assert f"{change:+.1f}% vs previous day" in report.text
+    change = Change(100 * (metrics["net_sales"] / previous["net_sales"] - 1)).text
+    assert f"{change} vs previous day" in report.text  # '+4.2%', or '0.0%' when it rounds to 0
     week = stored[DAY - dt.timedelta(days=7)]["net_sales"]
-    assert f"({100 * (metrics['net_sales'] / week - 1):+.1f}% vs last Fri)" in report.subject
+    assert f"({Change(100 * (metrics['net_sales'] / week - 1)).text} vs last Fri)" in report.subject
     assert [i.filename for i in report.images] == ["hourly-sales.png", "sales-trend.png"]
     assert "n/a" in report.text  # DAY - 4 in the 7-day trend
 

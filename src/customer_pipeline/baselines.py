@@ -8,8 +8,12 @@ Every numeric KPI of the day's document gets:
   :data:`MAD_MULTIPLIER` x 1.4826 x their median absolute deviation (1.4826 MAD estimates
   a standard deviation, robustly: one odd week does not move it),
   :data:`MIN_RELATIVE_WIDTH` of the expected value (an ordinary week's spread, which 4 to
-  8 points underestimate), and, for counts, :data:`COUNT_NOISE` x √expected (the noise of
-  a small count; √1 at least). Outside the band, the KPI is flagged "above" or "below";
+  8 points underestimate); a count's band also holds its Poisson noise (the
+  :data:`COUNT_TAIL` and 1 - COUNT_TAIL quantiles of a Poisson count whose mean is the
+  largest of the median, the mean and 1: a small count's median is a poor mean, 0 0 1 2
+  has a median of 0.5), and an extreme's (``min_``/``max_``: one line of the day, heavy
+  tailed) the range of the weeks' values. Outside the band, the KPI is flagged "above"
+  or "below";
 - its **changes**, in percent: day over day, week over week (the same weekday a week
   before), year over year (the same weekday 52 weeks before) and, for the additive KPIs,
   month to date (the month's days through this one against the same days of the previous
@@ -35,7 +39,9 @@ WEEKS = 8
 MIN_WEEKS = 3
 MAD_MULTIPLIER = 4.0
 MIN_RELATIVE_WIDTH = 0.2
-COUNT_NOISE = 3.0
+COUNT_TAIL = 0.001
+#: Above this mean a Poisson count's quantiles are the normal approximation's.
+POISSON_EXACT_BELOW = 100.0
 #: The volume checks' error limits: below half or above double the expected value (a
 #: count also keeps ERROR_COUNT_NOISE x √expected either side).
 ERROR_LOW, ERROR_HIGH, ERROR_COUNT_NOISE = 0.5, 2.0, 5.0
@@ -73,15 +79,20 @@ class Band:
     weeks: int
 
     @classmethod
-    def of(cls, values: Sequence[float], *, count: bool = False) -> Band:
+    def of(cls, values: Sequence[float], *, count: bool = False, extreme: bool = False) -> Band:
         if len(values) < MIN_WEEKS:
             return cls(None, None, None, len(values))
         expected = statistics.median(values)
         deviation = statistics.median(abs(value - expected) for value in values)
         half = max(MAD_MULTIPLIER * 1.4826 * deviation, MIN_RELATIVE_WIDTH * abs(expected))
+        low, high = expected - half, expected + half
         if count:
-            half = max(half, COUNT_NOISE * math.sqrt(max(abs(expected), 1)))
-        return cls(expected, expected - half, expected + half, len(values))
+            mean = max(expected, statistics.fmean(values), 1.0)
+            low = min(low, poisson_quantile(mean, COUNT_TAIL))
+            high = max(high, poisson_quantile(mean, 1 - COUNT_TAIL))
+        if extreme:
+            low, high = min(low, min(values)), max(high, max(values))
+        return cls(expected, low, high, len(values))
 
     def flag(self, value: float) -> str:
         """'above', 'below', 'normal', or NOT_ENOUGH without a baseline."""
@@ -100,6 +111,20 @@ class Band:
         return min(ERROR_LOW * expected, expected - noise), max(
             ERROR_HIGH * expected, expected + noise
         )
+
+
+def poisson_quantile(mean: float, p: float) -> int:
+    """The smallest k with P(X <= k) >= p for a Poisson count X of this mean (above
+    POISSON_EXACT_BELOW, the normal approximation's, rounded)."""
+    if mean >= POISSON_EXACT_BELOW:
+        return max(0, round(mean + statistics.NormalDist().inv_cdf(p) * math.sqrt(mean)))
+    k, term = 0, math.exp(-mean)
+    total = term
+    while total < p:
+        k += 1
+        term *= mean / k
+        total += term
+    return k
 
 
 def history_dates(day: dt.date) -> list[dt.date]:
@@ -142,7 +167,8 @@ def same_weekdays(history: Mapping[dt.date, Mapping[str, Any]], day: dt.date, ke
 
 def band_of(history: Mapping[dt.date, Mapping[str, Any]], day: dt.date, key: str) -> Band:
     values = same_weekdays(history, day, key)
-    return Band.of(values, count=bool(values) and all(isinstance(v, int) for v in values))
+    count = bool(values) and all(isinstance(v, int) for v in values)
+    return Band.of(values, count=count, extreme=key.startswith(("min_", "max_")))
 
 
 def percent_change(now: Any, before: Any) -> float | None:
