@@ -191,6 +191,8 @@ TABLES = (
     "promotions",
     "transactions",
     "returns",
+    "customers_history",
+    "products_history",
     "daily_metrics",
 )
 WEEKLY = "customer_pipeline_weekly"
