@@ -259,6 +259,38 @@ WITH versions AS (
 INSERT INTO {table} ({cols}) SELECT {cols} FROM versions WHERE valid_to IS NULL
 """
 
+#: A table's indexes that a bulk load may drop and build again afterwards (far faster than
+#: maintaining them row by row): every one but those a foreign key relies on. Each with
+#: the statement that drops it and the one that builds it again, under the same name.
+_REBUILDABLE = """
+SELECT format('ALTER TABLE %%I DROP CONSTRAINT %%I', t.relname, c.conname),
+       format('ALTER TABLE %%I ADD CONSTRAINT %%I %%s', t.relname, c.conname,
+              pg_get_constraintdef(c.oid))
+FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+WHERE c.conrelid = %(table)s::regclass AND c.contype IN ('p', 'u')
+  AND NOT EXISTS (SELECT FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = c.conindid)
+UNION ALL
+SELECT format('DROP INDEX %%I', i.relname), pg_get_indexdef(i.oid)
+FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+WHERE x.indrelid = %(table)s::regclass
+  AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+"""
+
+
+@contextlib.contextmanager
+def _indexes_rebuilt(conn: psycopg.Connection, tables: Sequence[str]) -> Iterator[None]:
+    """In the caller's transaction: the tables' rebuildable indexes dropped while the block
+    runs, then built again from the rows (a failure rolls the drop back with the rest)."""
+    rebuilds = []
+    for table in tables:
+        for drop, build in conn.execute(_REBUILDABLE, {"table": table}).fetchall():
+            conn.execute(drop)
+            rebuilds.append(build)
+    yield
+    for build in rebuilds:
+        conn.execute(build)
+
+
 #: what a merge by key turns off: the joins that read a whole table (a nested loop then
 #: takes the stage's few rows to the tables' indexes)
 _BY_KEY = ("enable_hashjoin", "enable_mergejoin")
@@ -290,7 +322,8 @@ def _merge_versions(conn: psycopg.Connection, table: Table, stage: str) -> None:
     }
     empty = sql.SQL("SELECT NOT EXISTS (SELECT FROM {history})").format(**names)
     if conn.execute(empty).fetchone()[0]:
-        conn.execute(sql.SQL(_BULK).format(**names))
+        with _indexes_rebuilt(conn, [table.history, table.name]):
+            conn.execute(sql.SQL(_BULK).format(**names))
     else:
         for setting in _BY_KEY:
             conn.execute(f"SET LOCAL {setting} = off")
