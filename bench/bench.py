@@ -15,7 +15,10 @@ in one day) it measures:
   schema: its one-time catch-up of every customer and product is reported apart);
 - the same at the history's first day of that volume (2020), per transaction;
 - generation of 1M, 2M and 10M transactions in a day, each in a fresh process: peak
-  memory and seconds per million.
+  memory and seconds per million;
+- with --scale-series, the scale series: the whole day in sequence (as above, each size
+  in a schema of its own) with 1M, 10M and 30M transactions, its seconds per million and
+  the peak memory of its process tree (--day-10m: the 10M day alone).
 
 It prints a table (figure, goal, PASS/MISS) and writes every number, with the machine's
 facts, to a JSON file (default bench-results/bench-<UTC timestamp>.json).
@@ -42,6 +45,7 @@ from common import (
     REFERENCE,
     SEED,
     describe_sizes,
+    log,
     reference_day,
     run_child,
     scaled,
@@ -52,22 +56,22 @@ from generation import generate_day_parallel
 from rich.console import Console
 from rich.table import Table
 from server import checkpoint, database, drop_schema, machine_facts, server_facts
+from whole_day import measure_day, measure_scale_series
 
 GOAL_ROWS_PER_SECOND = 3_000_000
 GOAL_DAY_OVER_FLOOR = 1.5
 GOAL_LATE_OVER_EARLY = 1.15  # a day's cost per transaction, in 2026 against 2020
 GOAL_SPEEDUP = 20
-GOAL_PEAK_MB = 400
+GOAL_PEAK_MB = 400  # generation alone, 10M transactions
+GOAL_DAY_PEAK_MB = 500  # a whole day of the scale series, its process tree
+#: the scale series' seconds per million transactions: the largest within this factor of
+#: the smallest
+GOAL_SERIES_SPREAD = 1.15
 #: "time growing linearly": seconds per million at the largest size within this factor
 #: of the smallest size's
 LINEAR_TOLERANCE = 1.25
 STREAMING_POINTS = (1_000_000, 2_000_000, 10_000_000)
-
-err = Console(stderr=True)
-
-
-def log(message: str) -> None:
-    err.print(f"[dim]{dt.datetime.now():%H:%M:%S}[/dim] {message}", highlight=False)
+SCALE_SERIES_POINTS = (1_000_000, 10_000_000, 30_000_000)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -96,9 +100,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--skip-10m", action="store_true", help="skip the 1M/2M/10M streaming measurement"
     )
     parser.add_argument(
+        "--scale-series",
+        action="store_true",
+        help="also run the scale series: whole days in sequence of 1M, 10M and 30M "
+        "transactions (times --scale), each in its own processes and schema (long: 82M "
+        "lines in all at the reference scale, about 20 minutes; its 30M day needs about "
+        "17 GB of free disk)",
+    )
+    parser.add_argument(
         "--day-10m",
         action="store_true",
-        help="also run the whole day with 10M transactions (times --scale) in its own process",
+        help="also run the scale series' 10M day (times --scale) alone",
     )
     parser.add_argument(
         "--date",
@@ -200,27 +212,6 @@ def measure_floor_and_day(
     return out
 
 
-def measure_day(db, sizes: dict[str, int], day: dt.date, schema: str) -> dict[str, Any]:
-    """The whole day in sequence: the schema holds the previous day (loaded first, in a
-    process of its own, with the schema's one-time catch-up: reported apart)."""
-    try:
-        params = {"sizes": sizes, "database_url": db.url, "schema": schema}
-        previous = run_child("day", params | {"day": str(day - dt.timedelta(days=1))}).result
-        log(
-            f"  previous day on an empty schema: {previous['seconds']:.2f} s, of which the "
-            f"one-time catch-up {previous['catch_up_seconds']:.2f} s"
-        )
-        checkpoint(db.url)
-        child = run_child("day", params | {"day": str(day)})
-    finally:
-        drop_schema(db.url, schema)
-    result = child.result
-    result["previous_day"] = previous
-    result["other_seconds"] = round(result["seconds"] - sum(result["timings"].values()), 4)
-    log(f"  whole day: {result['seconds']:.2f} s, peak {child.peak_rss_mb:.0f} MB")
-    return result
-
-
 def measure_streaming(sizes: dict[str, int], day: dt.date, scale: float) -> dict[str, Any]:
     """Days of 1M, 2M and 10M transactions (times the scale), each generated in a fresh
     process that deletes every chunk once written; its peak RSS, seconds per million."""
@@ -251,19 +242,15 @@ def measure_streaming(sizes: dict[str, int], day: dt.date, scale: float) -> dict
     return {"points": points, "seconds_per_million_growth": round(growth, 3)}
 
 
-def measure_day_10m(db, sizes: dict[str, int], day: dt.date, scale: float) -> dict[str, Any]:
-    transactions = max(1, round(STREAMING_POINTS[-1] * scale))
-    log(f"whole day, own process: {transactions:,} transactions")
-    return measure_day(
-        db, sizes | {"transactions": transactions}, day, f"bench_day10m_{uuid.uuid4().hex[:8]}"
-    )
-
-
 # -- report ---------------------------------------------------------------------------------
 
 
 def _millions(rows_per_second: float) -> str:
     return f"{rows_per_second / 1e6:.2f}M rows/s"
+
+
+def _bytes(count: int) -> str:
+    return f"{count / 1e9:.2f} GB" if count >= 1e9 else f"{count / 1e6:.0f} MB"
 
 
 def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -375,13 +362,36 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
             growth <= LINEAR_TOLERANCE,
             growth,
         )
-    if "whole_day_10m" in results:
-        big = results["whole_day_10m"]
-        add(
-            f"whole day, {big['row_counts']['transactions']:,} transactions",
-            f"{big['seconds']:.1f} s (peak {big['peak_rss_mb']:.0f} MB)",
-            value=big["seconds"],
-        )
+    if "scale_series" in results:
+        series = results["scale_series"]
+        for point in series["points"]:
+            name = f"whole day in sequence, {point['transactions_setting']:,} typical transactions"
+            if "skipped" in point:
+                add(name, f"skipped: {point['skipped']}", f"peak < {GOAL_DAY_PEAK_MB} MB")
+                continue
+            # the previous day is a day of the same size too (with the catch-up): the
+            # goal holds for both runs
+            peak = max(point["tree_peak_rss_mb"], point["previous_day"]["tree_peak_rss_mb"])
+            add(
+                f"{name} ({point['row_counts']['transactions']:,})",
+                f"{point['seconds']:.1f} s, {point['seconds_per_million']:.2f} s per million; "
+                f"peak {point['tree_peak_rss_mb']:.0f} MB (previous day "
+                f"{point['previous_day']['tree_peak_rss_mb']:.0f} MB); disk: "
+                f"{_bytes(point['work_peak_bytes'])} of files, "
+                f"{_bytes(point['schema_bytes'])} in the schema (both days)",
+                f"peak < {GOAL_DAY_PEAK_MB} MB",
+                peak < GOAL_DAY_PEAK_MB,
+                peak,
+            )
+        spread = series["seconds_per_million_spread"]
+        if spread is not None:
+            add(
+                "scale series: seconds per million, largest over smallest",
+                f"{spread:.2f}x",
+                f"within {GOAL_SERIES_SPREAD - 1:.0%}",
+                spread <= GOAL_SERIES_SPREAD,
+                spread,
+            )
     return rows
 
 
@@ -409,9 +419,30 @@ def print_report(results: dict[str, Any]) -> None:
             steps.add_row(step, f"{seconds:.2f}", f"{seconds / day['seconds']:.0%}")
         steps.add_row("total", f"{day['seconds']:.2f}", "100%")
         out.print(steps)
+    if "scale_series" in results:
+        out.print(series_steps(results["scale_series"]))
     before, after = results["load_average_before"][0], results["load_average_after"][0]
     out.print(f"Load average (1 min) before {before:.2f}, after {after:.2f}.")
     out.print(f"Results: {results['json_path']}")
+
+
+def series_steps(series: dict[str, Any]) -> Table:
+    """The scale series' steps in seconds per million transactions, a column per size."""
+    points = [p for p in series["points"] if "skipped" not in p]
+    table = Table(title="scale series, seconds per million transactions, per step")
+    table.add_column("step")
+    for point in points:
+        table.add_column(f"{point['row_counts']['transactions'] / 1e6:.2f}M", justify="right")
+    steps = list(dict.fromkeys(step for point in points for step in point["timings"]))
+    per_million = [1e6 / point["row_counts"]["transactions"] for point in points]
+    for step in [*steps, "other"]:
+        cells = []
+        for point, factor in zip(points, per_million, strict=True):
+            seconds = point["other_seconds"] if step == "other" else point["timings"].get(step, 0)
+            cells.append(f"{seconds * factor:.3f}")
+        table.add_row(step, *cells)
+    table.add_row("total", *(f"{p['seconds_per_million']:.3f}" for p in points))
+    return table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -464,8 +495,13 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work / "files")
             if not args.skip_10m:
                 results["streaming"] = measure_streaming(sizes, day, args.scale)
-            if args.day_10m:
-                results["whole_day_10m"] = measure_day_10m(db, sizes, day, args.scale)
+            points = SCALE_SERIES_POINTS if args.scale_series else ()
+            if args.day_10m and not args.scale_series:
+                points = (STREAMING_POINTS[-1],)
+            if points:
+                results["scale_series"] = measure_scale_series(
+                    db, sizes, day, [max(1, round(t * args.scale)) for t in points], work
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -48,7 +48,8 @@ def day(params: dict[str, Any]) -> dict[str, Any]:
     """run_day: create, generate, load, keys, checks, KPIs, report, email to an outbox.
 
     catch_up_seconds: how long the load's one-time catch-up took (0 when the schema held
-    the previous day: none ran).
+    the previous day: none ran). scratch_in: the folder to hold the run's working folder
+    and outbox (the bench watches its size); by default the system's temporary folder.
     """
     from customer_pipeline import load
     from customer_pipeline.pipeline import run_day
@@ -66,7 +67,7 @@ def day(params: dict[str, Any]) -> dict[str, Any]:
 
     load._catch_up = timed_catch_up  # the bench's probe: the catch-up is not the day's cost
 
-    with tempfile.TemporaryDirectory(prefix="bench-day-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="bench-day-", dir=params.get("scratch_in")) as scratch:
         settings = settings_for(
             params["sizes"],
             database_url=params["database_url"],

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from watch import Watch
+
 from customer_pipeline.generate.transactions import transaction_chunks
 from customer_pipeline.settings import Settings
 
@@ -20,6 +23,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 #: The issue's reference scale "1M": one day of 1M transactions.
 REFERENCE = {"customers": 1_000_000, "products": 10_000, "stores": 500, "transactions": 1_000_000}
 SEED = 42
+
+err = Console(stderr=True)
 
 
 def scaled(sizes: dict[str, int], factor: float) -> dict[str, int]:
@@ -41,6 +46,10 @@ def reference_day(settings: Settings, tolerance: float = 0.01) -> dt.date:
         if chunks and abs(chunks[-1][1] / target - 1) <= tolerance:
             return day
     return settings.history_start
+
+
+def log(message: str) -> None:
+    err.print(f"[dim]{dt.datetime.now():%H:%M:%S}[/dim] {message}", highlight=False)
 
 
 def describe_sizes(sizes: dict[str, int]) -> str:
@@ -72,10 +81,17 @@ def settings_for(
 
 @dataclass(frozen=True)
 class ChildResult:
-    """What a child process printed (one JSON document) and its peak memory."""
+    """What a child process printed (one JSON document) and its peak memory.
+
+    peak_rss_mb: the child's own high-water mark (VmHWM). tree_peak_rss_mb: the larger of
+    that and the sampled peak of the child and every process it started, summed
+    (watch.Watch). folder_peak_bytes: the sampled peak size of the folder watched, if any.
+    """
 
     result: dict[str, Any]
     peak_rss_mb: float
+    tree_peak_rss_mb: float
+    folder_peak_bytes: int | None = None
 
 
 def peak_rss_mb() -> float:
@@ -91,17 +107,29 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def run_child(mode: str, params: dict[str, Any]) -> ChildResult:
-    """Run bench/child.py in a fresh interpreter; its result and its own peak memory."""
-    done = subprocess.run(  # noqa: S603 (our own script, our own interpreter)
+def run_child(
+    mode: str, params: dict[str, Any], *, watch: bool = False, watch_folder: Path | None = None
+) -> ChildResult:
+    """Run bench/child.py in a fresh interpreter; its result and its peak memory. watch:
+    also sample its process tree's memory and the size of `watch_folder` while it runs
+    (a thread of this process: off for the measurements that only need the child's own)."""
+    child = subprocess.Popen(  # noqa: S603 (our own script, our own interpreter)
         [sys.executable, str(BENCH_DIR / "child.py"), mode, json.dumps(params)],
-        capture_output=True,
-        check=False,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
-    if done.returncode != 0:
+    with Watch(child.pid, watch_folder, enabled=watch) as watcher:
+        stdout, stderr = child.communicate()
+    if child.returncode != 0:
         raise RuntimeError(
-            f"bench/child.py {mode} failed ({done.returncode}):\n"
-            + done.stderr.decode(errors="replace")[-4000:]
+            f"bench/child.py {mode} failed ({child.returncode}):\n"
+            + stderr.decode(errors="replace")[-4000:]
         )
-    result = json.loads(done.stdout.decode().strip().splitlines()[-1])
-    return ChildResult(result, result["peak_rss_mb"])
+    result = json.loads(stdout.decode().strip().splitlines()[-1])
+    own = result["peak_rss_mb"]
+    return ChildResult(
+        result,
+        own,
+        max(own, round(watcher.peak_rss_bytes / 2**20, 1)),
+        watcher.peak_folder_bytes if watch and watch_folder is not None else None,
+    )

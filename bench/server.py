@@ -25,6 +25,7 @@ class Database:
     url: str
     psql: str  # the psql binary for the floor
     kind: str
+    data_dir: Path | None = None  # the server's files, when they are on this machine (embedded)
 
 
 @contextlib.contextmanager
@@ -40,12 +41,12 @@ def database() -> Iterator[Database]:
         warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
         import pgserver
 
-    server = pgserver.get_server(
-        Path(tempfile.mkdtemp(prefix="customer-pipeline-bench-pg-")), cleanup_mode="delete"
-    )
+    data_dir = Path(tempfile.mkdtemp(prefix="customer-pipeline-bench-pg-"))
+    server = pgserver.get_server(data_dir, cleanup_mode="delete")
     try:
         psql = Path(pgserver.__file__).parent / "pginstall" / "bin" / "psql"
-        yield Database(server.get_uri(), str(psql), f"embedded pgserver {version('pgserver')}")
+        kind = f"embedded pgserver {version('pgserver')}"
+        yield Database(server.get_uri(), str(psql), kind, data_dir)
     finally:
         server.cleanup()
 
@@ -53,6 +54,19 @@ def database() -> Iterator[Database]:
 def drop_schema(url: str, schema: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+_SCHEMA_BYTES = """
+SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'm')
+"""
+
+
+def schema_bytes(url: str, schema: str) -> int:
+    """What the schema's tables hold on disk, their indexes and TOAST included (a
+    partitioned table's size is its partitions')."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return int(conn.execute(_SCHEMA_BYTES, [schema]).fetchone()[0])
 
 
 def checkpoint(url: str) -> None:

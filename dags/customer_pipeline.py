@@ -91,10 +91,10 @@ from customer_pipeline.airflow_adapter import (
     table_asset,
     tear_down,
 )
-from customer_pipeline.tables import DIMENSIONS, GENERATED
+from customer_pipeline.tables import DIMENSIONS, GENERATED, PUBLISHED, published_rows
 
 RETRIED = retried()
-TABLE_ASSETS = [table_asset(name) for name in GENERATED]
+TABLE_ASSETS = [table_asset(name) for name in PUBLISHED]
 KPI_ASSET = table_asset("daily_metrics")
 
 
@@ -155,7 +155,7 @@ def load_data(
     run = Run.current()
     files = files_from_xcom(dimensions, transactions, returns)
     loaded = load_day(run.settings, run.day, files)
-    publish(TABLE_ASSETS, run.day, loaded)
+    publish(TABLE_ASSETS, run.day, published_rows(loaded))
     return loaded
 
 

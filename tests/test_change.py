@@ -213,6 +213,35 @@ def yearly_rates(settings: Settings, days: list[dt.date]) -> dict[str, float]:
     return {name: total / len(days) * 365.25 for name, total in counts.items()}
 
 
+@pytest.mark.parametrize("sizes", [{}, {"customers": 200_000}], ids=["default", "200k"])
+def test_the_day_s_changers_are_found_without_reading_everyone(sizes: dict[str, int]) -> None:
+    """changed_on draws the day's changers in O(changes) (events dealt by block position):
+    exactly the customers that a pass over everyone finds, closes included."""
+    settings = Settings().replace(**sizes)
+    calendar = customer_changes._calendar(settings)
+    for day in (dt.date(2020, 1, 1), dt.date(2023, 3, 14), dt.date(2026, 11, 20)):
+        at = day.toordinal() - dt.date(1970, 1, 1).toordinal()
+        count = customers_through(settings, day - dt.timedelta(days=1))
+        lives = customer_changes.lives(settings, np.arange(count), customer_facts(settings, count))
+        changed = lives.close == at
+        for kind in customer_changes.KINDS:
+            changed |= calendar.on_day(kind, lives.index, at, lives.first, lives.close)
+        found = customer_changes.changed_on(settings, day)
+        assert len(found) > count / 200
+        assert np.array_equal(found, np.flatnonzero(changed))
+
+
+def test_a_day_s_changes_vary_as_independent_customers_would() -> None:
+    """The blocks of customers share their events' draws (dealt to other rows, shifted in
+    time): a day's number of changes still varies like a Poisson count, not by blocks."""
+    settings = Settings().replace(customers=200_000)
+    start = dt.date(2026, 3, 1)
+    days = [start + dt.timedelta(days=d) for d in range(30)]
+    counts = np.array([len(customer_changes.changed_on(settings, day)) for day in days])
+    assert counts.mean() > 1_000
+    assert counts.std() < 2 * np.sqrt(counts.mean())
+
+
 def launched_or_ended(settings: Settings, day: dt.date) -> int:
     index = np.arange(product_changes.products_through(settings, day))
     launch = product_changes.launch_days(settings, index)

@@ -159,6 +159,7 @@ def test_metrics_json_keeps_the_documented_key_order(cli: CliRunner) -> None:
         "discount_total",
         "promotion_sales",
         "promotion_transactions",
+        "promotions",
         "returns_count",
         "refund_total",
         "net_sales",

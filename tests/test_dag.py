@@ -23,6 +23,7 @@ import psycopg
 import pytest
 
 from conftest import free_port
+from customer_pipeline.tables import PUBLISHED
 
 pytestmark = [
     pytest.mark.airflow,
@@ -336,7 +337,8 @@ def test_a_whole_day(
     host, port, database, schema_name = data_location()  # the assets' server, as parsed
     assert schema_name == schema
     namespace, prefix = f"postgres://{host}:{port}", f"{database}.{schema}"
-    tables = {f"{namespace}/{prefix}.{table}" for table in loaded}
+    assert set(PUBLISHED) == {*loaded, "customers_history", "products_history"}
+    tables = {f"{namespace}/{prefix}.{table}" for table in PUBLISHED}
     kpis = {f"{namespace}/{prefix}.daily_metrics"}
     events = lineage(airflow_home, run)
     assert set(events) == {key.split("[")[0] for key in states}
@@ -491,8 +493,19 @@ def test_a_day_publishes_its_assets_and_the_weekly_dag_sums_the_week(
                 AssetModel, AssetEvent.asset_id == AssetModel.id
             )
         ]
-    for table in ("customers", "products", "stores", "transactions", "daily_metrics"):
+    published = ("customers", "customers_history", "products_history", "transactions")
+    for table in (*published, "stores", "returns", "daily_metrics"):
         assert (table, "2024-03-11") in events, table
+    with create_session() as session:  # a history's event counts the day's versions
+        rows = {
+            model.uri.rpartition("/")[2]: event.extra.get("rows")
+            for event, model in session.query(AssetEvent, AssetModel).join(
+                AssetModel, AssetEvent.asset_id == AssetModel.id
+            )
+            if event.extra.get("business_date") == "2024-03-11"
+        }
+    assert rows["customers_history"] == rows["customers"] > 0
+    assert rows["products_history"] == rows["products"]
 
     weekly = parse_dag_folder().get_dag("customer_pipeline_weekly")
     run = weekly.test(logical_date=utc("2024-03-11", 1), run_conf={"business_date": "2024-03-11"})

@@ -8,6 +8,7 @@ import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -96,10 +97,13 @@ def test_every_figure_equals_an_independent_recomputation(
     assert list(insights.by_store_type) == groups(by_type)
     assert {g.name for g in insights.by_store_type} == {"Retail", "Online"}
 
-    # hours of the timestamp in UTC, all 24 of them, in order
-    by_hour = sums(
-        tx, lambda r: dt.datetime.fromisoformat(r["transaction_date"]).astimezone(dt.UTC).hour
-    )
+    # hours of the timestamp in its store's time zone, all 24 of them, in order
+    def local_hour(r: dict[str, str]) -> int:
+        zone = ZoneInfo(stores[r["store_id"]]["timezone"])
+        return dt.datetime.fromisoformat(r["transaction_date"]).astimezone(zone).hour
+
+    assert len({r["timezone"] for r in stores.values()}) > 2  # the US: several zones
+    by_hour = sums(tx, local_hour)
     assert [g.name for g in insights.by_hour] == [f"{h:02d}" for h in range(24)]
     for hour, group in enumerate(insights.by_hour):
         n, q, s = by_hour.get(hour, [0, 0, Decimal(0)])
@@ -200,7 +204,7 @@ def test_a_day_without_transactions(settings: Settings) -> None:
     assert report.subject == "Daily sales Fri 20 Nov: $0.00 (no transactions)"
 
 
-def test_hours_are_utc_whatever_the_session_time_zone(
+def test_hours_are_the_stores_local_ones_whatever_the_session_time_zone(
     loaded_day: tuple[Settings, dict], database_url: str, schema: str
 ) -> None:
     settings, _ = loaded_day

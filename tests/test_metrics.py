@@ -88,6 +88,7 @@ def expected_metrics(settings: Settings, files: list) -> dict:
             sum(a for a, r in zip(amounts, tx, strict=True) if r["promotion_id"])
         ),
         "promotion_transactions": sum(1 for r in tx if r["promotion_id"]),
+        "promotions": expected_promotions(tx, rows["promotions"], products),
         **expected_basket_kpis(tx, customers),
         # a day loaded alone: no earlier sale day, so no return processed on it
         "returns_count": 0,
@@ -99,6 +100,39 @@ def expected_metrics(settings: Settings, files: list) -> dict:
         },
         **expected_change_kpis(settings, versions),
     }
+
+
+def expected_promotions(tx: list[dict[str, str]], promotions: list, products: dict) -> list:
+    """Each campaign running on DAY or sold on it, with its lines, sales and discounts."""
+    day = DAY.isoformat()
+    sold: dict = defaultdict(lambda: [0, Decimal(0), Decimal(0)])
+    for r in tx:
+        if r["promotion_id"]:
+            entry = sold[int(r["promotion_id"])]
+            entry[0] += 1
+            entry[1] += Decimal(r["transaction_amount"])
+            entry[2] += Decimal(r["discount_amount"])
+    listed = {
+        int(p["promotion_id"]): p
+        for p in promotions
+        if p["start_date"] <= day <= p["end_date"] or int(p["promotion_id"]) in sold
+    }
+    assert listed and sold  # the test's day has campaigns, and sells on them
+    found = [
+        {
+            "promotion_id": key,
+            "name": p["name"],
+            "applies_to": p["category"] or products[int(p["product_id"])]["product_name"],
+            "discount_percent": int(p["discount_percent"]),
+            "start_date": p["start_date"],
+            "end_date": p["end_date"],
+            "transactions": sold[key][0],
+            "sales": float(sold[key][1]),
+            "discount": float(sold[key][2]),
+        }
+        for key, p in listed.items()
+    ]
+    return sorted(found, key=lambda f: (-f["sales"], f["promotion_id"]))
 
 
 def expected_change_kpis(settings: Settings, versions: list[dict[str, str]]) -> dict:
@@ -226,6 +260,7 @@ def test_a_day_without_transactions_gives_zeros_and_nulls(settings: Settings) ->
         "discount_total": 0.0,
         "promotion_sales": 0.0,
         "promotion_transactions": 0,
+        "promotions": [],
         "returns_count": 0,
         "refund_total": 0.0,
         "net_sales": 0.0,

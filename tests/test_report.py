@@ -526,7 +526,7 @@ def test_charts_are_small_pngs_referenced_by_content_id() -> None:
         assert re.fullmatch(r"[a-z-]+\.\d{8}@customer-pipeline", image.cid)
         assert report.html.count(f'src="cid:{image.cid}"') == 1
         assert image.alt and f'alt="{image.alt}"' in report.html
-    assert report.images[0].alt == "Sales by hour (UTC): peak 14:00-15:00, $634,567.50"
+    assert report.images[0].alt == "Sales by hour (local time): peak 14:00-15:00, $634,567.50"
     # the bars are total sales: so is the day's figure it names (not the net headline)
     assert report.images[1].alt == "Total sales of the last 7 days, 2024-03-15 last: $1,234,567.50"
     # deterministic: the same data gives the same bytes
@@ -770,3 +770,35 @@ def test_net_sales_stand_beside_gross_sales() -> None:
     assert lines[gross + 1].split() == ["Net", "sales", "(less", "refunds)", "$1,211,110.80"]
     labels = [row[0] for row in html_rows(report.html)]
     assert labels.index("Net sales (less refunds)") == labels.index("Total sales") + 1
+
+
+def test_the_promotions_running_explain_the_flags() -> None:
+    report = baseline_report()
+    text, html = report.text, visible_text(report.html)
+    for rendering in (text, html):
+        assert "Promotions running" in rendering
+        assert "Running today: Black Friday, Reading week." in rendering  # beside the flags
+        assert "25% off Electronics, 27 Nov to 30 Nov" in rendering
+    assert line_of(text, "Black Friday").split()[-3:] == ["Nov", "1,800", "$200,000.00"]
+    assert ["Black Friday 25% off Electronics, 27 Nov to 30 Nov · 1,800 lines", "$200,000.00"] in (
+        html_rows(report.html)
+    )
+    rows = list(csv.DictReader(io.StringIO(report.attachments[0].content)))
+    assert {(r["dimension"], r["value"]) for r in rows if r["metric"] == "campaign_sales"} == {
+        ("Black Friday", "200000.00"),
+        ("Reading week", "34567.80"),
+    }
+
+
+def test_no_promotion_no_section() -> None:
+    doc = full_metrics_doc(promotions=[])
+    report = build_report(Settings(), doc, insights=insights_doc())
+    assert "Promotions running" not in report.text and "Running today" not in report.text
+    assert "Promotions running" not in visible_text(report.html)
+
+
+def test_a_campaign_name_is_escaped() -> None:
+    doc = full_metrics_doc()
+    doc["promotions"][0]["name"] = "<b>Black</b> Friday"
+    html = build_report(Settings(), doc, insights=insights_doc()).html
+    assert "<b>Black" not in html and "&lt;b&gt;Black&lt;/b&gt; Friday" in html

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import uuid
+import zoneinfo
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +20,7 @@ from conftest import generate_day
 from customer_pipeline.generate.calendar import transaction_count
 from customer_pipeline.generate.catalog import CATEGORIES, RETURNS, STORE_TYPES
 from customer_pipeline.generate.returns import block_returns, generate_return_chunks
+from customer_pipeline.generate.stores import store_facts, zone_names
 from customer_pipeline.generate.streams import blocks
 from customer_pipeline.generate.transactions import block_lines, day_plan, transaction_chunks
 from customer_pipeline.load import load_day
@@ -213,6 +215,21 @@ def test_a_sale_day_s_returns_do_not_depend_on_the_chunking(tmp_path: Path) -> N
     assert texts[0] == texts[1] and texts[0].count(b"\n") > 500
 
 
+def test_a_day_s_returns_made_beside_its_lines_are_those_made_alone(tmp_path: Path) -> None:
+    """generate_day draws each block's lines once for its transactions and its returns:
+    the returns files are those of generate_return_chunks (the DAG's tasks), byte for byte
+    (a chunk that cuts blocks in two included)."""
+    settings = Settings().replace(transactions=25_000, chunk_size=15_000)
+    chunks = range(len(transaction_chunks(settings, SALE)))
+    beside = [f for f in generate_day(settings, tmp_path / "day", SALE) if f.table == "returns"]
+    (tmp_path / "alone").mkdir()
+    alone = list(generate_return_chunks(settings, tmp_path / "alone", SALE, chunks))
+    assert len(beside) == len(alone) == len(chunks) > 1
+    for made, expected in zip(beside, alone, strict=True):
+        assert made.rows == expected.rows > 100
+        assert Path(made.path).read_bytes() == Path(expected.path).read_bytes()
+
+
 # -- publication ----------------------------------------------------------------------------
 
 
@@ -379,3 +396,38 @@ def test_a_day_without_returns_has_zero_refunds(busy: Settings, tmp_path: Path) 
     assert (metrics["returns_count"], metrics["refund_total"]) == (0, 0.0)
     assert metrics["net_sales"] == metrics["total_sales"] > 0
     assert set(metrics["return_rate_by_category"].values()) == {0.0}
+
+
+def local_hours_outside_opening(settings: Settings, days: list[dt.date]) -> tuple[float, int]:
+    """(share of retail returns outside their store's local opening hours, how many of them
+    came back after a change of the clocks since their sale)."""
+    stores = store_facts(settings.seed, settings.locale, settings.sizes.stores)
+    zones = [zoneinfo.ZoneInfo(name) for name in zone_names(settings.locale)]
+    outside = total = crossed = 0
+    for sale in days:
+        midnight = dt.datetime(sale.year, sale.month, sale.day, tzinfo=dt.UTC)
+        for found in day_returns(settings, sale):
+            retail = ~stores.online[found.store]
+            for store, second in zip(found.store[retail], found.second[retail], strict=True):
+                zone = zones[stores.zone[store]]
+                moment = midnight + dt.timedelta(seconds=int(second))
+                local = moment.astimezone(zone)
+                crossed += local.utcoffset() != midnight.astimezone(zone).utcoffset()
+                outside += not stores.open_hour[store] <= local.hour < stores.close_hour[store]
+                total += 1
+    return outside / total, crossed
+
+
+@pytest.mark.parametrize("scale", ["default", "1M"])
+def test_retail_returns_come_in_local_opening_hours_across_a_change_of_the_clocks(
+    scale: str,
+) -> None:
+    """Sales in the weeks before the US clocks go forward (8 March 2026), returns after."""
+    if scale == "default":
+        settings = Settings().replace(transactions=20_000)
+        days = [dt.date(2026, 2, 20) + dt.timedelta(days=i) for i in range(14)]
+    else:
+        settings, days = Settings().replace(**REFERENCE), [dt.date(2026, 2, 27)]
+    share, crossed = local_hours_outside_opening(settings, days)
+    assert crossed > 500  # enough returns after the change to see an hour's shift
+    assert share <= 0.001, share

@@ -26,6 +26,14 @@ SCALES = {
 }
 MONDAY = dt.date(2026, 3, 2)
 MONTH = [MONDAY + dt.timedelta(days=i) for i in range(28)]
+#: the history's first week (the fewest customers for the volume), a busy Saturday of its
+#: first winter, its first December Saturday, a week of 2026
+DAYS = [
+    *(Settings().history_start + dt.timedelta(days=i) for i in range(7)),
+    dt.date(2020, 2, 8),
+    dt.date(2020, 12, 19),
+    *MONTH[:7],
+]
 
 
 @dataclass(frozen=True)
@@ -74,10 +82,23 @@ def scale(request: pytest.FixtureRequest) -> str:
 
 
 def test_most_buyers_buy_once_and_nobody_many_times(scale: str) -> None:
-    for day in MONTH[:7]:
+    """Whatever the day's volume against the customers, nobody is expected more than 1.5
+    times a day (customers.MOST_VISITS_A_DAY), no visit serves two baskets and no sign-up
+    makes more than two first purchases: nobody makes more than 2 baskets."""
+    for day in DAYS:
         _, baskets = np.unique(day_of(scale, day).customer, return_counts=True)
-        assert np.mean(baskets == 1) >= 0.75
-        assert np.percentile(baskets, 95) <= 2 and baskets.max() <= 5
+        assert np.mean(baskets == 1) >= 0.75, day
+        assert np.percentile(baskets, 95) <= 2 and baskets.max() <= 2, day
+
+
+def test_a_sign_up_makes_at_most_two_first_purchases() -> None:
+    """A day's first purchases go round its sign-ups, however few (often one at the
+    default sizes), and stop when each has had two."""
+    settings = SCALES["default"]
+    for day in (dt.date(2021, 10, 1) + dt.timedelta(days=i) for i in range(92)):
+        customer = day_of("default", day).customer
+        newcomers = customer[customer >= day_plan(settings, day).returning]
+        assert np.bincount(newcomers).max(initial=0) <= 2, day
 
 
 def test_the_top_tenth_make_40_percent_of_a_months_sales_by_coming_back(scale: str) -> None:

@@ -1,6 +1,7 @@
 """What the daily report shows beyond the KPIs: breakdowns, top 5s and the days before.
 
-- sales by product category, by store type, by hour of the day (UTC) and by payment method;
+- sales by product category, by store type, by hour of the day (each store's local time)
+  and by payment method;
 - the top 5 products, customers (e-mail addresses masked) and stores;
 - the KPIs of the 7 business dates before the day, from ``daily_metrics``.
 
@@ -76,7 +77,7 @@ class Insights:
     business_date: dt.date
     by_category: tuple[Group, ...] = ()
     by_store_type: tuple[Group, ...] = ()
-    by_hour: tuple[Group, ...] = ()  # 24 rows, "00" to "23" (UTC), zeros included
+    by_hour: tuple[Group, ...] = ()  # 24 rows, "00" to "23" (stores' local time), zeros included
     top_products: tuple[Ranked, ...] = ()
     top_customers: tuple[Ranked, ...] = ()
     top_stores: tuple[Ranked, ...] = ()

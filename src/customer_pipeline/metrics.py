@@ -54,16 +54,21 @@ WITH by_store_method AS MATERIALIZED (
            sum(transaction_amount) AS sales
     FROM transactions WHERE business_date = %(day)s GROUP BY product_id
 ), by_hour AS MATERIALIZED (
-    -- UTC hours: bins of absolute time from a UTC midnight (cheaper per row than
-    -- converting every timestamp to UTC); the 24 bins are then named by their UTC hour
-    SELECT date_part('hour', hour_start AT TIME ZONE 'UTC')::int AS hour, transactions,
-           quantity, sales
+    -- the stores' local hours (what a sales manager reads: a chain across time zones
+    -- peaks at noon everywhere, not at 17:00 UTC): each store's bins of absolute time from
+    -- a UTC midnight (cheaper per row than converting every timestamp), each bin then
+    -- named by its hour in the store's time zone (the zones' offsets are whole hours)
+    SELECT date_part('hour', bins.hour_start AT TIME ZONE s.timezone)::int AS hour,
+           sum(bins.transactions) AS transactions, sum(bins.quantity) AS quantity,
+           sum(bins.sales) AS sales
     FROM (
-        SELECT date_bin('1 hour', transaction_date, '2000-01-01 00:00:00+00') AS hour_start,
+        SELECT store_id,
+               date_bin('1 hour', transaction_date, '2000-01-01 00:00:00+00') AS hour_start,
                count(*) AS transactions, sum(quantity) AS quantity,
                sum(transaction_amount) AS sales
-        FROM transactions WHERE business_date = %(day)s GROUP BY 1
-    ) bins
+        FROM transactions WHERE business_date = %(day)s GROUP BY 1, 2
+    ) bins JOIN stores s USING (store_id)
+    GROUP BY 1
 ), products_sold AS MATERIALIZED (
     SELECT b.*, p.product_name, p.category FROM by_product b JOIN products p USING (product_id)
 ), stores_sold AS MATERIALIZED (
@@ -135,14 +140,27 @@ SELECT (SELECT count(*) FROM (
        ) AS new
 """
 
-#: The promotions' KPIs: discounts given, and the lines sold on promotion (their sales net
-#: of the discounts). Summed in integer cents.
+#: The promotions' KPIs, per promotion (one scan of the day's partition): the lines sold on
+#: each (promotion_id null: on none), their sales net of the discounts and the discounts, in
+#: integer cents; and every campaign running on the day, sold or not, with what it applies
+#: to (its category, or its product's name).
 PROMOTIONS_SQL = """
-SELECT sum((discount_amount * 100)::bigint) AS discount_cents,
-       sum((transaction_amount * 100)::bigint) FILTER (WHERE promotion_id IS NOT NULL)
-           AS promotion_cents,
-       count(*) FILTER (WHERE promotion_id IS NOT NULL) AS promotion_transactions
-FROM transactions WHERE business_date = %(day)s
+WITH sold AS MATERIALIZED (
+    SELECT promotion_id, count(*) AS transactions,
+           sum((transaction_amount * 100)::bigint) AS cents,
+           sum((discount_amount * 100)::bigint) AS discount_cents
+    FROM transactions WHERE business_date = %(day)s GROUP BY promotion_id
+), running AS (
+    SELECT p.promotion_id, p.name, p.start_date, p.end_date, p.discount_percent,
+           coalesce(p.category, pr.product_name) AS applies_to
+    FROM promotions p LEFT JOIN products pr USING (product_id)
+    WHERE p.start_date <= %(day)s AND p.end_date >= %(day)s
+)
+SELECT promotion_id, r.name, r.start_date, r.end_date, r.discount_percent, r.applies_to,
+       coalesce(s.transactions, 0) AS transactions, coalesce(s.cents, 0) AS cents,
+       coalesce(s.discount_cents, 0) AS discount_cents
+FROM sold s FULL JOIN running r USING (promotion_id)
+ORDER BY cents DESC, promotion_id NULLS FIRST
 """
 
 #: The returns processed on the day (published: of sale days loaded; see
@@ -226,7 +244,7 @@ def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any],
         cur.execute("SET LOCAL work_mem = '256MB'")  # the hash tables stay in memory
         grouped = cur.execute(BREAKDOWNS_SQL, params).fetchall()
         customers = cur.execute(CUSTOMERS_SQL, params).fetchall()
-        promotions = cur.execute(PROMOTIONS_SQL, params).fetchone()
+        promotions = cur.execute(PROMOTIONS_SQL, params).fetchall()
         baskets = cur.execute(BASKETS_SQL, params).fetchone()
         returned = cur.execute(RETURNS_SQL, params).fetchall()
         changes = cur.execute(CHANGES_SQL, params).fetchone()
@@ -325,12 +343,29 @@ def _return_kpis(
     }
 
 
-def _promotion_kpis(row: dict[str, Any]) -> dict[str, Any]:
-    """discount_total, promotion_sales (net of the discounts), promotion_transactions."""
+def _promotion_kpis(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """discount_total, promotion_sales (net of the discounts), promotion_transactions, and
+    `promotions`: each campaign running on the day (or sold on it), the largest sales first,
+    with its figures."""
+    on = [row for row in rows if row["promotion_id"] is not None]
     return {
-        "discount_total": _amount_from_cents(row["discount_cents"]),
-        "promotion_sales": _amount_from_cents(row["promotion_cents"]),
-        "promotion_transactions": int(row["promotion_transactions"]),
+        "discount_total": _amount_from_cents(sum(int(row["discount_cents"]) for row in rows)),
+        "promotion_sales": _amount_from_cents(sum(int(row["cents"]) for row in on)),
+        "promotion_transactions": sum(int(row["transactions"]) for row in on),
+        "promotions": [
+            {
+                "promotion_id": row["promotion_id"],
+                "name": row["name"],
+                "applies_to": row["applies_to"],
+                "discount_percent": row["discount_percent"],
+                "start_date": row["start_date"] and row["start_date"].isoformat(),
+                "end_date": row["end_date"] and row["end_date"].isoformat(),
+                "transactions": int(row["transactions"]),
+                "sales": _amount_from_cents(row["cents"]),
+                "discount": _amount_from_cents(row["discount_cents"]),
+            }
+            for row in on
+        ],
     }
 
 

@@ -167,3 +167,12 @@ DIMENSIONS = (CUSTOMERS, PRODUCTS, STORES, PROMOTIONS)
 VERSIONED = tuple(table for table in DIMENSIONS if table.history)
 #: Every generated table by name, the dimensions first.
 GENERATED = {table.name: table for table in (*DIMENSIONS, TRANSACTIONS, RETURNS)}
+#: Every table a day's load writes, as published to consumers: the generated ones and the
+#: versioned dimensions' histories (SCD2: a day's versions are its new and changed rows).
+PUBLISHED = (*GENERATED, *(table.history for table in VERSIONED))
+
+
+def published_rows(loaded: dict[str, int]) -> dict[str, int]:
+    """Rows per published table of a load's rows per generated table: a history gains one
+    version per row of its dimension's file."""
+    return loaded | {table.history: loaded.get(table.name, 0) for table in VERSIONED}

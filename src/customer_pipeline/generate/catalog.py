@@ -28,7 +28,7 @@ class Kind:
     category: int  # index into CATEGORIES
     min_price: int  # whole currency units; prices end in .99
     max_price: int
-    demand: float  # relative units a product of this kind sells
+    demand: float  # relative lines a product of this kind sells
     adjectives: tuple[str, ...]
 
 
@@ -50,7 +50,9 @@ _PRODUCTS = _CATALOG["products"]
 TIERS: tuple[str, ...] = tuple(_PRODUCTS["tiers"])
 TIER_DEMAND: tuple[float, ...] = tuple(_PRODUCTS["tier_demand"])
 POPULARITY_SIGMA: float = _PRODUCTS["popularity_sigma"]
+POPULARITY_HEAD: float = _PRODUCTS["popularity_head"]
 STOCK_PER_POPULARITY: float = _PRODUCTS["stock_per_popularity"]
+BIG_TICKET: float = _PRODUCTS["big_ticket"]
 
 KINDS: tuple[Kind, ...] = tuple(
     Kind(kind["name"], c, *kind["prices"], kind["demand"], tuple(kind["adjectives"]))
@@ -72,6 +74,14 @@ CATEGORIES: tuple[Category, ...] = tuple(
 )
 
 _KIND_INDEX = {kind.name: k for k, kind in enumerate(KINDS)}
+
+#: Per kind (KINDS order), the probability that a line has 1 unit (geometric quantity):
+#: [products] single_unit at the kind's typical price.
+SINGLE_UNIT: np.ndarray = np.interp(
+    np.log([kind.min_price * kind.max_price for kind in KINDS]) / 2,
+    np.log(_PRODUCTS["single_unit"]["prices"]),
+    _PRODUCTS["single_unit"]["shares"],
+)
 
 
 def _complement_kinds(table: dict[str, list[str]]) -> tuple[tuple[int, ...], ...]:

@@ -271,13 +271,17 @@ def ordered_map(function: Callable[[T], R], items: Iterable[T], threads: int) ->
 def write_files(
     files: Sequence[tuple[Path, int, int]],
     header: Sequence[str],
-    block_columns: Callable[[int], Sequence[Column]],
-) -> Iterator[tuple[Path, int]]:
-    """Write files of one table, rows [start, stop) each, in order; yield (path, rows) as
-    each is complete. Every block of every file goes through one pipeline of formatting
-    threads, so there is no pause between files.
+    block_columns: Callable[[int], Sequence[Column]] | Callable[[int], tuple[Sequence[Column], T]],
+    beside: Callable[[T, slice], R] | None = None,
+) -> Iterator[tuple[Path, int, list[R]]]:
+    """Write files of one table, rows [start, stop) each, in order; yield (path, rows,
+    beside's results) as each is complete. Every block of every file goes through one
+    pipeline of formatting threads, so there is no pause between files.
 
-    block_columns(b) gives every column of block b, whole; the rows are cut from it.
+    block_columns(b) gives every column of block b, whole; the rows are cut from it. With
+    `beside` it gives (columns, made) instead, and beside(made, keep) is called on each
+    block's rows kept, in the same thread (what else is made of the same draws): its
+    results come with their file, in block order (none without it).
     """
     jobs = [
         (index, block, keep)
@@ -285,22 +289,28 @@ def write_files(
         for block, keep in blocks(start, stop)
     ]
 
-    def text(job: tuple[int, int, slice]) -> np.ndarray:
+    def text(job: tuple[int, int, slice]) -> tuple[np.ndarray, list[R]]:
         _, block, keep = job
-        return _rows([_cut(column, keep) for column in block_columns(block)])
+        made = block_columns(block)
+        columns, also = (made, []) if beside is None else (made[0], [beside(made[1], keep)])
+        return _rows([_cut(column, keep) for column in columns]), also
 
     done = zip((job[0] for job in jobs), ordered_map(text, jobs, THREADS), strict=True)
     ready = next(done, None)
+    results: list[R] = []
 
     def blocks_of(index: int) -> Iterator[np.ndarray]:
         nonlocal ready
         while ready is not None and ready[0] == index:
-            yield ready[1]
+            rows, also = ready[1]
+            results.extend(also)
+            yield rows
             ready = next(done, None)
 
     for index, (path, start, stop) in enumerate(files):
         write_csv(path, header, blocks_of(index))
-        yield path, stop - start
+        yield path, stop - start, results
+        results = []
 
 
 def write_blocks(
@@ -311,7 +321,7 @@ def write_blocks(
     block_columns: Callable[[int], Sequence[Column]],
 ) -> int:
     """Write rows [start, stop) of a table made block by block; return the row count."""
-    ((_, count),) = write_files([(path, start, stop)], header, block_columns)
+    ((_, count, _),) = write_files([(path, start, stop)], header, block_columns)
     return count
 
 

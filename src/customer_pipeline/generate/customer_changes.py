@@ -5,10 +5,12 @@ A customer's first version is the row they signed up with (:func:`.customers.dra
 From the day after signing up (and from the history start), each kind of change is a
 Poisson process of its own (:mod:`.events`): moves (MOVE), new e-mail addresses (EMAIL),
 balance moves (BALANCE). A share of the lapsed customers close their account some time
-after their last visit (closed: balance 0, no change after it). The content of a change
-on day X is a keyed draw of (customer, kind, X), so the row of customer c valid on any
-day is computed alone, in O(1), and each version is a full row. All the changes of a
-customer on one day are one version, from a keyed second of that day on.
+after their last visit, at the first event of a process of its own (CLOSE) after it
+(closed: balance 0, no change after it). The content of a change on day X is a keyed
+draw of (customer, kind, X), so the row of customer c valid on any day is computed
+alone, in O(1), and each version is a full row. All the changes of a customer on one
+day are one version, from a keyed second of that day on. The events are dealt by block
+(:class:`.events.DealtCalendar`): the day's changers are found in O(changes).
 
 A day's file: the day's sign-ups (their first version, valid from created_at) and every
 customer with a change that day (the version the day ends with). A closed account never
@@ -28,17 +30,15 @@ from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.calendar import customers_through
 from customer_pipeline.generate.customers import (
     LAPSED,
-    Drawn,
     Facts,
-    customer_facts,
     customer_ids,
     drawn,
     email,
     facts_of,
 )
-from customer_pipeline.generate.events import NEVER, Calendar, Kind
+from customer_pipeline.generate.events import NEVER, DealtCalendar, Kind
 from customer_pipeline.generate.pools import pools
-from customer_pipeline.generate.streams import Stream, take
+from customer_pipeline.generate.streams import Stream, normal
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 from customer_pipeline.tables import CUSTOMERS
 
@@ -48,7 +48,9 @@ EMAIL = Kind(code=2, per_year=1 / 15, epoch_days=365, cap=3)
 BALANCE = Kind(code=3, per_year=4.0, epoch_days=91, cap=8)
 KINDS = (MOVE, EMAIL, BALANCE)
 CLOSE_SHARE = 0.8  # of the lapsed customers: they close their account ...
-CLOSE_DELAY_DAYS = 180  # ... this long (mean, exponential) after their last visit
+CLOSE_DELAY_DAYS = 180  # ... this long (mean, exponential) after their last visit:
+#: at the first event of CLOSE after it (a Poisson process, so the delay is exponential)
+CLOSE = Kind(code=4, per_year=365.25 / CLOSE_DELAY_DAYS, epoch_days=365, cap=8)
 BALANCE_SIGMA = 0.5  # a new balance: the first one x lognormal(0, BALANCE_SIGMA)
 _CLOSE, _ADDRESS, _DOMAIN, _BALANCE = 10, 11, 12, 13  # keys of the other draws
 
@@ -57,8 +59,8 @@ def _ordinal(day: dt.date) -> int:
     return int(np.datetime64(day, "D").astype(np.int64))
 
 
-def _calendar(settings: Settings) -> Calendar:
-    return Calendar(settings.seed, Stream.CUSTOMER_CHANGES, _ordinal(settings.history_start))
+def _calendar(settings: Settings) -> DealtCalendar:
+    return DealtCalendar(settings.seed, Stream.CUSTOMER_CHANGES, _ordinal(settings.history_start))
 
 
 @dataclass(frozen=True)
@@ -80,27 +82,28 @@ def lives(settings: Settings, index: np.ndarray, facts: Facts | None = None) -> 
     close = np.full(len(index), NEVER, dtype=np.int64)
     lapsed = np.flatnonzero(facts.segment == LAPSED)
     closes = lapsed[calendar.uniform(_CLOSE, 0, index[lapsed]) < CLOSE_SHARE]
-    delay = np.floor(-np.log1p(-calendar.uniform(_CLOSE, 1, index[closes])) * CLOSE_DELAY_DAYS)
-    close[closes] = facts.lapses[closes].astype(np.int64) + 1 + delay.astype(np.int64)
+    after_lapse = facts.lapses[closes].astype(np.int64) + 1
+    close[closes] = calendar.earliest(CLOSE, index[closes], after_lapse)
     # a close before the history start is not part of it: that customer stays open
     return Lives(index, facts.created, first, np.where(close < first, NEVER, close))
 
 
 def changed_on(settings: Settings, day: dt.date) -> np.ndarray:
-    """Customers who signed up before `day` and change on it: one pass over them."""
+    """Customers who signed up before `day` and change on it, in O(changes): those with an
+    event that day (DealtCalendar.keys_on; a CLOSE event closes an account only when it
+    is the first after the lapse)."""
     at = _ordinal(day)
     count = customers_through(settings, day - dt.timedelta(days=1))
-    found = lives(settings, np.arange(count), customer_facts(settings, count))
     calendar = _calendar(settings)
+    keys = [calendar.keys_on(kind, at, count) for kind in (*KINDS, CLOSE)]
+    candidates = np.unique(np.concatenate(keys))
+    if not len(candidates):
+        return candidates
+    found = lives(settings, candidates)
     changed = found.close == at
     for kind in KINDS:
         changed |= calendar.on_day(kind, found.index, at, found.first, found.close)
     return found.index[changed]
-
-
-def _normal(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
-    """Standard normal draws from two uniforms (Box-Muller)."""
-    return np.sqrt(-2 * np.log1p(-u1)) * np.cos(2 * np.pi * u2)
 
 
 def versions(settings: Settings, index: np.ndarray, at: int) -> list[np.ndarray]:
@@ -115,7 +118,7 @@ def versions(settings: Settings, index: np.ndarray, at: int) -> list[np.ndarray]
     changed = np.maximum.reduce([*latest, np.where(closed, found.close, -1)])
     since = changed * 86_400 + calendar.second_of(index, changed)
     valid_from = np.where(changed >= 0, since, found.created)
-    base = _base(settings, index)
+    base = drawn(settings, index, found.created)
 
     def redrawn(kind: int, day: np.ndarray, values: np.ndarray, field: int) -> np.ndarray:
         return (calendar.uniform(kind, field, day, index) * len(values)).astype(np.int64)
@@ -136,7 +139,7 @@ def versions(settings: Settings, index: np.ndarray, at: int) -> list[np.ndarray]
     u1, u2 = (calendar.uniform(_BALANCE, k, rebalanced, index) for k in (0, 1))
     balance = np.where(
         rebalanced >= 0,
-        np.clip(base.balance * np.exp(BALANCE_SIGMA * _normal(u1, u2)), 0, 100_000_000),
+        np.clip(base.balance * np.exp(BALANCE_SIGMA * normal(u1, u2)), 0, 100_000_000),
         base.balance,
     ).astype(np.int64)
     stamps = csvfile.timestamps_utc(valid_from)
@@ -156,11 +159,6 @@ def versions(settings: Settings, index: np.ndarray, at: int) -> list[np.ndarray]
         stamps * closed[:, None].astype(np.uint8),  # closed_at: the closing version's start
         stamps,
     ]
-
-
-def _base(settings: Settings, index: np.ndarray) -> Drawn:
-    """The first version's drawn attributes of customers `index` (ascending, not empty)."""
-    return Drawn(*take(index, lambda b: list(vars(drawn(settings, b)).values())))
 
 
 def generate_customers(settings: Settings, out_dir: Path, day: dt.date) -> csvfile.GeneratedFile:

@@ -1,7 +1,7 @@
 """customers: an initial population that grows by daily sign-ups.
 
 Customer i is the same row on every date and in every run: its id, name and address
-come from its block's streams, its rhythm from its place in its block; its created_at
+are keyed draws of i alone, its rhythm comes from its place in its block; its created_at
 is either before the history start (the initial population) or on its sign-up day (see
 :mod:`.calendar`). This is a customer's first version: how it changes later, and the
 day's file of versions, are :mod:`.customer_changes`.
@@ -9,7 +9,9 @@ day's file of versions, are :mod:`.customer_changes`.
 Each customer has a rhythm (:func:`visit_weights`): weekly shoppers come mostly on
 their own weekday, occasional ones now and then, lapsed ones stop coming some months
 after signing up; how often (visits a week) is skewed but bounded, so the busiest
-shoppers are busy through coming back, never through absurd days. Every block of
+shoppers are busy through coming back, never through absurd days: the day's volume
+scales the rhythms, but nobody is expected more than MOST_VISITS_A_DAY times on a day
+(what a busy day needs beyond that comes from the others). Every block of
 customers holds the same rhythms, dealt to its rows in its own order (:class:`Layout`),
 so that a day's visits are drawn in a time proportional to their number, not to the
 population (:func:`day_visits`).
@@ -18,7 +20,6 @@ population (:func:`day_visits`).
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -29,10 +30,13 @@ from customer_pipeline.generate.calendar import signup_days, signup_days_of
 from customer_pipeline.generate.pools import pools
 from customer_pipeline.generate.streams import (
     Stream,
+    deal,
     gather,
     gather_facts,
     keyed_bits,
+    keyed_unit,
     keyed_uuid4,
+    normal,
     stream,
     take,
 )
@@ -45,6 +49,9 @@ SEGMENT_SHARES = (0.30, 0.50, 0.20)
 VISITS_A_WEEK = ((1.0, 0.3, 1.3), (0.12, 0.8, 0.6), (0.5, 0.5, 1.2))
 OWN_WEEKDAY_SHARE = 0.45  # of a weekly shopper's visits, on their own weekday
 LAPSE_DAYS = 150  # mean days from sign-up to a lapsed customer's last visit
+#: a customer's expected visits on one day, at most: so at most 2 visits, whatever the
+#: day's volume against the population (early in the history, or on a December Saturday)
+MOST_VISITS_A_DAY = 1.5
 
 
 @dataclass(frozen=True)
@@ -67,9 +74,6 @@ GROUP_SIZES = np.array(
     + [_OCCASIONAL_ROWS, BLOCK_ROWS - _WEEKLY_ROWS - _OCCASIONAL_ROWS]
 )
 GROUP_START = np.cumsum(GROUP_SIZES) - GROUP_SIZES
-#: the units modulo BLOCK_ROWS and their inverses: a x p + c deals positions to rows
-_UNITS = np.array([u for u in range(1, BLOCK_ROWS) if math.gcd(u, BLOCK_ROWS) == 1])
-_INVERSES = np.array([pow(int(u), -1, BLOCK_ROWS) for u in _UNITS])
 
 
 @dataclass(frozen=True)
@@ -80,13 +84,12 @@ class Layout:
     visits[p] visits a week (its segment's capped lognormal, drawn once per seed). Block
     b deals position p to row shuffle[(a_b x p + c_b) mod BLOCK_ROWS] (a_b a unit, so
     this is a bijection): a row's rhythm is computed alone in O(1), and a day's visits
-    are drawn group by group in O(visits) (day_visits), the same positions' sums in
-    every block.
+    are drawn group by group in O(visits) (day_visits), the same positions' expected
+    visits in every block.
     """
 
     group: np.ndarray
     visits: np.ndarray  # float32
-    cumulative: np.ndarray  # visits summed over the group's positions so far (float64)
     shuffle: np.ndarray
     unshuffle: np.ndarray  # its inverse
 
@@ -99,17 +102,13 @@ def _layout(seed: int) -> Layout:
     median, sigma, cap = (np.array(column)[segment] for column in zip(*VISITS_A_WEEK, strict=True))
     visits = np.minimum(median * np.exp(sigma * rng.standard_normal(BLOCK_ROWS)), cap)
     visits = visits.astype(np.float32)
-    cumulative = np.cumsum(visits, dtype=np.float64)
-    cumulative -= np.repeat(cumulative[GROUP_START] - visits[GROUP_START], GROUP_SIZES)
     shuffle = rng.permutation(BLOCK_ROWS)
-    return Layout(group, visits, cumulative, shuffle, np.argsort(shuffle))
+    return Layout(group, visits, shuffle, np.argsort(shuffle))
 
 
 def _deal(seed: int, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(a_b, a_b's inverse, c_b) of each block (see Layout)."""
-    bits = keyed_bits(seed, Stream.CUSTOMER_IDS, block, part=1)
-    pick = (bits % np.uint64(len(_UNITS))).astype(np.intp)
-    return _UNITS[pick], _INVERSES[pick], (bits >> np.uint64(32)).astype(np.int64) % BLOCK_ROWS
+    return deal(keyed_bits(seed, Stream.CUSTOMER_IDS, block, part=1))
 
 
 def _rhythm(seed: int, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -212,64 +211,98 @@ def _lapsed_alive(settings: Settings, index: np.ndarray, day: dt.date) -> np.nda
     return lapses > ordinal
 
 
+#: Blocks of customers whose visits _group_visits draws at a time.
+VISIT_SLICE = 16
+
+
 def _group_visits(
-    rng: np.random.Generator, seed: int, group: int, rate: float, returning: int
+    rng: np.random.Generator, seed: int, group: int, expected: np.ndarray, returning: int
 ) -> np.ndarray:
     """Systematic sampling of a group's positions in every block of customers [0,
-    returning): position p gets floor or ceil of rate x visits[p] points (rate x visits[p]
-    in expectation), a random start per block. The customers of the points."""
+    returning): position p (expected[p] visits, the group's positions in order) gets floor
+    or ceil of expected[p] points, a random start per block. The customers of the points."""
     layout = _layout(seed)
-    first = GROUP_START[group]
-    cumulative = layout.cumulative[first : first + GROUP_SIZES[group]]
+    cumulative = np.cumsum(expected, dtype=np.float64)
     blocks = -(-returning // BLOCK_ROWS)
     start = rng.random(blocks)
-    count = np.maximum(np.ceil(rate * cumulative[-1] - start), 0).astype(np.int64)
-    block = np.repeat(np.arange(blocks), count)
-    k = np.arange(len(block)) - np.repeat(np.cumsum(count) - count, count)
-    point = np.searchsorted(cumulative, (start[block] + k) / rate, side="right")
-    position = first + np.minimum(point, len(cumulative) - 1)
+    count = np.maximum(np.ceil(cumulative[-1] - start), 0).astype(np.int64)
     multiplier, _, shift = _deal(seed, np.arange(blocks))
-    row = layout.shuffle[(multiplier[block] * position + shift[block]) % BLOCK_ROWS]
-    index = block * BLOCK_ROWS + row
-    return index[index < returning]
+    # VISIT_SLICE blocks at a time, as int32 (customer numbers fit): the day's visits are
+    # one entry per basket, and a 30M-line day's temporaries of them all at once would be
+    # most of its memory; the points are the same whatever the slicing
+    out = []
+    for first in range(0, blocks, VISIT_SLICE):
+        block = np.arange(first, min(first + VISIT_SLICE, blocks))
+        block = np.repeat(block, count[block])
+        n = count[first : first + VISIT_SLICE]
+        k = np.arange(len(block)) - np.repeat(np.cumsum(n) - n, n)
+        point = np.searchsorted(cumulative, start[block] + k, side="right")
+        position = GROUP_START[group] + np.minimum(point, len(cumulative) - 1)
+        row = layout.shuffle[(multiplier[block] * position + shift[block]) % BLOCK_ROWS]
+        index = block * BLOCK_ROWS + row
+        out.append(index[index < returning].astype(np.int32))
+    return np.concatenate(out) if out else np.empty(0, dtype=np.int32)
+
+
+def _scale(rate: np.ndarray, count: np.ndarray, visits: float) -> float:
+    """The s for which sum(count x min(s x rate, MOST_VISITS_A_DAY)) = visits: rates
+    scaled to the day's visits, each capped. (A population too small for them: the s
+    that caps everyone.)"""
+    order = np.argsort(rate[rate > 0])[::-1]  # as s grows, the highest rates cap first
+    rate, count = rate[rate > 0][order], count[rate > 0][order]
+    threshold = MOST_VISITS_A_DAY / rate  # the s from which each is capped, ascending
+    capped = MOST_VISITS_A_DAY * (np.cumsum(count) - count)  # those capped before each
+    linear = np.cumsum((count * rate)[::-1])[::-1]  # each and those after it, uncapped
+    first = int(np.searchsorted(capped + threshold * linear, visits))
+    if first == len(rate):
+        return float(threshold[-1]) if len(rate) else 0.0
+    return float((visits - capped[first]) / linear[first])
 
 
 _GROUPS = np.arange(len(GROUP_SIZES))
+_LAPSED_GROUP = len(_GROUPS) - 1
 
 
 def day_visits(
     settings: Settings, day: dt.date, returning: int, visits: float, rng: np.random.Generator
 ) -> np.ndarray:
     """The day's visits of customers [0, returning), about `visits` in all: each customer's
-    expected visits are its visit_weights scaled to that total, randomly rounded (floor or
-    ceil), one entry per visit, grouped by rhythm. O(visits), not O(customers): each group
-    is drawn by systematic sampling of its positions (see Layout); the share of lapsed
-    customers who still come is estimated by a first sample of them."""
+    expected visits are its visit_weights scaled to that total but at most
+    MOST_VISITS_A_DAY, randomly rounded (floor or ceil), one entry per visit, grouped by
+    rhythm. O(visits), not O(customers): each group is drawn by systematic sampling of
+    its positions (see Layout); the share of lapsed customers who still come is estimated
+    by a first sample of them."""
     if returning <= 0 or visits <= 0:
-        return np.empty(0, dtype=np.int64)
+        return np.empty(0, dtype=np.int32)
     seed = settings.seed
     layout = _layout(seed)
     blocks = -(-returning // BLOCK_ROWS)
     multiplier, _, shift = _deal(seed, np.array([blocks - 1]))
     tail = layout.shuffle[(multiplier * np.arange(BLOCK_ROWS) + shift) % BLOCK_ROWS]
-    present = tail < returning - (blocks - 1) * BLOCK_ROWS  # the last block's rows
-    weekly = np.bincount(layout.group, weights=layout.visits, minlength=len(_GROUPS))
-    weekly = weekly * (blocks - 1) + np.bincount(
-        layout.group[present], weights=layout.visits[present], minlength=len(_GROUPS)
-    )
-    share = _share(GROUP_SEGMENT, _GROUPS % 7, day)
-    weight = weekly * share  # the groups' expected visits, relative
-    lapsed = len(_GROUPS) - 1
-    pilot = _group_visits(rng, seed, lapsed, visits / weight.sum() * share[lapsed], returning)
-    weight[lapsed] *= _lapsed_alive(settings, pilot, day).mean() if len(pilot) else 0.0
-    scale = visits / weight.sum() if weight.sum() > 0 else 0.0
+    # in how many blocks each position is a customer (the last block's rows: tail < ...)
+    present = blocks - 1 + (tail < returning - (blocks - 1) * BLOCK_ROWS)
+    rate = _share(GROUP_SEGMENT, _GROUPS % 7, day)[layout.group] * layout.visits
+    lapsed = np.flatnonzero(layout.group == _LAPSED_GROUP)
+
+    def expected(count: np.ndarray) -> np.ndarray:
+        return np.minimum(_scale(rate, count, visits) * rate, MOST_VISITS_A_DAY)
+
+    assert returning < 2**31  # the visits are int32 customer numbers
+    pilot = _group_visits(rng, seed, _LAPSED_GROUP, expected(present)[lapsed], returning)
+    alive = _lapsed_alive(settings, pilot.astype(np.int64), day).mean() if len(pilot) else 0.0
+    count = np.where(layout.group == _LAPSED_GROUP, alive, 1.0) * present
+    each = expected(count)
+    weight = np.bincount(layout.group, weights=count * each, minlength=len(_GROUPS))
     parts = [
-        _group_visits(rng, seed, group, scale * share[group], returning)
+        _group_visits(rng, seed, group, each[layout.group == group], returning)
         if weight[group] > 0
-        else np.empty(0, dtype=np.int64)
+        else np.empty(0, dtype=np.int32)
         for group in _GROUPS
     ]
-    parts[lapsed] = parts[lapsed][_lapsed_alive(settings, parts[lapsed], day)]
+    lapsed_visits = parts[_LAPSED_GROUP]
+    parts[_LAPSED_GROUP] = lapsed_visits[
+        _lapsed_alive(settings, lapsed_visits.astype(np.int64), day)
+    ]
     return np.concatenate(parts)
 
 
@@ -284,7 +317,7 @@ def facts_of(settings: Settings, index: np.ndarray) -> Facts:
 
 @dataclass(frozen=True)
 class Drawn:
-    """A block's drawn attributes (indexes into the locale's pools, numbers): what a row's
+    """Customers' drawn attributes (indexes into the locale's pools, numbers): what a row's
     text is made of, so that any of its rows can be formatted alone."""
 
     first: np.ndarray
@@ -298,23 +331,24 @@ class Drawn:
     postcode: np.ndarray
 
 
-def drawn(settings: Settings, block: int) -> Drawn:
-    """The attributes of a block's customers as they signed up (their first version)."""
+def drawn(settings: Settings, index: np.ndarray, created: np.ndarray) -> Drawn:
+    """The attributes of customers `index` as they signed up (their first version), each
+    row's alone: keyed draws of (seed, row), O(1) a row. created: their created_at."""
     pool = pools(settings.locale)
-    created = _created(settings, block)
-    rng = stream(settings.seed, Stream.CUSTOMERS, 0, block)
-    n = BLOCK_ROWS
+    # one keyed uniform per draw below, in this order (the parts 0 .. 10)
+    uniforms = iter(keyed_unit(settings.seed, Stream.CUSTOMERS, index, part) for part in range(11))
 
     def pick(values: np.ndarray) -> np.ndarray:
-        return rng.integers(0, len(values), n)
+        return (next(uniforms) * len(values)).astype(np.int64)
 
     first = pick(pool.first_names)
     last = pick(pool.last_names)
     domain = pick(pool.email_domains)
     origin = np.datetime64(settings.history_start, "D").astype(np.int64)
-    age_days = np.ceil(np.clip(rng.normal(42, 15, n), 18, 85) * 365.25).astype(np.int64)
-    born = np.minimum(origin, created // 86_400) - age_days
-    balance = np.clip(rng.lognormal(np.log(250_000), 1.4, n), 0, 100_000_000).astype(np.int64)
+    age = np.clip(42 + 15 * normal(next(uniforms), next(uniforms)), 18, 85)
+    born = np.minimum(origin, created // 86_400) - np.ceil(age * 365.25).astype(np.int64)
+    balance = np.exp(np.log(250_000) + 1.4 * normal(next(uniforms), next(uniforms)))
+    balance = np.clip(balance, 0, 100_000_000).astype(np.int64)
     street, city, state, postcode = (
         pick(values) for values in (pool.streets, pool.cities, pool.states, pool.postcodes)
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from customer_pipeline.generate.csvfile import GeneratedFile
-from customer_pipeline.generate.returns import generate_return_chunks
-from customer_pipeline.generate.transactions import generate_transaction_chunks, transaction_chunks
+from customer_pipeline.generate.returns import generate_with_transactions
+from customer_pipeline.generate.transactions import day_plan, transaction_chunks
 from customer_pipeline.settings import Settings
 from customer_pipeline.tables import DIMENSIONS
 
@@ -21,9 +22,11 @@ def generate_day(
     on_file: Callable[[GeneratedFile], object] | None = None,
 ) -> list[GeneratedFile]:
     """Write every file of `day` into `folder`: each dimension (tables.DIMENSIONS order),
-    then every chunk of transactions through one pipeline of formatting threads (a day
-    without transactions has no transactions file), then the returns of each chunk's
-    lines. on_file(file) is called as each file is complete, in that order."""
+    then every chunk of transactions through one pipeline of formatting threads, then the
+    returns of each chunk's lines (made beside them: returns.generate_with_transactions).
+    A day without transactions has no transactions file. on_file(file) is called as each
+    file is complete, in that order (a returns file is written with its chunk's
+    transactions, and reported after the last of them)."""
     folder.mkdir(parents=True, exist_ok=True)
     files: list[GeneratedFile] = []
 
@@ -32,12 +35,16 @@ def generate_day(
         if on_file is not None:
             on_file(generated)
 
-    for table in DIMENSIONS:
-        done(table.generate(settings, folder, day))
     chunks = range(len(transaction_chunks(settings, day)))
-    for generated in generate_transaction_chunks(settings, folder, day, chunks):
-        done(generated)
-    for generated in generate_return_chunks(settings, folder, day, chunks):
+    with ThreadPoolExecutor(1) as ahead:
+        # the transactions' day plan (cached) is made while the dimensions are written:
+        # neither needs the other, and both are mostly one thread's work
+        plan = ahead.submit(day_plan, settings, day) if len(chunks) else None
+        for table in DIMENSIONS:
+            done(table.generate(settings, folder, day))
+        if plan is not None:
+            plan.result()
+    for generated in generate_with_transactions(settings, folder, day, chunks):
         done(generated)
     return files
 

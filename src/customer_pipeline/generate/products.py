@@ -2,9 +2,11 @@
 
 A product is one kind (socks, laptops) of one category, by one brand: its price is
 log-uniform within its brand's tier of its kind's range (budget, standard or premium
-third), so the same kind has prices of the same order. Its popularity is its kind's demand
-x its tier's demand x a lognormal spread: a few best sellers, a long tail, no product
-dominating. Its stock (``quantity``) is proportional to its popularity.
+third), so the same kind has prices of the same order. Its popularity (lines sold) is its
+kind's demand x its tier's demand x a lognormal spread cut above POPULARITY_HEAD sigmas,
+at most (BIG_TICKET / price) ** 2: a few best sellers, a long tail, no product dominating,
+not even a dear one bought a few times in a day. Its units sold are its lines x its kind's
+mean quantity (catalog.SINGLE_UNIT); its stock (``quantity``) is proportional to them.
 """
 
 from __future__ import annotations
@@ -16,19 +18,21 @@ import numpy as np
 
 from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.catalog import (
+    BIG_TICKET,
     BRANDS,
     CATEGORIES,
     KINDS,
+    POPULARITY_HEAD,
     POPULARITY_SIGMA,
+    SINGLE_UNIT,
     STOCK_PER_POPULARITY,
     TIER_DEMAND,
     TIERS,
 )
-from customer_pipeline.generate.streams import Stream, gather_facts, stream, ticket_counts
+from customer_pipeline.generate.streams import Stream, gather_facts, stream
 from customer_pipeline.settings import BLOCK_ROWS
 
 FILE_NAME = "products.csv"
-TICKETS_PER_POPULARITY = 40.0  # sampling resolution (see streams.ticket_table)
 _CATEGORY_NAMES = np.array([c.name for c in CATEGORIES], dtype=np.bytes_)
 _TIER_NAMES = np.array(TIERS, dtype=np.bytes_)
 _BRAND_NAMES = csvfile.quote(brand.name for brand in BRANDS)
@@ -55,8 +59,12 @@ class Facts:
     kind: np.ndarray  # index into KINDS
     brand: np.ndarray  # index into BRANDS
     price_cents: np.ndarray
-    popularity: np.ndarray  # relative units sold a day
-    tickets: np.ndarray  # popularity, in sampling tickets
+    popularity: np.ndarray  # relative lines sold a day
+
+    @property
+    def units(self) -> np.ndarray:
+        """Relative units sold a day: popularity x the kind's mean quantity per line."""
+        return self.popularity / SINGLE_UNIT[self.kind]
 
 
 def tier_prices(kind: np.ndarray, brand: np.ndarray, where: np.ndarray) -> np.ndarray:
@@ -74,10 +82,10 @@ def _facts_block(seed: int, block: int) -> Facts:
     brand = _choose(rng, category, "brands")
     tier = _BRAND_TIER[brand]
     price = tier_prices(kind, brand, rng.random(BLOCK_ROWS))
-    spread = rng.lognormal(0.0, POPULARITY_SIGMA, BLOCK_ROWS)
+    spread = np.exp(POPULARITY_SIGMA * np.minimum(rng.standard_normal(BLOCK_ROWS), POPULARITY_HEAD))
     popularity = _KIND_DEMAND[kind] * _TIER_DEMAND[tier] * spread
-    tickets = ticket_counts(rng, popularity, TICKETS_PER_POPULARITY)
-    return Facts(category, kind, brand, price, popularity, tickets)
+    popularity = np.minimum(popularity, (BIG_TICKET * 100 / price) ** 2)
+    return Facts(category, kind, brand, price, popularity)
 
 
 def product_facts(seed: int, count: int) -> Facts:
@@ -122,7 +130,7 @@ def base_columns(seed: int, index: np.ndarray) -> list[np.ndarray]:
     """The columns of products `index` (product_id - 1) as first listed: id, name, category,
     price, stock, brand, tier (products.columns' order)."""
     facts = product_facts(seed, int(index.max()) + 1 if len(index) else 0)
-    stock = np.maximum(np.round(facts.popularity * STOCK_PER_POPULARITY), 1).astype(np.int64)
+    stock = np.maximum(np.round(facts.units * STOCK_PER_POPULARITY), 1).astype(np.int64)
     brand = facts.brand[index]
     return [
         csvfile.integers(index + 1),

@@ -21,8 +21,9 @@ discount deducted) pro rata of the units returned, rounded down: never more than
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -30,15 +31,23 @@ import numpy as np
 from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.calendar import transaction_count
 from customer_pipeline.generate.catalog import CATEGORIES, RETURNS, STORE_TYPES
-from customer_pipeline.generate.streams import Stream, blocks, stream, uuid4, weighted_sample
+from customer_pipeline.generate.stores import utc_offsets
+from customer_pipeline.generate.streams import (
+    Stream,
+    blocks,
+    stream,
+    uuid4,
+    uuid_pieces_text,
+    weighted_sample,
+)
 from customer_pipeline.generate.transactions import (
     RESOLUTION,
     DayPlan,
-    block_ids,
-    block_lines,
+    Sale,
+    block_sale,
     day_plan,
-    line_amounts,
     quantile_table,
+    sale_chunks,
     transaction_chunks,
 )
 from customer_pipeline.returns import MAX_DELAY_DAYS
@@ -56,6 +65,7 @@ RATES = np.array(
         for category in CATEGORIES
     ]
 )
+_RATES_FLAT = RATES.ravel()  # category x len(STORE_TYPES) + online
 REASONS: tuple[str, ...] = tuple(RETURNS["reasons"])
 _REASON_TEXT = csvfile.quote(REASONS)
 _REASON_TABLE = quantile_table(
@@ -100,23 +110,30 @@ class Returns:
 def block_returns(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> Returns:
     """The returns of every line of block `block` of the day (a whole block: the caller
     keeps those of the rows it writes)."""
-    lines = block_lines(settings, day, plan, block)
-    store_of_line = lines.store[lines.basket_of_line]
-    category = plan.product_category[lines.product]
-    online = plan.store_online[store_of_line]
+    return sale_returns(settings, day, plan, block_sale(settings, day, plan, block))
+
+
+def sale_returns(settings: Settings, day: dt.date, plan: DayPlan, sale: Sale) -> Returns:
+    """block_returns() of a block's sale (transactions.block_sale)."""
+    lines, block = sale.lines, sale.block
+    store_of_line = np.take(lines.store, lines.basket_of_line)
+    category = np.take(plan.product_category, lines.product)
+    online = np.take(plan.store_online, store_of_line)
+    rate = np.take(_RATES_FLAT, category * len(STORE_TYPES) + online)
     rng = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), block, part=RETURNS_PART)
-    (line,) = np.nonzero(rng.random(BLOCK_ROWS) < RATES[category, online.astype(np.intp)])
+    (line,) = np.nonzero(rng.random(BLOCK_ROWS) < rate)
     n = len(line)
     quantity = lines.quantity[line]
-    line_cents, _, discount = line_amounts(settings, day, plan, lines.product[line], quantity)
-    paid = line_cents - discount
+    paid = sale.line_cents[line] - sale.discount[line]
     partial = (rng.random(n) >= WHOLE_LINE) & (quantity > 1)
     some = 1 + (rng.random(n) * (quantity - 1)).astype(np.int64)
     units = np.where(partial, some, quantity)
     store = _return_store(rng, plan, store_of_line[line])
     delay = np.searchsorted(_DELAY_CDF, rng.random(n), side="right")
     hour = plan.store_hours[store, rng.integers(0, RESOLUTION, n)].astype(np.int64)
-    _, line_ids = block_ids(settings, day, block, len(lines.size))
+    # the table is the sale day's UTC hours: on a return day after a change of the clocks
+    # the same local hour is an hour off in UTC (a store's opening hours are local)
+    hour = (hour - _clock_change(settings.locale, day)[delay, plan.store_zone[store]]) % 24
     return Returns(
         line=line,
         category=category[line],
@@ -129,7 +146,20 @@ def block_returns(settings: Settings, day: dt.date, plan: DayPlan, block: int) -
         store=store,
         second=delay * 86_400 + hour * 3600 + rng.integers(0, 3600, n),
         ids=uuid4(rng, n),
-        transaction_ids=line_ids[line],
+        transaction_ids=uuid_pieces_text(tuple(piece[line] for piece in sale.line_ids)),
+    )
+
+
+@lru_cache(maxsize=8)
+def _clock_change(locale: str, day: dt.date) -> np.ndarray:
+    """(delay, zone): how many hours each zone's clocks are ahead on `day` + delay of where
+    they are on `day` (daylight saving time), for delays 0 .. MAX_DELAY_DAYS."""
+    on_day = utc_offsets(locale, day)
+    return np.array(
+        [
+            utc_offsets(locale, day + dt.timedelta(days=delay)) - on_day
+            for delay in range(MAX_DELAY_DAYS + 1)
+        ]
     )
 
 
@@ -137,15 +167,15 @@ def _return_store(rng: np.random.Generator, plan: DayPlan, sold_at: np.ndarray) 
     """Where each line comes back: an online shop's to the shop; a retail store's to the
     store (SAME_STORE), else to a retail store by popularity."""
     n = len(sold_at)
-    retail = plan.store_tickets[~plan.store_online[plan.store_tickets]]
+    retail = plan.retail_tickets
     elsewhere = weighted_sample(rng, retail, n) if len(retail) else sold_at
     moved = (rng.random(n) >= SAME_STORE) & ~plan.store_online[sold_at]
     return np.where(moved, elsewhere, sold_at)
 
 
-def _rows(settings: Settings, day: dt.date, plan: DayPlan, block: int, keep: slice):
-    """The CSV text of the block's returns of lines `keep`, and how many rows it has."""
-    found = block_returns(settings, day, plan, block)
+def _rows(settings: Settings, day: dt.date, plan: DayPlan, sale: Sale, keep: slice):
+    """The CSV text of the returns of lines `keep` of a block's sale, and how many rows."""
+    found = sale_returns(settings, day, plan, sale)
     kept = (found.line >= keep.start) & (found.line < keep.stop)
     n = int(kept.sum())
     midnight = np.datetime64(day, "s").astype(np.int64)
@@ -181,12 +211,37 @@ def generate_return_chunks(
     transactions has one chunk, 0, without returns); yield each file once written."""
     ranges = transaction_chunks(settings, day) or [(0, 0)]
     plan = day_plan(settings, day) if transaction_count(settings, day) else None
+
+    def text(block: int, keep: slice):
+        return _rows(settings, day, plan, block_sale(settings, day, plan, block), keep)
+
     for chunk in chunks:
-        path = out_dir / chunk_file_name(chunk)
         jobs = list(blocks(*ranges[chunk]))
-        done = list(
-            csvfile.ordered_map(lambda job: _rows(settings, day, plan, *job), jobs, csvfile.THREADS)
-        )
-        csvfile.write_csv(path, TABLE.columns, (text for text, _ in done))
-        rows = sum(n for _, n in done)
-        yield csvfile.GeneratedFile(TABLE.name, str(path), rows)
+        done = list(csvfile.ordered_map(lambda job: text(*job), jobs, csvfile.THREADS))
+        yield _write(out_dir, chunk, done)
+
+
+def generate_with_transactions(
+    settings: Settings, out_dir: Path, day: dt.date, chunks: Sequence[int]
+) -> Iterator[csvfile.GeneratedFile]:
+    """What generate_transaction_chunks then generate_return_chunks write, byte for byte,
+    the lines drawn once: each block's returns are made beside its transactions, each
+    chunk's returns file written with its transactions file. Yields the transactions
+    files, then the returns files."""
+
+    def beside(plan: DayPlan, sale: Sale, keep: slice):
+        return _rows(settings, day, plan, sale, keep)
+
+    written = []
+    made = sale_chunks(settings, out_dir, day, chunks, beside)
+    for chunk, (generated, done) in zip(chunks, made, strict=True):
+        yield generated
+        written.append(_write(out_dir, chunk, done))
+    yield from written
+
+
+def _write(out_dir: Path, chunk: int, done: list[tuple[np.ndarray, int]]) -> csvfile.GeneratedFile:
+    """Write a chunk's returns file from its blocks' (text, rows)."""
+    path = out_dir / chunk_file_name(chunk)
+    csvfile.write_csv(path, TABLE.columns, (text for text, _ in done))
+    return csvfile.GeneratedFile(TABLE.name, str(path), sum(n for _, n in done))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
@@ -102,10 +103,38 @@ def keyed_uniform(seed: int, stream_id: Stream, *keys: np.ndarray | int) -> np.n
     from (seed, stream, keys) alone: a counter-based draw, any element's value in O(1),
     whatever else is drawn (what changes over time needs: the k-th change of a customer
     is drawn without drawing the others)."""
+    return (keyed_mix(seed, stream_id, *keys) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def keyed_mix(seed: int, stream_id: Stream, *keys: np.ndarray | int) -> np.ndarray:
+    """keyed_uniform()'s 64 random bits (uint64), one per element of the broadcast keys."""
     bits = _mix(np.array([seed * 64 + int(stream_id)], dtype=np.uint64))
     for key in keys:
         bits = _mix(bits ^ np.asarray(key, dtype=np.int64).astype(np.uint64))
-    return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return bits
+
+
+def keyed_unit(seed: int, stream_id: Stream, index: np.ndarray, part: int = 0) -> np.ndarray:
+    """keyed_bits() as uniform floats in [0, 1)."""
+    return (keyed_bits(seed, stream_id, index, part) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def normal(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
+    """Standard normal draws from two uniforms in [0, 1) (Box-Muller)."""
+    return np.sqrt(-2 * np.log1p(-u1)) * np.cos(2 * np.pi * u2)
+
+
+#: the units modulo BLOCK_ROWS and their inverses: (a x p + c) mod BLOCK_ROWS, a a unit,
+#: deals a block's positions p to its rows (a bijection)
+_UNITS = np.array([u for u in range(1, BLOCK_ROWS) if math.gcd(u, BLOCK_ROWS) == 1])
+_INVERSES = np.array([pow(int(u), -1, BLOCK_ROWS) for u in _UNITS])
+
+
+def deal(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a, a's inverse, c) of an affine deal of a block's positions to its rows (see
+    _UNITS), one per element of `bits` (random uint64)."""
+    pick = (bits % np.uint64(len(_UNITS))).astype(np.intp)
+    return _UNITS[pick], _INVERSES[pick], (bits >> np.uint64(32)).astype(np.int64) % BLOCK_ROWS
 
 
 def uuid_text(raw: np.ndarray) -> np.ndarray:

@@ -22,10 +22,11 @@ weekdays and weekends.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -39,6 +40,7 @@ from customer_pipeline.generate.catalog import (
     KINDS,
     PAYMENT_METHODS,
     PAYMENT_MIX,
+    SINGLE_UNIT,
     STORE_TYPES,
 )
 from customer_pipeline.generate.customers import created_between, customer_ids, day_visits
@@ -49,17 +51,21 @@ from customer_pipeline.generate.stores import store_facts, utc_offsets, zone_wei
 from customer_pipeline.generate.streams import (
     Stream,
     stream,
+    ticket_counts,
     ticket_table,
     uuid4_pieces,
-    uuid_pieces_text,
     weighted_sample,
 )
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 from customer_pipeline.tables import TRANSACTIONS
 
-MAX_QUANTITY = 50
-QUANTITY_P = 0.55  # geometric: 1 item 55%, 2 items 25%, 3 items 11%, ... up to 50
+R = TypeVar("R")
+
+MAX_QUANTITY = 50  # a line's quantity: geometric by its kind (catalog.SINGLE_UNIT), up to this
 FIRST_DAY_BUYERS = 0.6  # share of a day's sign-ups who buy that day (online)
+#: visits drawn per expected basket: the day's baskets (a random number) nearly never
+#: outnumber them, so no visit is used twice (see _visitors)
+SPARE_VISITS = 1.3
 RESOLUTION = 200  # rows of a quantile table: hour and payment method in 0.5% steps
 #: lines per basket (1, 2, ...), by channel: a shop's trolley is fuller than a web order
 BASKET_LINES = {
@@ -68,6 +74,13 @@ BASKET_LINES = {
 }
 RELATED_SHARE = 0.6  # of a basket's further lines: from its first line's category
 COMPLEMENTS_PART = 4  # the stream part of the complements' draws
+REDRAWS = 8  # rounds of drawing a basket's repeated products again
+#: the day's products' sampling tickets: TICKETS_PER_POPULARITY per unit of popularity, or
+#: more in a small catalog, so that its rarest (dearest) products sell as often as their
+#: popularity says (not as often as one ticket does)
+TICKETS_PER_POPULARITY = 40.0
+MIN_TICKETS = 1 << 16
+TICKETS_PART = 5  # the stream part of the day's ticket counts (block 0)
 #: "payment_method," and "quantity,": each is followed by a number, NUL-padded on the
 #: left (csvfile.then_comma: one run of padding between the two)
 _METHODS = csvfile.then_comma(np.array(PAYMENT_METHODS, dtype=np.bytes_))
@@ -128,9 +141,11 @@ class DayPlan:
     kind_start: np.ndarray
     kind_size: np.ndarray
     store_tickets: np.ndarray  # ticket table, by popularity
+    retail_tickets: np.ndarray  # ... of the retail stores alone (where returns may go)
     online_stores: np.ndarray  # indexes of online stores
     store_online: np.ndarray
     store_hours: np.ndarray  # (stores, RESOLUTION) quantile table of the UTC hour of a sale
+    store_zone: np.ndarray  # each store's time zone: index into stores.zone_names(locale)
     new_share: float  # probability that a basket is a new customer's first purchase
 
 
@@ -170,13 +185,13 @@ def _store_hours(stores, locale: str, day: dt.date) -> np.ndarray:
 
 def _visitors(settings: Settings, day: dt.date, returning: int, baskets: float) -> np.ndarray:
     """The day's visits (customers.day_visits: each returning customer's expected visits
-    by their rhythm, scaled to the day's baskets, randomly rounded), shuffled. Basket j of
-    block b is visit (b + blocks x j) mod len: the day's baskets use each entry about
-    once, so nobody makes more baskets than their rounded visits. (None rounded up, a
-    tiny population on a quiet day: each customer once, as a ticket table without
-    tickets.)"""
+    by their rhythm, scaled to SPARE_VISITS x the day's baskets, randomly rounded),
+    shuffled. Basket j of block b is visit (b + blocks x j) mod len: the day's baskets use
+    each entry at most once (nearly always), so nobody makes more baskets than their
+    rounded visits. (None rounded up, a tiny population on a quiet day: each customer
+    once, as a ticket table without tickets.)"""
     rng = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), 0, part=1)
-    visits = day_visits(settings, day, returning, baskets, rng)
+    visits = day_visits(settings, day, returning, SPARE_VISITS * baskets, rng)
     return rng.permutation(visits if len(visits) else np.arange(returning))
 
 
@@ -210,8 +225,10 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     new_share = min(0.5, FIRST_DAY_BUYERS * new / baskets) if count and new and len(online) else 0.0
     midnight = np.datetime64(day, "s").astype(np.int64)
     # promotions: what is on promotion sells more, as a first line and as a related one
-    popularity = popularity_on(settings, day, products.tickets)[catalog.index]
-    popularity = np.round(popularity).astype(np.int64)
+    weights = popularity_on(settings, day, products.popularity)[catalog.index]
+    per_unit = max(TICKETS_PER_POPULARITY, MIN_TICKETS / weights.sum()) if len(weights) else 0.0
+    tickets = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), 0, part=TICKETS_PART)
+    popularity = ticket_counts(tickets, weights, per_unit)
     category = products.category[catalog.index]
     kind = products.kind[catalog.index]
     category_tickets, category_start, category_size = _group_tables(
@@ -243,9 +260,11 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         kind_start=kind_start,
         kind_size=kind_size,
         store_tickets=store_tickets,
+        retail_tickets=store_tickets[~stores.online[store_tickets]],
         online_stores=online,
         store_online=stores.online,
         store_hours=_store_hours(stores, settings.locale, day),
+        store_zone=stores.zone,
         new_share=new_share,
     )
 
@@ -315,13 +334,22 @@ def _products(
     complement = _complements(draws, plan, np.take(plan.product_kind[first], basket[chosen]))
     product[chosen] = np.where(complement >= 0, complement, product[chosen])
     product[rank == 0] = first
-    for _ in range(2):  # a repeated product is drawn again
-        repeated = _repeated(product, basket, len(plan.price_cents))
+    products = len(plan.price_cents)
+    lines = np.arange(n)  # the lines to check: all, then those of baskets that repeated
+    for _ in range(REDRAWS):  # a repeated product is drawn again, by popularity
+        repeated = lines[_repeated(product[lines], basket[lines], products)]
         if not len(repeated):
             return product
         product[repeated] = weighted_sample(rng, plan.product_tickets, len(repeated))
-    clash = np.isin(basket, basket[_repeated(product, basket, len(plan.price_cents))])
-    product[clash] = (first[basket[clash]] + rank[clash]) % len(plan.price_cents)
+        again = np.zeros(len(size), dtype=bool)
+        again[basket[repeated]] = True
+        lines = lines[again[basket[lines]]]
+    # a basket that still repeats (nearly never: more lines than popular products) takes
+    # its first line's successors
+    clash = lines[
+        np.isin(basket[lines], basket[_repeated(product[lines], basket[lines], products)])
+    ]
+    product[clash] = (first[basket[clash]] + rank[clash]) % products
     return product
 
 
@@ -338,7 +366,11 @@ def block_lines(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> 
     rng = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), block)
     store, first_purchase, size = _baskets(rng, plan, BLOCK_ROWS)
     k = len(size)
-    newcomer = rng.integers(0, max(plan.new, 1), k)
+    # the block's i-th first purchase is newcomer (b + blocks x i) mod new, and none after
+    # the day's sign-ups have had two: each about once, never one many times
+    turn = block + plan.blocks * (np.cumsum(first_purchase) - 1)
+    first_purchase &= turn < 2 * plan.new
+    newcomer = turn % max(plan.new, 1)
     visit = plan.visitors[(block + plan.blocks * np.arange(k)) % len(plan.visitors)]
     customer = np.where(first_purchase, plan.returning + newcomer, visit)
     method = _METHOD_TABLE[plan.store_online[store].astype(np.intp), rng.integers(0, RESOLUTION, k)]
@@ -350,7 +382,8 @@ def block_lines(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> 
         second = np.where(first_purchase, after, second)
     basket = np.repeat(np.arange(k), size)
     product = _products(rng, plan, size, basket, block)
-    quantity = np.minimum(rng.geometric(QUANTITY_P, BLOCK_ROWS), MAX_QUANTITY)
+    single = np.take(SINGLE_UNIT, np.take(plan.product_kind, product))
+    quantity = np.minimum(rng.geometric(single), MAX_QUANTITY)
     return Lines(customer, store, second, method, size, basket, product, quantity)
 
 
@@ -359,11 +392,6 @@ def _id_pieces(settings: Settings, day: dt.date, block: int, baskets: int):
     pieces of text (streams.uuid_pieces)."""
     ids = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), block, part=2)
     return uuid4_pieces(ids, baskets), uuid4_pieces(ids, BLOCK_ROWS)
-
-
-def block_ids(settings: Settings, day: dt.date, block: int, baskets: int):
-    """The block's basket ids (`baskets` of them) and its lines' transaction ids (S36)."""
-    return tuple(map(uuid_pieces_text, _id_pieces(settings, day, block, baskets)))
 
 
 def _basket_fields(settings: Settings, day: dt.date, lines: Lines, basket_ids) -> np.ndarray:
@@ -398,17 +426,38 @@ def line_amounts(
     return line_cents, promotion, discount
 
 
-def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[np.ndarray]:
+@dataclass(frozen=True)
+class Sale:
+    """A block's lines as sold: what its transactions' rows, and its returns, are made of."""
+
+    block: int
+    lines: Lines
+    basket_ids: tuple[np.ndarray, ...]  # pieces of text (streams.uuid_pieces), per basket
+    line_ids: tuple[np.ndarray, ...]  # ... per line: the transaction ids
+    line_cents: np.ndarray  # per line, at the day's price before discount
+    promotion: np.ndarray  # per line: its promotion (-1: none) ...
+    discount: np.ndarray  # ... and discount (cents)
+
+
+def block_sale(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> Sale:
+    """Block `block` of the day as sold (a whole block, see block_lines)."""
     lines = block_lines(settings, day, plan, block)
     basket_ids, line_ids = _id_pieces(settings, day, block, len(lines.size))
+    line_cents, promotion, discount = line_amounts(
+        settings, day, plan, lines.product, lines.quantity
+    )
+    return Sale(block, lines, basket_ids, line_ids, line_cents, promotion, discount)
+
+
+def _columns(settings: Settings, day: dt.date, plan: DayPlan, sale: Sale) -> list[np.ndarray]:
+    lines = sale.lines
     basket = lines.basket_of_line
     product = lines.product
-    line_cents, promotion, discount = line_amounts(settings, day, plan, product, lines.quantity)
-    promotion_id, discount_text = promotion_columns(settings, day, promotion, discount)
+    promotion_id, discount_text = promotion_columns(settings, day, sale.promotion, sale.discount)
     return [
-        csvfile.joined(*line_ids),
-        _take(_basket_fields(settings, day, lines, basket_ids), basket),
-        csvfile.cents_as_decimal_parts(line_cents - discount),  # promotions
+        csvfile.joined(*sale.line_ids),
+        _take(_basket_fields(settings, day, lines, sale.basket_ids), basket),
+        csvfile.cents_as_decimal_parts(sale.line_cents - sale.discount),  # promotions
         csvfile.joined(
             _take(plan.store_then_comma, np.take(lines.store, basket)),
             _take(plan.product_text, product),
@@ -416,7 +465,7 @@ def _block(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> list[
         csvfile.joined(_take(_QUANTITY_TEXT, lines.quantity), _take(plan.price_text, product)),
         csvfile.joined(
             _take(_METHODS, np.take(lines.method, basket)),
-            *_promotion_fields(promotion, promotion_id, discount_text),
+            *_promotion_fields(sale.promotion, promotion_id, discount_text),
         ),
     ]
 
@@ -454,10 +503,32 @@ def generate_transaction_chunks(
 
     A day without transactions has one chunk, 0, of no rows.
     """
+    for generated, _ in sale_chunks(settings, out_dir, day, chunks):
+        yield generated
+
+
+def sale_chunks(
+    settings: Settings,
+    out_dir: Path,
+    day: dt.date,
+    chunks: Iterable[int],
+    beside: Callable[[DayPlan, Sale, slice], R] | None = None,
+) -> Iterator[tuple[csvfile.GeneratedFile, list[R]]]:
+    """generate_transaction_chunks(), and beside(plan, sale, keep) on each block's sale
+    (rows `keep` of it in the chunk), in the formatting threads: what else is made of the
+    day's lines without drawing them again (the returns). Each file is yielded with those
+    results of its blocks, in order."""
     ranges = transaction_chunks(settings, day) or [(0, 0)]
     files = [(out_dir / chunk_file_name(chunk), *ranges[chunk]) for chunk in chunks]
     plan = day_plan(settings, day) if any(stop > start for _, start, stop in files) else None
-    for path, rows in csvfile.write_files(
-        files, TRANSACTIONS.columns, lambda block: _block(settings, day, plan, block)
+
+    def block_columns(block: int):
+        sale = block_sale(settings, day, plan, block)
+        columns = _columns(settings, day, plan, sale)
+        return columns if beside is None else (columns, sale)
+
+    also = None if beside is None else (lambda sale, keep: beside(plan, sale, keep))
+    for path, rows, results in csvfile.write_files(
+        files, TRANSACTIONS.columns, block_columns, also
     ):
-        yield csvfile.GeneratedFile(TRANSACTIONS.name, str(path), rows)
+        yield csvfile.GeneratedFile(TRANSACTIONS.name, str(path), rows), results

@@ -101,7 +101,8 @@ def _money_axis(axes: Any, currency: str, top: float) -> None:
 
 
 def hourly_sales_png(hours: Sequence[tuple[int, float]], currency: str = "") -> bytes:
-    """Bars of sales per hour of the day (UTC); the peak hour stands out and is labelled."""
+    """Bars of sales per hour of the day (the stores' local time); the peak hour stands out
+    and is labelled."""
     figure, axes = _blank_chart()
     sales = [0.0] * 24
     for hour, value in hours:
@@ -167,9 +168,9 @@ def chart_images(view: ReportView) -> tuple[InlineImage, ...]:
                 cid=f"hourly-sales.{stamp}@customer-pipeline",
                 filename="hourly-sales.png",
                 data=hourly_sales_png(hours, view.currency),
-                alt=f"Sales by hour (UTC): peak {peak.hour}-{peak.until}, {peak.sales}"
+                alt=f"Sales by hour (local time): peak {peak.hour}-{peak.until}, {peak.sales}"
                 if peak
-                else "Sales by hour (UTC)",
+                else "Sales by hour (local time)",
             )
         )
     if view.trend:

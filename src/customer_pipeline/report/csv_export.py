@@ -119,6 +119,8 @@ def kpi_csv(view: ReportView) -> str:
     for method, figures in sorted((metrics.get("payment_methods") or {}).items()):
         row("payment_method_transactions", str(method), int(figures["count"]))
         row("payment_method_sales", str(method), figures["sales"])
+    for campaign in view.campaigns:
+        row("campaign_sales", campaign.name, campaign.amount)
     for metric, groups in (
         ("category_sales", view.insights.by_category),
         ("store_type_sales", view.insights.by_store_type),

@@ -140,6 +140,21 @@ class TextTables:
         )
 
     @property
+    def campaigns(self) -> str:
+        return (
+            text_table(
+                ["Promotion", "", "Lines", "Sales"],
+                [
+                    [c.name, c.detail, format_count(c.transactions), c.sales]
+                    for c in self.view.campaigns
+                ],
+                "llrr",
+            )
+            if self.view.campaigns
+            else ""
+        )
+
+    @property
     def checks(self) -> str:
         return text_table(
             ["Check", "Result", ""],

@@ -344,7 +344,7 @@ class Share:
 
 @dataclass(frozen=True)
 class Hour(Share):
-    """An hour of the day (UTC), named "00" to "23"."""
+    """An hour of the day (the stores' local time), named "00" to "23"."""
 
     @property
     def hour(self) -> str:
@@ -395,6 +395,52 @@ class TopRow:
     figure: str
     amount: float
     currency: str
+
+    @property
+    def sales(self) -> str:
+        return format_money(self.amount, self.currency)
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A promotion running on the day, as the report names it, with its lines and sales."""
+
+    name: str
+    applies_to: str
+    discount_percent: int
+    start: dt.date | None
+    end: dt.date | None
+    transactions: int
+    amount: float
+    currency: str
+
+    @classmethod
+    def of(cls, entry: Mapping[str, Any], currency: str) -> Campaign:
+        def day(value: Any) -> dt.date | None:
+            return dt.date.fromisoformat(value) if value else None
+
+        return cls(
+            str(entry.get("name") or f"Promotion {entry.get('promotion_id')}"),
+            str(entry.get("applies_to") or ""),
+            int(entry.get("discount_percent") or 0),
+            day(entry.get("start_date")),
+            day(entry.get("end_date")),
+            int(entry.get("transactions") or 0),
+            float(entry.get("sales") or 0),
+            currency,
+        )
+
+    @property
+    def detail(self) -> str:
+        """'25% off Electronics, 27 Nov to 30 Nov'."""
+        dates = ""
+        if self.start and self.end:
+            dates = f", {self.start.day} {self.start:%b} to {self.end.day} {self.end:%b}"
+        return f"{self.discount_percent}% off {self.applies_to}{dates}"
+
+    @property
+    def lines(self) -> str:
+        return f"{format_count(self.transactions)} line{'s' * (self.transactions != 1)}"
 
     @property
     def sales(self) -> str:
@@ -516,6 +562,14 @@ class ReportView:
     def unusual(self) -> tuple[Kpi, ...]:
         """The KPIs outside their band."""
         return tuple(kpi for kpi in self.all_kpis if kpi.flag)
+
+    @cached_property
+    def campaigns(self) -> tuple[Campaign, ...]:
+        """The promotions running on the day, the largest sales first: what explains a
+        flag on the promotion KPIs (and often on the volumes) while they run."""
+        return tuple(
+            Campaign.of(entry, self.currency) for entry in self.metrics.get("promotions") or ()
+        )
 
     @property
     def warnings(self) -> tuple[Check, ...]:
