@@ -238,7 +238,9 @@ def test_tables_of_another_version_are_refused_until_reset(
     db.execute("DROP TABLE pipeline_dataset")  # as version 2 left them: no dataset table,
     for table in TABLES[:-1]:  # only transactions marked,
         db.execute(f"COMMENT ON TABLE {table} IS NULL")
-    db.execute("DROP TABLE promotions, returns, returns_scheduled, quality_results CASCADE")
+    db.execute(
+        "DROP TABLE promotions, returns, returns_scheduled, quality_results, customer_days CASCADE"
+    )
     db.execute("DROP TABLE customers_history, products_history")  # no histories either
     db.execute("COMMENT ON TABLE transactions IS 'customer-pipeline schema 2'")
     with pytest.raises(ConfigError, match="run once with --reset"):

@@ -16,8 +16,8 @@ over bounded windows, never the whole history:
   3+ days), lost (recency >= 60), occasional (the others); each with its customers and
   their sales over the window (monetary).
 
-The window's partitions are read once (RFM_DAYS days of transactions): by far the
-largest read of calculate_metrics, which grows with the day's volume times RFM_DAYS.
+The window is read from :mod:`customer_pipeline.customer_days` (one row per customer and
+day bought on), never from the lines: RFM_DAYS partitions of a day's buyers each.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from customer_pipeline.database import for_day_scans
+
 REPEAT_DAYS = 30
 RFM_DAYS = 90
 COHORT_MONTHS = 6
@@ -38,33 +40,31 @@ SEGMENTS = ("champions", "loyal", "new", "at risk", "occasional", "lost")
 
 #: Uniform rows (kind, key, customers, buyers, cents): the segments, the repeat buyers
 #: (customers: who bought in REPEAT_DAYS days; buyers: on 2+ days), the cohorts
-#: (customers: signed up; buyers: of them, bought in REPEAT_DAYS days).
+#: (customers: signed up; buyers: of them, bought in REPEAT_DAYS days). The sign-ups (of
+#: NEW_DAYS days, of COHORT_MONTHS months, by the customers' created_at index) meet the
+#: window's buyers in hashed subplans: one hash table of the smaller side, whatever the
+#: planner estimates of the window (it has no statistics of customer_days as a whole).
 CUSTOMERS_SECTION_SQL = """
 WITH per_customer AS MATERIALIZED (
     SELECT customer_id, %(day)s::date - max(business_date) AS recency, count(*) AS days,
            count(*) FILTER (WHERE business_date > %(day)s::date - %(repeat_days)s)
                AS recent_days,
            sum(cents) AS cents
-    FROM (  -- one row per customer and day bought on: aggregated partition by partition
-        SELECT customer_id, business_date, sum((transaction_amount * 100)::bigint) AS cents
-        FROM transactions
-        WHERE business_date > %(day)s::date - %(rfm_days)s AND business_date <= %(day)s
-        GROUP BY customer_id, business_date
-    ) per_day
+    FROM customer_days  -- one row per customer and day bought on
+    WHERE business_date > %(day)s::date - %(rfm_days)s AND business_date <= %(day)s
     GROUP BY customer_id
-), signed_up AS MATERIALIZED (
-    SELECT customer_id, created_at FROM customers
-    WHERE created_at >= %(cohorts_from)s AND created_at < %(day_end)s
 ), segmented AS (
-    SELECT p.recent_days, p.cents, CASE
-        WHEN p.recency < 14 AND p.days >= 6 THEN 'champions'
-        WHEN p.recency < 30 AND p.days >= 3 THEN 'loyal'
-        WHEN s.created_at >= %(new_from)s THEN 'new'
-        WHEN p.recency < 60 AND p.days >= 3 THEN 'at risk'
-        WHEN p.recency >= 60 THEN 'lost'
+    SELECT recent_days, cents, CASE
+        WHEN recency < 14 AND days >= 6 THEN 'champions'
+        WHEN recency < 30 AND days >= 3 THEN 'loyal'
+        WHEN customer_id IN (
+            SELECT customer_id FROM customers
+            WHERE created_at >= %(new_from)s AND created_at < %(day_end)s) THEN 'new'
+        WHEN recency < 60 AND days >= 3 THEN 'at risk'
+        WHEN recency >= 60 THEN 'lost'
         ELSE 'occasional'
     END AS segment
-    FROM per_customer p LEFT JOIN signed_up s USING (customer_id)
+    FROM per_customer
 )
 SELECT 'segment' AS kind, segment AS key, count(*) AS customers, NULL::bigint AS buyers,
        sum(cents) AS cents
@@ -74,9 +74,11 @@ SELECT 'repeat', '', count(*) FILTER (WHERE recent_days >= 1),
        count(*) FILTER (WHERE recent_days >= 2), NULL
 FROM per_customer
 UNION ALL
-SELECT 'cohort', to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM'), count(*),
-       count(*) FILTER (WHERE p.recent_days >= 1), NULL
-FROM signed_up s LEFT JOIN per_customer p USING (customer_id)
+SELECT 'cohort', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM'), count(*),
+       count(*) FILTER (WHERE customer_id IN (
+           SELECT customer_id FROM per_customer WHERE recent_days >= 1)), NULL
+FROM customers
+WHERE created_at >= %(cohorts_from)s AND created_at < %(day_end)s
 GROUP BY 2
 """
 
@@ -106,10 +108,11 @@ def customers_section(conn: psycopg.Connection, day: dt.date) -> dict[str, Any]:
         "day_end": _midnight(day + dt.timedelta(days=1)),
     }
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("SET LOCAL work_mem = '256MB'")
-        # GROUP BY (customer, business_date) holds the partition key: each day's partition
-        # is aggregated alone, in a small hash table, by parallel workers
-        cur.execute("SET LOCAL enable_partitionwise_aggregate = on")
+        for_day_scans(conn)
+        # customer_days as a whole has no statistics (autovacuum never analyzes a
+        # partitioned table; ANALYZE of it reads every partition): the planner guesses 200
+        # customers in the window and sorts them; a hash table is right for any window
+        cur.execute("SET LOCAL enable_sort = off")
         rows = cur.execute(CUSTOMERS_SECTION_SQL, params).fetchall()
     segments = {r["key"]: r for r in rows if r["kind"] == "segment"}
     cohorts = {r["key"]: r for r in rows if r["kind"] == "cohort"}

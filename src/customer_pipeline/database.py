@@ -112,6 +112,15 @@ def connect(settings: Settings, *, autocommit: bool = False) -> Iterator[psycopg
 MINIMUM_SERVER = 150000
 
 
+def for_day_scans(conn: psycopg.Connection) -> None:
+    """For the rest of the caller's transaction: room for the hash tables of a day's
+    aggregates (a day's lines or customers), and no JIT compilation, which costs more than
+    it saves on queries of a few seconds (and up to seconds when the planner's estimates
+    of the partitioned tables, which have no statistics of their own, are far off)."""
+    conn.execute("SET LOCAL work_mem = '256MB'")
+    conn.execute("SET LOCAL jit = off")
+
+
 def check_connection(settings: Settings) -> str:
     """Raise DatabaseUnavailable unless the database answers and is recent enough; return
     its version."""

@@ -32,7 +32,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from customer_pipeline import returns
+from customer_pipeline import customer_days, returns
 from customer_pipeline.database import connect
 from customer_pipeline.errors import ConfigError
 from customer_pipeline.generate import csvfile
@@ -479,7 +479,8 @@ def _swap(
     stages: Mapping[str, str],
 ) -> None:
     """In one transaction: upsert the dimensions, then replace the day's partitions by the
-    keyed stages (transactions analyzed meanwhile) and publish the returns due."""
+    keyed stages (transactions analyzed meanwhile), the day's customer_days from them, and
+    publish the returns due."""
     stage = stages[TRANSACTIONS.name]
     with _analyzing(settings, stage) as analyzed, session.transaction():
         schema_lock(session, settings, "swap")  # one swap at a time: no lock-order deadlocks
@@ -492,6 +493,7 @@ def _swap(
         returns.withdraw(session, day)  # their foreign key would hold the old partition
         for table in DAY_PARTITIONED:
             _attach(session, table, day, stages[table])
+        customer_days.replace_day(session, day)
         returns.publish(session, day)
 
 

@@ -1,8 +1,12 @@
 """Step 4, calculate_metrics: the day's KPIs, in SQL, stored in daily_metrics.
 
 The report's breakdowns and top 5s (:mod:`customer_pipeline.insights`) come out of the
-same two queries (four parallel scans of the day's partition, nothing else) and are
-stored beside the KPIs.
+same queries and are stored beside the KPIs. They read the day's partitions alone: five
+parallel scans of its lines (by store and payment method, by product, by hour; the
+promotions' figures; its distinct baskets), its customer_days
+(:mod:`customer_pipeline.customer_days`: the day's buyers, for the distinct, top and new
+customers), the day's returns and changed customers by their indexes, and the small
+dimensions.
 
 Money is rounded to cents; "top" entities break ties by the smaller id. A day without
 transactions gives zeros and nulls.
@@ -25,7 +29,7 @@ from psycopg.types.json import Json, Jsonb
 
 from customer_pipeline.baselines import kpi_baselines, load_history
 from customer_pipeline.customer_metrics import customers_section
-from customer_pipeline.database import connect
+from customer_pipeline.database import connect, for_day_scans
 from customer_pipeline.insights import TOP, Group, Insights, Ranked, mask_email, to_document
 from customer_pipeline.returns import MAX_DELAY_DAYS
 from customer_pipeline.settings import Settings
@@ -106,33 +110,31 @@ UNION ALL
 """
 
 #: Distinct customers, and the top ones (ties to the smaller id) with what the report shows
-#: of them. Summed in integer cents: the per-customer hash table is the largest.
+#: of them: from the day's partition of customer_days (its lines summed per customer).
 CUSTOMERS_SQL = """
-WITH per_customer AS MATERIALIZED (
-    SELECT customer_id, count(*) AS transactions, sum(quantity) AS quantity,
-           sum((transaction_amount * 100)::bigint) AS cents
-    FROM transactions
+WITH top AS (
+    SELECT customer_id, lines AS transactions, quantity, cents FROM customer_days
     WHERE business_date = %(day)s
-    GROUP BY customer_id
-), top AS (
-    SELECT * FROM per_customer ORDER BY cents DESC, customer_id LIMIT %(top)s
+    ORDER BY cents DESC, customer_id LIMIT %(top)s
 )
-SELECT (SELECT count(*) FROM per_customer) AS customers, top.customer_id::text AS customer_id,
-       c.first_name, c.last_name, c.email, top.transactions, top.quantity, top.cents
+SELECT (SELECT count(*) FROM customer_days WHERE business_date = %(day)s) AS customers,
+       top.customer_id::text AS customer_id, c.first_name, c.last_name, c.email,
+       top.transactions, top.quantity, top.cents
 FROM top JOIN customers c USING (customer_id)
 ORDER BY top.cents DESC, top.customer_id
 """
 
-#: The basket KPIs' two counts: receipts (distinct basket_id) and the day's buyers who
-#: signed up that day (nobody buys before signing up, so this is their first purchase;
-#: the day's sign-ups are found first: a handful of rows, not a join with every
-#: customer). The averages divide the day's totals by the receipts. A function of the
-#: day's partition and the customers alone: a day loaded alone gives the same figures.
+#: The basket KPIs' two counts: receipts (distinct basket_id of the day's lines) and the
+#: day's buyers who signed up that day (nobody buys before signing up, so this is their
+#: first purchase): the day's sign-ups, found by the created_at index (a handful of rows,
+#: not a join with every customer), among the day's customer_days. The averages divide
+#: the day's totals by the receipts. A function of the day's lines and the customers
+#: alone: a day loaded alone gives the same figures.
 BASKETS_SQL = """
 SELECT (SELECT count(*) FROM (
             SELECT DISTINCT basket_id FROM transactions WHERE business_date = %(day)s) b
        ) AS baskets,
-       (SELECT count(DISTINCT customer_id) FROM transactions
+       (SELECT count(*) FROM customer_days
         WHERE business_date = %(day)s AND customer_id IN (
             SELECT customer_id FROM customers
             WHERE created_at >= %(day)s::timestamp AT TIME ZONE 'UTC'
@@ -241,7 +243,7 @@ def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any],
     """The KPI document of one business date and the report's figures, in two queries."""
     params = {"day": day, "top": TOP, "max_delay": MAX_DELAY_DAYS}
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("SET LOCAL work_mem = '256MB'")  # the hash tables stay in memory
+        for_day_scans(conn)
         grouped = cur.execute(BREAKDOWNS_SQL, params).fetchall()
         customers = cur.execute(CUSTOMERS_SQL, params).fetchall()
         promotions = cur.execute(PROMOTIONS_SQL, params).fetchall()

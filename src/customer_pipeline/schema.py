@@ -14,6 +14,7 @@ from importlib.resources import files
 import psycopg
 from psycopg import sql
 
+from customer_pipeline.customer_days import CUSTOMER_DAYS
 from customer_pipeline.database import connect
 from customer_pipeline.dataset import record_dataset
 from customer_pipeline.errors import ConfigError
@@ -25,6 +26,7 @@ TABLES = (
     RETURNS.name,  # references transactions and stores
     "returns_scheduled",
     TRANSACTIONS.name,
+    CUSTOMER_DAYS,
     "daily_metrics",
     "quality_results",
     "pipeline_runs",
@@ -38,8 +40,9 @@ SCHEMA_SQL = files("customer_pipeline").joinpath("sql/schema.sql").read_text()
 #: hold (3: every table marked; one dataset per schema; 4: promotions, the products' brand
 #: and tier, the transactions' promotion and discount; 5: returns and returns_scheduled;
 #: 6: the KPIs' baselines and Customers section, quality_results, the customers'
-#: created_at index; 7: customers' and products' histories, closed_at, discontinued_at).
-SCHEMA_VERSION = 7
+#: created_at index; 7: customers' and products' histories, closed_at, discontinued_at;
+#: 8: customer_days, the per-day customer summary).
+SCHEMA_VERSION = 8
 _PREFIX = "customer-pipeline schema "
 _MARK = f"{_PREFIX}{SCHEMA_VERSION}"
 #: Version 2 marked only its transactions table; these were its other tables.
@@ -49,6 +52,7 @@ _V2_TABLES = frozenset(TABLES) - {
     "returns",
     "returns_scheduled",
     "quality_results",
+    CUSTOMER_DAYS,
     *(table.history for table in VERSIONED),
 }
 

@@ -125,6 +125,19 @@ CREATE TABLE IF NOT EXISTS transactions (
         CHECK ((transaction_date AT TIME ZONE 'UTC')::date = business_date)
 ) PARTITION BY RANGE (business_date);
 
+-- One row per customer and business date they bought on: the GROUP BY customer_id of the
+-- day's lines, one partition per business date (customer_days_YYYYMMDD), replaced by the
+-- day's load in the transaction that swaps in the day's transactions (customer_days.py).
+-- The Customers section and the day's per-customer KPIs read it: a day's buyers, not its lines.
+CREATE TABLE IF NOT EXISTS customer_days (
+    business_date  date        NOT NULL,
+    customer_id    uuid        NOT NULL,
+    lines          integer     NOT NULL,  -- the day's lines (transactions) of the customer
+    quantity       bigint      NOT NULL,
+    cents          bigint      NOT NULL,  -- sum of transaction_amount, in cents
+    first_purchase timestamptz NOT NULL   -- the earliest transaction_date of the day
+) PARTITION BY RANGE (business_date);
+
 -- Returns. A sale day's load holds the returns of its lines here (drawn when the day is
 -- generated: generate/returns.py), one partition per sale day (returns_scheduled_YYYYMMDD,
 -- swapped in with the day's transactions); not published: see returns.

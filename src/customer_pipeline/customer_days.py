@@ -1,0 +1,92 @@
+"""customer_days: the day's lines summed per customer, one partition per business date.
+
+One row per customer and business date they bought on (lines, quantity, cents, first
+purchase), the GROUP BY customer_id of that day's transactions. The day's load
+writes it in the transaction that swaps in the day's transactions partition
+(:func:`replace_day`): it always equals the loaded lines, whatever the order the days
+were loaded in, and a re-run or a reload of a day replaces it with the day's lines.
+
+The readers get a day's buyers instead of its lines: the day's per-customer KPIs (distinct,
+top and new customers), the checks of the day's new buyers and sign-ups, and the
+Customers section, whose window of RFM_DAYS days is RFM_DAYS partitions of buyers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg
+from psycopg import sql
+
+from customer_pipeline.database import for_day_scans
+
+CUSTOMER_DAYS = "customer_days"
+
+#: The day's lines per customer. Created as a query result (CREATE TABLE AS: read by
+#: parallel workers; INSERT ... SELECT never is).
+_SUMMARY_SQL = """
+CREATE TABLE {partition} AS
+SELECT {day}::date AS business_date, customer_id, count(*)::integer AS lines,
+       sum(quantity)::bigint AS quantity, sum((transaction_amount * 100)::bigint)::bigint AS cents,
+       min(transaction_date) AS first_purchase
+FROM transactions WHERE business_date = {day}
+GROUP BY customer_id
+"""
+
+_COLUMNS = (
+    "business_date",
+    "customer_id",
+    "lines",
+    "quantity",
+    "cents",
+    "first_purchase",
+)
+
+
+def partition_name(day: dt.date) -> str:
+    return f"{CUSTOMER_DAYS}_{day:%Y%m%d}"
+
+
+def _bounds(day: dt.date) -> sql.Composable:
+    return sql.SQL("business_date >= {} AND business_date < {}").format(
+        sql.Literal(day), sql.Literal(day + dt.timedelta(days=1))
+    )
+
+
+def replace_day(conn: psycopg.Connection, day: dt.date) -> None:
+    """Replace the day's partition of customer_days by the sums of the day's lines (no
+    lines: an empty partition), atomically. The load calls it in its swap transaction,
+    once the day's transactions partition is in; whoever changes a day's lines by other
+    means (by hand, in SQL) calls it after them."""
+    name = partition_name(day)
+    partition, parent = sql.Identifier(name), sql.Identifier(CUSTOMER_DAYS)
+    bound = sql.Identifier(f"{name}_bound")
+    with conn.transaction():
+        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]:
+            conn.execute(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(parent, partition))
+            conn.execute(sql.SQL("DROP TABLE {}").format(partition))
+        # hashed: the partitioned transactions has no statistics of its own, so the planner
+        # guesses 200 customers (and would sort them)
+        for_day_scans(conn)
+        conn.execute("SET LOCAL enable_sort = off")
+        conn.execute(sql.SQL(_SUMMARY_SQL).format(partition=partition, day=sql.Literal(day)))
+        for setting in ("work_mem", "jit", "enable_sort"):  # the load's own, from here on
+            conn.execute(f"SET LOCAL {setting} = DEFAULT")
+        # the parent's NOT NULLs and the bound, checked in one pass: attaching reads nothing
+        conn.execute(
+            sql.SQL("ALTER TABLE {} {}, ADD CONSTRAINT {} CHECK ({})").format(
+                partition,
+                sql.SQL(", ").join(
+                    sql.SQL("ALTER {} SET NOT NULL").format(sql.Identifier(c)) for c in _COLUMNS
+                ),
+                bound,
+                _bounds(day),
+            )
+        )
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+                parent, partition, sql.Literal(day), sql.Literal(day + dt.timedelta(days=1))
+            )
+        )
+        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(partition, bound))
+        conn.execute(sql.SQL("ANALYZE {}").format(partition))  # its readers come next
