@@ -73,6 +73,26 @@ def test_load_puts_every_row_in(loaded: list, db: psycopg.Connection) -> None:
     assert "transactions_20261120" in table_names(db)
 
 
+def indexes(db: psycopg.Connection) -> set[tuple[str, str]]:
+    return set(
+        db.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND tablename = ANY(%s)",
+            [[name for table in GENERATED.values() for name in (table.name, table.history)]],
+        ).fetchall()
+    )
+
+
+def test_the_first_load_keeps_the_schema_s_indexes(
+    settings: Settings, db: psycopg.Connection, tmp_path: Path
+) -> None:
+    create_tables(settings)
+    created = indexes(db)
+    load_day(settings, DAY, generate_day(settings, tmp_path / "files", DAY))  # in bulk
+    assert indexes(db) == created
+    assert db.execute("SELECT count(*) FROM customers_history").fetchone()[0] > 0
+
+
 def test_rerun_replaces_the_day(settings: Settings, loaded: list, db: psycopg.Connection) -> None:
     before = day_totals(db)
     counts = load_day(settings, DAY, loaded)

@@ -211,78 +211,126 @@ def _follow_serial(conn: psycopg.Connection, table: Table) -> None:
         )
 
 
-#: The versions whose valid_to the stage's versions may change, with their next version's
-#: valid_from: each of the stage's versions, and the version before it (which now ends
-#: where it starts). Two index probes per version of the stage (a day's stage has one
-#: version per key).
-_KEYS_VERSIONS = """
-(SELECT s.{key}, s.valid_from, (
-     SELECT min(x.valid_from) FROM {history} x
-     WHERE x.{key} = s.{key} AND x.valid_from > s.valid_from) AS next
- FROM {stage} s
- UNION ALL
- SELECT s.{key}, p.valid_from, s.valid_from
- FROM {stage} s CROSS JOIN LATERAL (
-     SELECT x.valid_from FROM {history} x
-     WHERE x.{key} = s.{key} AND x.valid_from < s.valid_from
-     ORDER BY x.valid_from DESC LIMIT 1) p)
+#: The stage's versions into the history, each with its valid_to (the valid_from of the
+#: key's next version, in the history or in the stage: one forward probe of the key's
+#: index), a re-run's replacing what it loaded before; then the current row of each key
+#: whose latest version is among them (one probe of the current table). Versions older
+#: than their key's latest (a backfill) leave its current row as it is.
+_VERSIONS_AND_CURRENT = """
+WITH versions AS (
+    INSERT INTO {history} AS h ({file_cols}, valid_to)
+    SELECT {file_cols}, LEAST(next_staged, (
+        SELECT min(x.valid_from) FROM {history} x
+        WHERE x.{key} = s.{key} AND x.valid_from > s.valid_from))
+    FROM (SELECT *, lead(valid_from) OVER (PARTITION BY {key} ORDER BY valid_from) AS next_staged
+          FROM {stage}) s
+    ORDER BY {key}, valid_from
+    ON CONFLICT ({key}, valid_from)
+    DO UPDATE SET ({others}, valid_to) = ROW({new}, excluded.valid_to)
+    WHERE ({old}, h.valid_to) IS DISTINCT FROM ({new}, excluded.valid_to)
+    RETURNING {cols}, valid_to
+)
+INSERT INTO {table} AS t ({cols})
+SELECT {cols} FROM versions WHERE valid_to IS NULL ORDER BY {key}
+ON CONFLICT ({key}) DO UPDATE SET ({others}) = ROW({new})
+WHERE ({old_current}) IS DISTINCT FROM ({new})
 """
-#: The same for a stage of every key (a catch-up): one pass over the history.
-_ALL_VERSIONS = """
-(SELECT {key}, valid_from, lead(valid_from) OVER (PARTITION BY {key} ORDER BY valid_from) AS next
- FROM {history} WHERE {key} IN (SELECT {key} FROM {stage}))
+#: The version before each key's earliest staged version now ends where that one starts
+#: (one backward probe of the key's index; the staged versions after it got theirs above).
+_PREVIOUS_VALID_TO = """
+UPDATE {history} h SET valid_to = p.next
+FROM (SELECT DISTINCT ON ({key}) {key}, valid_from AS next FROM {stage}
+      ORDER BY {key}, valid_from) s
+CROSS JOIN LATERAL (
+    SELECT x.valid_from, s.next FROM {history} x
+    WHERE x.{key} = s.{key} AND x.valid_from < s.next
+    ORDER BY x.valid_from DESC LIMIT 1) p
+WHERE h.{key} = s.{key} AND h.valid_from = p.valid_from AND h.valid_to IS DISTINCT FROM p.next
 """
-#: valid_to of every version of the stage's keys: the next version's valid_from.
-_VALID_TO = """
-UPDATE {history} h SET valid_to = n.next FROM {versions} n
-WHERE h.{key} = n.{key} AND h.valid_from = n.valid_from AND h.valid_to IS DISTINCT FROM n.next
-"""
-#: The current version (the latest) of each of the stage's keys.
-_CURRENT = """
-(SELECT x.* FROM (SELECT DISTINCT {key} FROM {stage}) k
- CROSS JOIN LATERAL (
-     SELECT {cols} FROM {history} x WHERE x.{key} = k.{key}
-     ORDER BY x.valid_from DESC LIMIT 1) x)
+#: An empty history (a first catch-up): every version with the next one's valid_from, in
+#: key order, and each key's latest as its current row, in one pass over the sorted stage.
+_BULK = """
+WITH versions AS (
+    INSERT INTO {history} ({file_cols}, valid_to)
+    SELECT {file_cols}, lead(valid_from) OVER (PARTITION BY {key} ORDER BY valid_from)
+    FROM {stage} ORDER BY {key}, valid_from
+    RETURNING {cols}, valid_to
+)
+INSERT INTO {table} ({cols}) SELECT {cols} FROM versions WHERE valid_to IS NULL
 """
 
-#: The same for a stage of every key.
-_ALL_CURRENT = """
-(SELECT {cols} FROM {history} WHERE valid_to IS NULL AND {key} IN (SELECT {key} FROM {stage}))
+#: A table's indexes that a bulk load may drop and build again afterwards (far faster than
+#: maintaining them row by row): every one but those a foreign key relies on. Each with
+#: the statement that drops it and the one that builds it again, under the same name.
+_REBUILDABLE = """
+SELECT format('ALTER TABLE %%I DROP CONSTRAINT %%I', t.relname, c.conname),
+       format('ALTER TABLE %%I ADD CONSTRAINT %%I %%s', t.relname, c.conname,
+              pg_get_constraintdef(c.oid))
+FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+WHERE c.conrelid = %(table)s::regclass AND c.contype IN ('p', 'u')
+  AND NOT EXISTS (SELECT FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = c.conindid)
+UNION ALL
+SELECT format('DROP INDEX %%I', i.relname), pg_get_indexdef(i.oid)
+FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+WHERE x.indrelid = %(table)s::regclass
+  AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = x.indexrelid)
 """
+
+
+@contextlib.contextmanager
+def _indexes_rebuilt(conn: psycopg.Connection, tables: Sequence[str]) -> Iterator[None]:
+    """In the caller's transaction: the tables' rebuildable indexes dropped while the block
+    runs, then built again from the rows (a failure rolls the drop back with the rest)."""
+    rebuilds = []
+    for table in tables:
+        for drop, build in conn.execute(_REBUILDABLE, {"table": table}).fetchall():
+            conn.execute(drop)
+            rebuilds.append(build)
+    yield
+    for build in rebuilds:
+        conn.execute(build)
+
 
 #: what a merge by key turns off: the joins that read a whole table (a nested loop then
 #: takes the stage's few rows to the tables' indexes)
 _BY_KEY = ("enable_hashjoin", "enable_mergejoin")
 
 
-def _merge_versions(conn: psycopg.Connection, table: Table, stage: str, *, by_key: bool) -> None:
-    """Merge the stage's versions: into the history (a version is its key and valid_from:
-    a re-run replaces it), then the valid_to of the keys they touch, then the current
-    rows of those keys (their latest version). The result is a function of the set of
-    versions ever loaded, whatever their order.
+def _merge_versions(conn: psycopg.Connection, table: Table, stage: str) -> None:
+    """Merge the stage's versions into the history (a version is its key and valid_from:
+    a re-run replaces it) and the current table (each key's latest version). The result
+    is a function of the set of versions ever loaded, whatever their order.
 
-    by_key: the stage holds one day's versions, a few against the history: every
-    statement goes through the keys' indexes, so that it costs what the day changed (the
-    planner, by its default costs, scans the whole history and current table instead).
-    A catch-up's stage (every row) is left to the planner.
+    Into an empty history (the first catch-up): in bulk, one sorted pass. Otherwise two
+    statements that go to the keys' indexes, each key of the stage once: they cost what
+    the stage holds, not what the history does (a day's few versions; by its default
+    costs the planner would scan the whole history and current table).
     """
     assert table.history is not None
+    others = [c for c in table.columns if c != table.key]
     names = {
         "history": sql.Identifier(table.history),
+        "table": sql.Identifier(table.name),
         "stage": sql.Identifier(stage),
         "key": sql.Identifier(table.key),
         "cols": sql.SQL(", ").join(map(sql.Identifier, table.columns)),
+        "file_cols": sql.SQL(", ").join(map(sql.Identifier, table.file_columns)),
+        "others": sql.SQL(", ").join(map(sql.Identifier, others)),
+        "new": sql.SQL(", ").join(sql.Identifier("excluded", c) for c in others),
+        "old": sql.SQL(", ").join(sql.Identifier("h", c) for c in others),
+        "old_current": sql.SQL(", ").join(sql.Identifier("t", c) for c in others),
     }
-    conn.execute(sql.SQL("ANALYZE {}").format(names["stage"]))
-    for setting in _BY_KEY:
-        conn.execute(f"SET LOCAL {setting} = {'off' if by_key else 'DEFAULT'}")
-    _upsert(conn, table.history, [table.key, "valid_from"], table.file_columns, names["stage"])
-    versions = sql.SQL(_KEYS_VERSIONS if by_key else _ALL_VERSIONS).format(**names)
-    conn.execute(sql.SQL(_VALID_TO).format(versions=versions, **names))
-    current = sql.SQL(_CURRENT if by_key else _ALL_CURRENT).format(**names)
-    _upsert(conn, table.name, [table.key], table.columns, current)
-    for setting in _BY_KEY:
-        conn.execute(f"SET LOCAL {setting} = DEFAULT")
+    empty = sql.SQL("SELECT NOT EXISTS (SELECT FROM {history})").format(**names)
+    if conn.execute(empty).fetchone()[0]:
+        with _indexes_rebuilt(conn, [table.history, table.name]):
+            conn.execute(sql.SQL(_BULK).format(**names))
+    else:
+        for setting in _BY_KEY:
+            conn.execute(f"SET LOCAL {setting} = off")
+        conn.execute(sql.SQL(_VERSIONS_AND_CURRENT).format(**names))
+        conn.execute(sql.SQL(_PREVIOUS_VALID_TO).format(**names))
+        for setting in _BY_KEY:
+            conn.execute(f"SET LOCAL {setting} = DEFAULT")
     _follow_serial(conn, table)
 
 
@@ -340,9 +388,9 @@ def load_day(settings: Settings, day: dt.date, files: Sequence[GeneratedFile]) -
         try:
             _prepare_stages(session, stages, day)
             copied = _copy_all(settings, copies, COPY_CONNECTIONS)
-            caught_up = _catch_up(session, settings, day, stages)
+            _catch_up(session, settings, day, stages)
             _key_stages(session, stages)
-            _swap(session, settings, day, stages, by_key=not caught_up)
+            _swap(session, settings, day, stages)
         except BaseException:
             # the connection may be lost too: then the next run drops them (the load lock
             # went with the connection); the load's own error is the one to report
@@ -429,8 +477,6 @@ def _swap(
     settings: Settings,
     day: dt.date,
     stages: Mapping[str, str],
-    *,
-    by_key: bool,
 ) -> None:
     """In one transaction: upsert the dimensions, then replace the day's partitions by the
     keyed stages (transactions analyzed meanwhile), the day's customer_days from them, and
@@ -440,7 +486,7 @@ def _swap(
         schema_lock(session, settings, "swap")  # one swap at a time: no lock-order deadlocks
         for table in DIMENSIONS:
             if table.history:
-                _merge_versions(session, table, stages[table.name], by_key=by_key)
+                _merge_versions(session, table, stages[table.name])
             else:
                 _upsert_dimension(session, table, stages[table.name])
         analyzed()  # raises what ANALYZE raised
