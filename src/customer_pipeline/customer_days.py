@@ -18,7 +18,7 @@ import datetime as dt
 import psycopg
 from psycopg import sql
 
-from customer_pipeline.database import for_day_scans
+from customer_pipeline.database import attach_partition, drop_partition, for_day_scans
 
 CUSTOMER_DAYS = "customer_days"
 
@@ -59,12 +59,9 @@ def replace_day(conn: psycopg.Connection, day: dt.date) -> None:
     once the day's transactions partition is in; whoever changes a day's lines by other
     means (by hand, in SQL) calls it after them."""
     name = partition_name(day)
-    partition, parent = sql.Identifier(name), sql.Identifier(CUSTOMER_DAYS)
-    bound = sql.Identifier(f"{name}_bound")
+    partition, bound = sql.Identifier(name), f"{name}_bound"
     with conn.transaction():
-        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]:
-            conn.execute(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(parent, partition))
-            conn.execute(sql.SQL("DROP TABLE {}").format(partition))
+        drop_partition(conn, CUSTOMER_DAYS, name)
         # hashed: the partitioned transactions has no statistics of its own, so the planner
         # guesses 200 customers (and would sort them)
         for_day_scans(conn)
@@ -79,14 +76,10 @@ def replace_day(conn: psycopg.Connection, day: dt.date) -> None:
                 sql.SQL(", ").join(
                     sql.SQL("ALTER {} SET NOT NULL").format(sql.Identifier(c)) for c in _COLUMNS
                 ),
-                bound,
+                sql.Identifier(bound),
                 _bounds(day),
             )
         )
-        conn.execute(
-            sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
-                parent, partition, sql.Literal(day), sql.Literal(day + dt.timedelta(days=1))
-            )
-        )
-        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(partition, bound))
+        next_day = sql.Literal(day + dt.timedelta(days=1))
+        attach_partition(conn, CUSTOMER_DAYS, name, sql.Literal(day), next_day, bound)
         conn.execute(sql.SQL("ANALYZE {}").format(partition))  # its readers come next

@@ -112,6 +112,38 @@ def connect(settings: Settings, *, autocommit: bool = False) -> Iterator[psycopg
 MINIMUM_SERVER = 150000
 
 
+def drop_partition(conn: psycopg.Connection, parent: str, name: str) -> None:
+    """Drop partition `name` of `parent` if it exists, detached first (a partition that a
+    foreign key references cannot be dropped attached)."""
+    if conn.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]:
+        partition = sql.Identifier(name)
+        conn.execute(
+            sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(sql.Identifier(parent), partition)
+        )
+        conn.execute(sql.SQL("DROP TABLE {}").format(partition))
+
+
+def attach_partition(
+    conn: psycopg.Connection,
+    parent: str,
+    name: str,
+    start: sql.Composable,
+    end: sql.Composable,
+    bound: str,
+) -> None:
+    """Attach table `name` as `parent`'s partition [start, end), then drop its CHECK
+    constraint `bound`: the bound already checked, attaching reads no row."""
+    partition = sql.Identifier(name)
+    conn.execute(
+        sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+            sql.Identifier(parent), partition, start, end
+        )
+    )
+    conn.execute(
+        sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(partition, sql.Identifier(bound))
+    )
+
+
 def for_day_scans(conn: psycopg.Connection) -> None:
     """For the rest of the caller's transaction: room for the hash tables of a day's
     aggregates (a day's lines or customers), and no JIT compilation, which costs more than

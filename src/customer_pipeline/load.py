@@ -33,7 +33,7 @@ import psycopg
 from psycopg import sql
 
 from customer_pipeline import customer_days, returns
-from customer_pipeline.database import connect
+from customer_pipeline.database import attach_partition, connect, drop_partition
 from customer_pipeline.errors import ConfigError
 from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.csvfile import GeneratedFile
@@ -501,19 +501,11 @@ def _attach(session: psycopg.Connection, table: str, day: dt.date, stage: str) -
     """In the caller's transaction: the keyed stage replaces the day's partition of the
     table that `table`'s files go to."""
     parent, name = DAY_PARTITIONED[table]
-    parent, partition = sql.Identifier(parent), sql.Identifier(name(day))
-    if session.execute("SELECT to_regclass(%s) IS NOT NULL", [name(day)]).fetchone()[0]:
-        # detached first: a partition referenced by a foreign key cannot be dropped attached
-        session.execute(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(parent, partition))
-        session.execute(sql.SQL("DROP TABLE {}").format(partition))
-    session.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(stage), partition))
+    drop_partition(session, parent, name(day))
     session.execute(
-        sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
-            parent, partition, sql.Literal(day), sql.Literal(day + dt.timedelta(days=1))
+        sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+            sql.Identifier(stage), sql.Identifier(name(day))
         )
     )
-    session.execute(
-        sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
-            partition, sql.Identifier(_bound_name(stage))
-        )
-    )
+    next_day = sql.Literal(day + dt.timedelta(days=1))
+    attach_partition(session, parent, name(day), sql.Literal(day), next_day, _bound_name(stage))

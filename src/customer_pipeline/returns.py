@@ -31,6 +31,7 @@ import datetime as dt
 import psycopg
 from psycopg import sql
 
+from customer_pipeline.database import attach_partition, drop_partition
 from customer_pipeline.tables import RETURNS
 
 SCHEDULED = "returns_scheduled"
@@ -106,9 +107,7 @@ def publish(session: psycopg.Connection, day: dt.date) -> None:
         "end": _utc_midnight(day + dt.timedelta(days=1)),
         "bound": sql.Identifier(f"{name}_bound"),
     }
-    if session.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]:
-        session.execute(sql.SQL("ALTER TABLE returns DETACH PARTITION {}").format(partition))
-        session.execute(sql.SQL("DROP TABLE {}").format(partition))
+    drop_partition(session, RETURNS.name, name)
     session.execute(
         sql.SQL(
             "CREATE TABLE {partition} (LIKE returns INCLUDING DEFAULTS INCLUDING CONSTRAINTS, "
@@ -121,10 +120,5 @@ def publish(session: psycopg.Connection, day: dt.date) -> None:
         sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (return_id, return_date)").format(partition)
     )
     session.execute(sql.SQL("CREATE INDEX ON {} (business_date)").format(partition))
-    session.execute(
-        sql.SQL(
-            "ALTER TABLE returns ATTACH PARTITION {partition} FOR VALUES FROM ({start}) TO ({end})"
-        ).format(**names)
-    )
-    session.execute(sql.SQL("ALTER TABLE {partition} DROP CONSTRAINT {bound}").format(**names))
+    attach_partition(session, RETURNS.name, name, names["start"], names["end"], f"{name}_bound")
     session.execute(sql.SQL(_OF_THE_DAY_S_LINES).format(**names), params)
