@@ -37,6 +37,7 @@ from customer_pipeline.settings import Settings
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
     import pgserver
+    from pgserver.utils import ensure_user_exists
 
 DAY = dt.date(2026, 11, 20)
 PG_BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
@@ -71,6 +72,9 @@ class Cluster:
         self.folder = folder
         self.user = "pgserver" if os.geteuid() == 0 else None  # initdb refuses root
         if self.user:
+            # the user pgserver itself runs as under root, made here when no embedded
+            # server has run on this machine yet (TEST_DATABASE_URL, or this module alone)
+            ensure_user_exists(self.user)
             shutil.chown(folder, self.user, self.user)
         self.port = free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
