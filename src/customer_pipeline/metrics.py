@@ -1,12 +1,11 @@
 """Step 4, calculate_metrics: the day's KPIs, in SQL, stored in daily_metrics.
 
 The report's breakdowns and top 5s (:mod:`customer_pipeline.insights`) come out of the
-same queries and are stored beside the KPIs. They read the day's partitions alone: five
+same queries and are stored beside the KPIs. They read the day's partitions alone: four
 parallel scans of its lines (by store and payment method, by product, by hour; the
-promotions' figures; its distinct baskets), its customer_days
-(:mod:`customer_pipeline.customer_days`: the day's buyers, for the distinct, top and new
-customers), the day's returns and changed customers by their indexes, and the small
-dimensions.
+promotions' figures), its customer_days (:mod:`customer_pipeline.customer_days`: the
+day's buyers, for the distinct, top and new customers and the receipts), the day's
+returns and changed customers by their indexes, and the small dimensions.
 
 Money is rounded to cents; "top" entities break ties by the smaller id. A day without
 transactions gives zeros and nulls.
@@ -124,15 +123,15 @@ FROM top JOIN customers c USING (customer_id)
 ORDER BY top.cents DESC, top.customer_id
 """
 
-#: The basket KPIs' two counts: receipts (distinct basket_id of the day's lines) and the
-#: day's buyers who signed up that day (nobody buys before signing up, so this is their
-#: first purchase): the day's sign-ups, found by the created_at index (a handful of rows,
-#: not a join with every customer), among the day's customer_days. The averages divide
-#: the day's totals by the receipts. A function of the day's lines and the customers
-#: alone: a day loaded alone gives the same figures.
+#: The basket KPIs' two counts: receipts (the day's customer_days' baskets summed: a basket
+#: has one customer, so this is the distinct basket_id of the day's lines, without reading
+#: them) and the day's buyers who signed up that day (nobody buys before signing up, so
+#: this is their first purchase): the day's sign-ups, found by the created_at index (a
+#: handful of rows, not a join with every customer), among the day's customer_days. The
+#: averages divide the day's totals by the receipts. A function of the day's lines and the
+#: customers alone: a day loaded alone gives the same figures.
 BASKETS_SQL = """
-SELECT (SELECT count(*) FROM (
-            SELECT DISTINCT basket_id FROM transactions WHERE business_date = %(day)s) b
+SELECT (SELECT coalesce(sum(baskets), 0) FROM customer_days WHERE business_date = %(day)s
        ) AS baskets,
        (SELECT count(*) FROM customer_days
         WHERE business_date = %(day)s AND customer_id IN (
