@@ -16,10 +16,11 @@ from customer_pipeline.settings import Settings
 DAY = dt.date(2026, 6, 19)
 SIZES = {"customers": 1000, "transactions": 1000, "products": 50, "stores": 10}
 
-#: The summary recomputed from the lines, in numeric (not integer cents).
+#: The summary recomputed from the lines, in numeric (not integer cents), the baskets by
+#: COUNT(DISTINCT) (not through a per-basket grouping).
 RECOMPUTED_SQL = """
 SELECT business_date, customer_id, count(*), sum(quantity), sum(transaction_amount) * 100,
-       min(transaction_date)
+       min(transaction_date), count(DISTINCT basket_id)
 FROM transactions WHERE business_date = %s GROUP BY 1, 2 ORDER BY 1, 2
 """
 SUMMARY_SQL = "SELECT * FROM customer_days WHERE business_date = %s ORDER BY 1, 2"

@@ -136,6 +136,36 @@ def test_promotion_kpis_equal_an_independent_sql_recomputation(
     assert black_friday["promotion_transactions"] == lines
 
 
+#: Per campaign running on the day or sold on it, recomputed from the lines by a join
+#: (not the KPIs' GROUP BY product and promotion).
+PER_PROMOTION_SQL = """
+SELECT p.promotion_id, p.name, count(t.transaction_id), coalesce(sum(t.transaction_amount), 0),
+       coalesce(sum(t.discount_amount), 0)
+FROM promotions p
+LEFT JOIN transactions t ON t.promotion_id = p.promotion_id AND t.business_date = %(day)s
+WHERE (p.start_date <= %(day)s AND p.end_date >= %(day)s) OR t.transaction_id IS NOT NULL
+GROUP BY 1, 2
+ORDER BY 4 DESC, 1
+"""
+
+
+def test_each_promotion_s_figures_equal_an_independent_sql_recomputation(
+    black_friday: dict, db: psycopg.Connection
+) -> None:
+    expected = [
+        (promotion, name, lines, float(sales), float(discount))
+        for promotion, name, lines, sales, discount in db.execute(
+            PER_PROMOTION_SQL, {"day": BLACK_FRIDAY}
+        ).fetchall()
+    ]
+    found = [
+        (p["promotion_id"], p["name"], p["transactions"], p["sales"], p["discount"])
+        for p in black_friday["promotions"]
+    ]
+    assert found == expected
+    assert sum(1 for row in expected if row[2] == 0) < len(expected) and expected[0][2] > 0
+
+
 def test_every_line_of_a_product_on_promotion_gets_its_best_discount(
     black_friday: dict, db: psycopg.Connection
 ) -> None:

@@ -1,4 +1,4 @@
-"""The checks that read the day's customer summary catch what they check."""
+"""The checks that read the day's customer summary or the catalog catch what they check."""
 
 from __future__ import annotations
 
@@ -38,4 +38,24 @@ def test_lines_bought_before_their_customers_sign_up_fail_the_day(
         [dt.datetime.combine(DAY, dt.time(23, 59, 59), tzinfo=dt.UTC), customer],
     )
     with pytest.raises(QualityError, match=rf"before the customer signed up: got {lines}\b"):
+        check_data_quality(small, DAY, expected_rows(small, DAY))
+
+
+def test_a_line_outside_its_day_fails_the_day_once_its_constraint_is_gone(
+    settings: Settings, db: psycopg.Connection, tmp_path: Path
+) -> None:
+    """The timestamp check reads the catalog while transactions' CHECK constraint holds
+    every line to its day, and the day's lines once it is gone."""
+    small = settings.replace(**SIZES)
+    create_tables(small)
+    load_day(small, DAY, generate_day(small, tmp_path, DAY))
+    results = {r.name: r for r in check_data_quality(small, DAY, expected_rows(small, DAY))}
+    assert results["transaction_date within business date (UTC)"].value == 0
+    db.execute("ALTER TABLE transactions DROP CONSTRAINT transactions_date_within_business_date")
+    db.execute(
+        "UPDATE transactions SET transaction_date = transaction_date + interval '1 day' "
+        "WHERE ctid = (SELECT min(ctid) FROM transactions WHERE business_date = %s)",
+        [DAY],
+    )
+    with pytest.raises(QualityError, match=r"within business date \(UTC\): got 1\b"):
         check_data_quality(small, DAY, expected_rows(small, DAY))

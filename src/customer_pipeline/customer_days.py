@@ -1,13 +1,14 @@
 """customer_days: the day's lines summed per customer, one partition per business date.
 
 One row per customer and business date they bought on (lines, quantity, cents, first
-purchase), the GROUP BY customer_id of that day's transactions. The day's load
+purchase, baskets), the GROUP BY customer_id of that day's transactions. The day's load
 writes it in the transaction that swaps in the day's transactions partition
 (:func:`replace_day`): it always equals the loaded lines, whatever the order the days
 were loaded in, and a re-run or a reload of a day replaces it with the day's lines.
 
 The readers get a day's buyers instead of its lines: the day's per-customer KPIs (distinct,
-top and new customers), the checks of the day's new buyers and sign-ups, and the
+top and new customers) and its receipts (the sum of the customers' baskets: a basket has one
+customer), the checks of the day's baskets, new buyers and sign-ups, and the
 Customers section, whose window of RFM_DAYS days is RFM_DAYS partitions of buyers.
 """
 
@@ -22,14 +23,25 @@ from customer_pipeline.database import attach_partition, drop_partition, for_day
 
 CUSTOMER_DAYS = "customer_days"
 
-#: The day's lines per customer. Created as a query result (CREATE TABLE AS: read by
-#: parallel workers; INSERT ... SELECT never is).
+#: The day's lines per customer, through its baskets: the lines summed per basket (a
+#: basket has one customer: issue 11's receipt), then per customer, so that the count of
+#: the customer's baskets comes with the sums (a COUNT(DISTINCT) per customer would sort
+#: the day's lines). The per-basket sums are integers, so that the second pass sums
+#: integers, not numerics (dearer per row). Created as a query result (CREATE TABLE AS:
+#: read by parallel workers; INSERT ... SELECT never is).
 _SUMMARY_SQL = """
 CREATE TABLE {partition} AS
-SELECT {day}::date AS business_date, customer_id, count(*)::integer AS lines,
-       sum(quantity)::bigint AS quantity, sum((transaction_amount * 100)::bigint)::bigint AS cents,
-       min(transaction_date) AS first_purchase
-FROM transactions WHERE business_date = {day}
+SELECT {day}::date AS business_date, customer_id, sum(lines)::integer AS lines,
+       sum(quantity)::bigint AS quantity, sum(cents)::bigint AS cents,
+       min(first_purchase) AS first_purchase, count(*)::integer AS baskets
+FROM (
+    SELECT customer_id, basket_id, count(*)::integer AS lines,
+           sum(quantity)::integer AS quantity,
+           sum((transaction_amount * 100)::bigint)::bigint AS cents,
+           min(transaction_date) AS first_purchase
+    FROM transactions WHERE business_date = {day}
+    GROUP BY customer_id, basket_id
+) per_basket
 GROUP BY customer_id
 """
 
@@ -40,6 +52,7 @@ _COLUMNS = (
     "quantity",
     "cents",
     "first_purchase",
+    "baskets",
 )
 
 

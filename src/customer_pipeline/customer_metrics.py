@@ -49,7 +49,9 @@ WITH per_customer AS MATERIALIZED (
     SELECT customer_id, %(day)s::date - max(business_date) AS recency, count(*) AS days,
            count(*) FILTER (WHERE business_date > %(day)s::date - %(repeat_days)s)
                AS recent_days,
-           sum(cents) AS cents
+           -- float8: summed in place (a bigint's sum keeps a numeric state per customer,
+           -- serialized between the parallel workers), and exact: integers below 2^53
+           sum(cents::float8) AS cents
     FROM customer_days  -- one row per customer and day bought on
     WHERE business_date > %(day)s::date - %(rfm_days)s AND business_date <= %(day)s
     GROUP BY customer_id

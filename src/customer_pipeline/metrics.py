@@ -1,12 +1,11 @@
 """Step 4, calculate_metrics: the day's KPIs, in SQL, stored in daily_metrics.
 
 The report's breakdowns and top 5s (:mod:`customer_pipeline.insights`) come out of the
-same queries and are stored beside the KPIs. They read the day's partitions alone: five
-parallel scans of its lines (by store and payment method, by product, by hour; the
-promotions' figures; its distinct baskets), its customer_days
-(:mod:`customer_pipeline.customer_days`: the day's buyers, for the distinct, top and new
-customers), the day's returns and changed customers by their indexes, and the small
-dimensions.
+same queries and are stored beside the KPIs. They read the day's partitions alone: three
+parallel scans of its lines (by store and payment method, by product and promotion, by
+hour), its customer_days (:mod:`customer_pipeline.customer_days`: the
+day's buyers, for the distinct, top and new customers and the receipts), the day's
+returns and changed customers by their indexes, and the small dimensions.
 
 Money is rounded to cents; "top" entities break ties by the smaller id. A day without
 transactions gives zeros and nulls.
@@ -35,10 +34,12 @@ from customer_pipeline.returns import MAX_DELAY_DAYS
 from customer_pipeline.settings import Settings
 
 #: The day's KPIs and breakdowns, as uniform rows (kind, key, name, detail, figures): three
-#: GROUP BYs (store and payment method, product, hour), each a small hash table that
-#: PostgreSQL fills with parallel workers (GROUPING SETS would be one scan, but never a
-#: parallel one: slower on two cores). Payment methods, stores and the day's totals roll
-#: up from the first; categories and store types from the products and stores sold.
+#: GROUP BYs (store and payment method, product and promotion, hour), each a small hash
+#: table that PostgreSQL fills with parallel workers (GROUPING SETS would be one scan, but
+#: never a parallel one: slower on two cores). Payment methods, stores and the day's totals
+#: roll up from the first; products and the promotions' figures (kind "promotion", key its
+#: id, '' for none: the lines, their sales and discounts) from the second; categories and
+#: store types from the products and stores sold.
 BREAKDOWNS_SQL = """
 WITH by_store_method AS MATERIALIZED (
     SELECT store_id, payment_method, count(*) AS transactions, sum(quantity) AS quantity,
@@ -53,10 +54,14 @@ WITH by_store_method AS MATERIALIZED (
     SELECT store_id, sum(transactions) AS transactions, sum(quantity) AS quantity,
            sum(sales) AS sales
     FROM by_store_method GROUP BY store_id
+), by_product_promotion AS MATERIALIZED (
+    SELECT product_id, promotion_id, count(*) AS transactions, sum(quantity) AS quantity,
+           sum(transaction_amount) AS sales, sum(discount_amount) AS discounts
+    FROM transactions WHERE business_date = %(day)s GROUP BY product_id, promotion_id
 ), by_product AS MATERIALIZED (
-    SELECT product_id, count(*) AS transactions, sum(quantity) AS quantity,
-           sum(transaction_amount) AS sales
-    FROM transactions WHERE business_date = %(day)s GROUP BY product_id
+    SELECT product_id, sum(transactions) AS transactions, sum(quantity) AS quantity,
+           sum(sales) AS sales
+    FROM by_product_promotion GROUP BY product_id
 ), by_hour AS MATERIALIZED (
     -- the stores' local hours (what a sales manager reads: a chain across time zones
     -- peaks at noon everywhere, not at 17:00 UTC): each store's bins of absolute time from
@@ -81,31 +86,36 @@ WITH by_store_method AS MATERIALIZED (
 )
 SELECT 'total' AS kind, '' AS key, '' AS name, '' AS detail, sum(transactions) AS transactions,
        sum(quantity) AS quantity, sum(sales) AS sales, min(smallest) AS smallest,
-       max(largest) AS largest, round(sum(sales) / sum(transactions), 2) AS average
+       max(largest) AS largest, round(sum(sales) / sum(transactions), 2) AS average,
+       NULL::numeric AS discounts
 FROM by_method
 UNION ALL
 SELECT 'payment_method', payment_method, payment_method, '', transactions, quantity, sales,
-       NULL, NULL, NULL
+       NULL, NULL, NULL, NULL
 FROM by_method
 UNION ALL
 SELECT 'category', category, category, '', sum(transactions), sum(quantity), sum(sales),
-       NULL, NULL, NULL
+       NULL, NULL, NULL, NULL
 FROM products_sold GROUP BY category
 UNION ALL
 SELECT 'store_type', store_type, store_type, '', sum(transactions), sum(quantity), sum(sales),
-       NULL, NULL, NULL
+       NULL, NULL, NULL, NULL
 FROM stores_sold GROUP BY store_type
 UNION ALL
 SELECT 'hour', lpad(hour::text, 2, '0'), lpad(hour::text, 2, '0'), '', transactions, quantity,
-       sales, NULL, NULL, NULL
+       sales, NULL, NULL, NULL, NULL
 FROM by_hour
 UNION ALL
+SELECT 'promotion', coalesce(promotion_id::text, ''), '', '', sum(transactions),
+       sum(quantity), sum(sales), NULL, NULL, NULL, sum(discounts)
+FROM by_product_promotion GROUP BY promotion_id
+UNION ALL
 (SELECT 'product', product_id::text, product_name, category, transactions, quantity, sales,
-        NULL, NULL, NULL
+        NULL, NULL, NULL, NULL
  FROM products_sold ORDER BY sales DESC, product_id LIMIT %(top)s)
 UNION ALL
 (SELECT 'store', store_id::text, store_name, location || ' · ' || store_type, transactions,
-        quantity, sales, NULL, NULL, NULL
+        quantity, sales, NULL, NULL, NULL, NULL
  FROM stores_sold ORDER BY sales DESC, store_id LIMIT %(top)s)
 """
 
@@ -124,15 +134,15 @@ FROM top JOIN customers c USING (customer_id)
 ORDER BY top.cents DESC, top.customer_id
 """
 
-#: The basket KPIs' two counts: receipts (distinct basket_id of the day's lines) and the
-#: day's buyers who signed up that day (nobody buys before signing up, so this is their
-#: first purchase): the day's sign-ups, found by the created_at index (a handful of rows,
-#: not a join with every customer), among the day's customer_days. The averages divide
-#: the day's totals by the receipts. A function of the day's lines and the customers
-#: alone: a day loaded alone gives the same figures.
+#: The basket KPIs' two counts: receipts (the day's customer_days' baskets summed: a basket
+#: has one customer, so this is the distinct basket_id of the day's lines, without reading
+#: them) and the day's buyers who signed up that day (nobody buys before signing up, so
+#: this is their first purchase): the day's sign-ups, found by the created_at index (a
+#: handful of rows, not a join with every customer), among the day's customer_days. The
+#: averages divide the day's totals by the receipts. A function of the day's lines and the
+#: customers alone: a day loaded alone gives the same figures.
 BASKETS_SQL = """
-SELECT (SELECT count(*) FROM (
-            SELECT DISTINCT basket_id FROM transactions WHERE business_date = %(day)s) b
+SELECT (SELECT coalesce(sum(baskets), 0) FROM customer_days WHERE business_date = %(day)s
        ) AS baskets,
        (SELECT count(*) FROM customer_days
         WHERE business_date = %(day)s AND customer_id IN (
@@ -142,27 +152,13 @@ SELECT (SELECT count(*) FROM (
        ) AS new
 """
 
-#: The promotions' KPIs, per promotion (one scan of the day's partition): the lines sold on
-#: each (promotion_id null: on none), their sales net of the discounts and the discounts, in
-#: integer cents; and every campaign running on the day, sold or not, with what it applies
-#: to (its category, or its product's name).
-PROMOTIONS_SQL = """
-WITH sold AS MATERIALIZED (
-    SELECT promotion_id, count(*) AS transactions,
-           sum((transaction_amount * 100)::bigint) AS cents,
-           sum((discount_amount * 100)::bigint) AS discount_cents
-    FROM transactions WHERE business_date = %(day)s GROUP BY promotion_id
-), running AS (
-    SELECT p.promotion_id, p.name, p.start_date, p.end_date, p.discount_percent,
-           coalesce(p.category, pr.product_name) AS applies_to
-    FROM promotions p LEFT JOIN products pr USING (product_id)
-    WHERE p.start_date <= %(day)s AND p.end_date >= %(day)s
-)
-SELECT promotion_id, r.name, r.start_date, r.end_date, r.discount_percent, r.applies_to,
-       coalesce(s.transactions, 0) AS transactions, coalesce(s.cents, 0) AS cents,
-       coalesce(s.discount_cents, 0) AS discount_cents
-FROM sold s FULL JOIN running r USING (promotion_id)
-ORDER BY cents DESC, promotion_id NULLS FIRST
+#: Every campaign running on the day, with what it applies to (its category, or its
+#: product's name); its figures come from BREAKDOWNS_SQL's (:func:`_promotion_rows`).
+RUNNING_PROMOTIONS_SQL = """
+SELECT p.promotion_id, p.name, p.start_date, p.end_date, p.discount_percent,
+       coalesce(p.category, pr.product_name) AS applies_to
+FROM promotions p LEFT JOIN products pr USING (product_id)
+WHERE p.start_date <= %(day)s AND p.end_date >= %(day)s
 """
 
 #: The returns processed on the day (published: of sale days loaded; see
@@ -246,11 +242,12 @@ def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any],
         for_day_scans(conn)
         grouped = cur.execute(BREAKDOWNS_SQL, params).fetchall()
         customers = cur.execute(CUSTOMERS_SQL, params).fetchall()
-        promotions = cur.execute(PROMOTIONS_SQL, params).fetchall()
+        running = cur.execute(RUNNING_PROMOTIONS_SQL, params).fetchall()
         baskets = cur.execute(BASKETS_SQL, params).fetchone()
         returned = cur.execute(RETURNS_SQL, params).fetchall()
         changes = cur.execute(CHANGES_SQL, params).fetchone()
     totals = next((row for row in grouped if row["kind"] == "total"), {})
+    promotions = _promotion_rows([row for row in grouped if row["kind"] == "promotion"], running)
 
     def rows(kind: str) -> list[dict[str, Any]]:
         return [row for row in grouped if row["kind"] == kind]
@@ -343,6 +340,38 @@ def _return_kpis(
             for category in sorted(lines.keys() | count.keys())
         },
     }
+
+
+def _promotion_rows(
+    sold: list[dict[str, Any]], running: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Per promotion sold or running on the day (promotion_id None: the lines on none): its
+    description (None when not running), lines, sales and discounts in integer cents; the
+    largest sales first, then by id (None first)."""
+    figures = {int(row["key"]) if row["key"] else None: row for row in sold}
+    described = {row["promotion_id"]: row for row in running}
+    rows = []
+    for promotion in figures.keys() | described.keys():
+        about, sold_on = described.get(promotion, {}), figures.get(promotion)
+        fields = ("name", "start_date", "end_date", "discount_percent", "applies_to")
+        rows.append(
+            {
+                "promotion_id": promotion,
+                **{field: about.get(field) for field in fields},
+                "transactions": int(sold_on["transactions"]) if sold_on else 0,
+                "cents": _cents(sold_on["sales"]) if sold_on else 0,
+                "discount_cents": _cents(sold_on["discounts"]) if sold_on else 0,
+            }
+        )
+    rows.sort(
+        key=lambda row: (-row["cents"], row["promotion_id"] is not None, row["promotion_id"] or 0)
+    )
+    return rows
+
+
+def _cents(amount: Decimal) -> int:
+    """An exact NUMERIC sum of money (two decimals) in integer cents."""
+    return int(amount * 100)
 
 
 def _promotion_kpis(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -7,13 +7,17 @@ The checks, in the report's order:
 - integrity: every line's customer, product, store and promotion exist: the validated
   foreign keys of transactions guarantee it (checked in the catalog, not by joining every
   customer); amounts = unit_price x quantity - discount; timestamps within the business
-  date (UTC); no purchase before the customer signed up;
+  date (UTC): transactions' validated CHECK constraints guarantee them (checked in the
+  catalog; the day's lines are counted only when a constraint is gone); no purchase
+  before the customer signed up;
 - volume: the day's transactions, baskets, sales and new customers against the same
   weekday of the previous weeks (:mod:`customer_pipeline.baselines`): outside
   [0.5x, 2x] the expected value is an error, outside the KPI's usual band a warning.
 
-Everything reads the day's partitions of transactions and customer_days, the
-day's (and later) sign-ups by the customers' created_at index, the small dimensions and a
+Everything reads the day's partition of customer_days (the day's lines, sales and
+baskets, summed when they were loaded; the lines themselves only for a new buyer who
+bought before signing up, or a CHECK constraint gone), the catalog, the day's (and later)
+sign-ups by the customers' created_at index, the small dimensions and a
 few rows of daily_metrics: the cost follows the day, not the history. The results are
 stored per day in ``quality_results`` (replaced when the checks run again); an error
 raises QualityError, which stops the day before its KPIs are published; warnings go in
@@ -35,24 +39,28 @@ from customer_pipeline.database import connect, for_day_scans
 from customer_pipeline.errors import QualityError
 from customer_pipeline.settings import Settings
 
-#: The day's figures: two scans of the day's partition (its totals and amounts; its
-#: baskets), the day's customer_days (its buyers who signed up since the day's start, found
-#: by the customers_created_at index: the day's new buyers, and the only ones who can
-#: have bought before signing up: their lines are read only when one of them did), the
-#: day's sign-ups, the small dimensions' counts and the catalog's validated foreign keys
-#: of transactions.
+#: The day's figures, without reading the day's lines in the ordinary case: its lines,
+#: sales and baskets from the day's customer_days (the day's lines summed per customer,
+#: written from them in the transaction that swapped them in: what was loaded); its
+#: amounts and timestamps guaranteed by transactions' validated CHECK constraints (a
+#: partition cannot be attached without them, nor a line written against them: checked in
+#: the catalog, as the foreign keys are), the lines counted only when one of those is gone;
+#: the day's buyers who signed up since the day's start (found by the customers_created_at
+#: index: the day's new buyers, and the only ones who can have bought before signing up:
+#: their lines are read only when one of them did), the day's sign-ups, the small
+#: dimensions' counts and the catalog's validated foreign keys of transactions.
 DAY_SQL = """
 WITH lines AS (
-    SELECT count(*) AS transactions,
-           coalesce(sum(transaction_amount), 0) AS sales,
-           count(*) FILTER (
-               WHERE transaction_amount <> unit_price * quantity - discount_amount
-                  OR discount_amount < 0
-           ) AS bad_amounts,
-           count(*) FILTER (
-               WHERE transaction_date < %(start)s OR transaction_date >= %(end)s
-           ) AS outside_the_day
-    FROM transactions WHERE business_date = %(day)s
+    SELECT coalesce(sum(lines), 0) AS transactions,
+           coalesce(sum(cents), 0) / 100.0 AS sales,
+           coalesce(sum(baskets), 0) AS baskets
+    FROM customer_days WHERE business_date = %(day)s
+), guaranteed AS (
+    SELECT count(*) FILTER (WHERE conname = ANY(%(amount_checks)s)) = %(amount_count)s
+               AS amounts,
+           count(*) FILTER (WHERE conname = ANY(%(date_checks)s)) = %(date_count)s AS dates
+    FROM pg_constraint
+    WHERE conrelid = 'transactions'::regclass AND contype = 'c' AND convalidated
 ), signed_up_buyers AS MATERIALIZED (
     -- bounded by the latest sign-up (the index's last entry): a range the planner reads
     -- by the index whatever its statistics of customers say (they lag the day's load)
@@ -62,9 +70,17 @@ WITH lines AS (
       AND c.created_at <= (SELECT max(created_at) FROM customers)
 )
 SELECT lines.*,
-       (SELECT count(*) FROM (
-            SELECT DISTINCT basket_id FROM transactions WHERE business_date = %(day)s) b
-       ) AS baskets,
+       CASE WHEN (SELECT amounts FROM guaranteed) THEN 0 ELSE (
+           SELECT count(*) FROM transactions
+           WHERE business_date = %(day)s
+             AND (transaction_amount <> unit_price * quantity - discount_amount
+                  OR discount_amount < 0))
+       END AS bad_amounts,
+       CASE WHEN (SELECT dates FROM guaranteed) THEN 0 ELSE (
+           SELECT count(*) FROM transactions
+           WHERE business_date = %(day)s
+             AND (transaction_date < %(start)s OR transaction_date >= %(end)s))
+       END AS outside_the_day,
        (SELECT count(*) FROM transactions t JOIN signed_up_buyers s USING (customer_id)
         WHERE t.business_date = %(day)s AND s.first_purchase < s.created_at
           AND t.transaction_date < s.created_at) AS before_sign_up,
@@ -79,6 +95,15 @@ SELECT lines.*,
        ) AS foreign_keys
 FROM lines
 """
+
+#: transactions' CHECK constraints (schema.sql) that guarantee the amount check (amount =
+#: unit_price x quantity - discount, discount >= 0) and the timestamp check (within the
+#: business date): while all are there and validated, no line of any partition breaks them.
+AMOUNT_CHECKS = (
+    "transactions_amount_is_price_times_quantity_less_discount",
+    "transactions_discount_amount_check",
+)
+DATE_CHECKS = ("transactions_date_within_business_date",)
 
 #: transactions' foreign keys: customer, product, store, promotion.
 FOREIGN_KEYS = 4
@@ -192,7 +217,15 @@ def run_checks(
 ) -> list[CheckResult]:
     """Every check of `day`, on `conn` (nothing stored)."""
     start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-    params = {"day": day, "start": start, "end": start + dt.timedelta(days=1)}
+    params = {
+        "day": day,
+        "start": start,
+        "end": start + dt.timedelta(days=1),
+        "amount_checks": list(AMOUNT_CHECKS),
+        "amount_count": len(AMOUNT_CHECKS),
+        "date_checks": list(DATE_CHECKS),
+        "date_count": len(DATE_CHECKS),
+    }
     with conn.cursor(row_factory=dict_row) as cur:
         for_day_scans(conn)
         found = cur.execute(DAY_SQL, params).fetchone()

@@ -41,8 +41,8 @@ SCHEMA_SQL = files("customer_pipeline").joinpath("sql/schema.sql").read_text()
 #: and tier, the transactions' promotion and discount; 5: returns and returns_scheduled;
 #: 6: the KPIs' baselines and Customers section, quality_results, the customers'
 #: created_at index; 7: customers' and products' histories, closed_at, discontinued_at;
-#: 8: customer_days, the per-day customer summary).
-SCHEMA_VERSION = 8
+#: 8: customer_days, the per-day customer summary; 9: customer_days.baskets).
+SCHEMA_VERSION = 9
 _PREFIX = "customer-pipeline schema "
 _MARK = f"{_PREFIX}{SCHEMA_VERSION}"
 #: Version 2 marked only its transactions table; these were its other tables.

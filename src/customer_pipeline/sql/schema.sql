@@ -135,7 +135,8 @@ CREATE TABLE IF NOT EXISTS customer_days (
     lines          integer     NOT NULL,  -- the day's lines (transactions) of the customer
     quantity       bigint      NOT NULL,
     cents          bigint      NOT NULL,  -- sum of transaction_amount, in cents
-    first_purchase timestamptz NOT NULL   -- the earliest transaction_date of the day
+    first_purchase timestamptz NOT NULL,  -- the earliest transaction_date of the day
+    baskets        integer     NOT NULL   -- the day's distinct basket_id of the customer
 ) PARTITION BY RANGE (business_date);
 
 -- Returns. A sale day's load holds the returns of its lines here (drawn when the day is
