@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
+import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from conftest import expected_rows, generate_day, present_rows
-from customer_pipeline.load import load_day
+from customer_pipeline.load import load_day, staged_day
 from customer_pipeline.schema import TABLES, create_tables
 from customer_pipeline.settings import Settings
 from customer_pipeline.tables import GENERATED
@@ -273,3 +275,46 @@ def test_a_role_that_owns_only_its_schema_can_create_the_tables(
     finally:
         db.execute(f"DROP SCHEMA IF EXISTS {settings.db_schema} CASCADE")
         db.execute(f"DROP ROLE {role}")
+
+
+def test_the_day_s_sums_are_made_beside_the_merge(
+    settings: Settings, tmp_path: Path, db: psycopg.Connection
+) -> None:
+    """customer_days' GROUP BY of the day's lines runs on a second connection, from the
+    stage, while the swap merges the dimensions: with the merge held up, the sums are
+    already made (a committed table the swap then puts in place)."""
+    create_tables(settings)
+    files = generate_day(settings, tmp_path / "f", DAY)
+    summed = f"customer_days_{DAY:%Y%m%d}_stage"
+    assert staged_day(summed) == DAY  # a dead load's is dropped like its other stages
+    blocker = psycopg.connect(db.info.dsn)
+    blocker.execute(f"SET search_path TO {settings.db_schema}")
+    blocker.execute("LOCK TABLE customers IN SHARE MODE")  # the merge's writes wait
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            load_day(settings, DAY, files)
+        except BaseException as exc:  # asserted below
+            errors.append(exc)
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        buyers = None
+        while buyers is None and time.monotonic() < deadline and thread.is_alive():
+            with contextlib.suppress(psycopg.errors.UndefinedTable):
+                buyers = db.execute(f"SELECT count(*) FROM {summed}").fetchone()[0]
+            time.sleep(0.1)
+        waiting = thread.is_alive()  # (reading customers now would queue behind the merge)
+    finally:
+        blocker.close()
+        thread.join()
+    assert errors == []
+    assert buyers is not None and waiting  # summed while the merge waited
+    assert buyers == day_totals(db)[3] > 0
+    assert db.execute(
+        "SELECT count(*), sum(lines) FROM customer_days WHERE business_date = %s", [DAY]
+    ).fetchone() == (buyers, day_totals(db)[0])
+    assert summed not in table_names(db)

@@ -39,7 +39,7 @@ FROM (
            sum(quantity)::integer AS quantity,
            sum((transaction_amount * 100)::bigint)::bigint AS cents,
            min(transaction_date) AS first_purchase
-    FROM transactions WHERE business_date = {day}
+    FROM {source} WHERE business_date = {day}
     GROUP BY customer_id, basket_id
 ) per_basket
 GROUP BY customer_id
@@ -66,26 +66,47 @@ def _bounds(day: dt.date) -> sql.Composable:
     )
 
 
-def replace_day(conn: psycopg.Connection, day: dt.date) -> None:
+def replace_day(conn: psycopg.Connection, day: dt.date, *, summed: str | None = None) -> None:
     """Replace the day's partition of customer_days by the sums of the day's lines (no
     lines: an empty partition), atomically. The load calls it in its swap transaction,
     once the day's transactions partition is in; whoever changes a day's lines by other
-    means (by hand, in SQL) calls it after them."""
+    means (by hand, in SQL) calls it after them. `summed`: a table that sum_day made
+    already from the same lines (the load's, beside its merge), put in place as it is."""
     name = partition_name(day)
     partition, bound = sql.Identifier(name), f"{name}_bound"
     with conn.transaction():
         drop_partition(conn, CUSTOMER_DAYS, name)
+        if summed is None:
+            sum_day(conn, day, name, "transactions")
+        else:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(summed), partition)
+            )
+        next_day = sql.Literal(day + dt.timedelta(days=1))
+        attach_partition(conn, CUSTOMER_DAYS, name, sql.Literal(day), next_day, bound)
+
+
+def sum_day(conn: psycopg.Connection, day: dt.date, name: str, source: str) -> None:
+    """Create table `name`, ready to be attached as `day`'s partition of customer_days (the
+    bound named after partition_name(day)) and analyzed: the sums of `source`'s lines of
+    `day`."""
+    table, bound = sql.Identifier(name), f"{partition_name(day)}_bound"
+    with conn.transaction():
         # hashed: the partitioned transactions has no statistics of its own, so the planner
         # guesses 200 customers (and would sort them)
         for_day_scans(conn)
         conn.execute("SET LOCAL enable_sort = off")
-        conn.execute(sql.SQL(_SUMMARY_SQL).format(partition=partition, day=sql.Literal(day)))
-        for setting in ("work_mem", "jit", "enable_sort"):  # the load's own, from here on
+        conn.execute(
+            sql.SQL(_SUMMARY_SQL).format(
+                partition=table, source=sql.Identifier(source), day=sql.Literal(day)
+            )
+        )
+        for setting in ("work_mem", "jit", "enable_sort"):  # the caller's own, from here on
             conn.execute(f"SET LOCAL {setting} = DEFAULT")
         # the parent's NOT NULLs and the bound, checked in one pass: attaching reads nothing
         conn.execute(
             sql.SQL("ALTER TABLE {} {}, ADD CONSTRAINT {} CHECK ({})").format(
-                partition,
+                table,
                 sql.SQL(", ").join(
                     sql.SQL("ALTER {} SET NOT NULL").format(sql.Identifier(c)) for c in _COLUMNS
                 ),
@@ -93,6 +114,4 @@ def replace_day(conn: psycopg.Connection, day: dt.date) -> None:
                 _bounds(day),
             )
         )
-        next_day = sql.Literal(day + dt.timedelta(days=1))
-        attach_partition(conn, CUSTOMER_DAYS, name, sql.Literal(day), next_day, bound)
-        conn.execute(sql.SQL("ANALYZE {}").format(partition))  # its readers come next
+        conn.execute(sql.SQL("ANALYZE {}").format(table))  # its readers come next

@@ -91,9 +91,14 @@ def _stage_name(table: str, day: dt.date) -> str:
     return f"{table}_{day:%Y%m%d}_stage"
 
 
+def _summed_name(day: dt.date) -> str:
+    """The day's customer_days made from the stage of its lines, before the swap."""
+    return _stage_name(customer_days.CUSTOMER_DAYS, day)
+
+
 def staged_day(table_name: str) -> dt.date | None:
     """The date whose load made the staging table `table_name`; None when it is not one."""
-    tables = "|".join(GENERATED)
+    tables = "|".join((*GENERATED, customer_days.CUSTOMER_DAYS))
     if not (found := re.fullmatch(rf"(?:{tables})_(\d{{8}})_stage", table_name)):
         return None
     try:
@@ -395,9 +400,9 @@ def load_day(settings: Settings, day: dt.date, files: Sequence[GeneratedFile]) -
             # the connection may be lost too: then the next run drops them (the load lock
             # went with the connection); the load's own error is the one to report
             with contextlib.suppress(psycopg.Error):
-                _drop_stages(session, stages)
+                _drop_stages(session, stages, day)
             raise
-        _drop_stages(session, stages)
+        _drop_stages(session, stages, day)
     counts = dict.fromkeys(GENERATED, 0)
     for index, rows in copied.items():
         counts[files[index].table] += rows
@@ -405,15 +410,15 @@ def load_day(settings: Settings, day: dt.date, files: Sequence[GeneratedFile]) -
     return counts
 
 
-def _drop_stages(session: psycopg.Connection, stages: Mapping[str, str]) -> None:
-    for stage in stages.values():
+def _drop_stages(session: psycopg.Connection, stages: Mapping[str, str], day: dt.date) -> None:
+    for stage in (*stages.values(), _summed_name(day)):
         session.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stage)))
 
 
 def _prepare_stages(session: psycopg.Connection, stages: Mapping[str, str], day: dt.date) -> None:
     """Fresh staging tables: the day's partitions (with the parent's checks and the
     partition's bound, all checked during the COPY; keyed later), unlogged dimensions."""
-    _drop_stages(session, stages)  # what a dead load of this date left
+    _drop_stages(session, stages, day)  # what a dead load of this date left
     for table, stage in stages.items():
         if table not in DAY_PARTITIONED:
             like = GENERATED[table].history or table  # versions: like their history
@@ -457,19 +462,41 @@ def _key_stages(session: psycopg.Connection, stages: Mapping[str, str]) -> None:
 
 
 @contextlib.contextmanager
-def _analyzing(settings: Settings, stage: str) -> Iterator[Callable[[], None]]:
-    """ANALYZE the stage on a second connection while the block runs (the dimensions'
-    upserts); the block calls what this yields to wait for it. Without the statistics the
-    checks and KPIs that follow are planned for a handful of rows (sorts instead of
-    parallel hash aggregates)."""
+def _beside_merge(
+    settings: Settings, day: dt.date, stage: str
+) -> Iterator[tuple[Callable[[], None], Callable[[], str]]]:
+    """On a second connection while the block runs (the dimensions' merges, then the
+    attaches): ANALYZE the stage of the day's lines, then sum them per customer into the
+    day's customer_days (customer_days.sum_day; the lines are the stage's, and the swap
+    publishes exactly those). The block calls what this yields to wait for each: the
+    first, then the second, which returns the summed table's name. Without the
+    statistics the checks and KPIs that follow are planned for a handful of rows (sorts
+    instead of parallel hash aggregates); the sums cost a GROUP BY of the day's lines that
+    the swap would otherwise run alone."""
+    summed = _summed_name(day)
+    analyzed = threading.Event()
 
-    def analyze() -> None:
+    def work() -> str:
         with connect(settings, autocommit=True) as conn:
             conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
+            analyzed.set()
+            customer_days.sum_day(conn, day, summed, stage)
+        return summed
+
+    def wait_analyzed() -> None:
+        while not analyzed.wait(0.05):
+            if done.done():  # failed before the statistics were in
+                done.result()
 
     with ThreadPoolExecutor(1) as helper:
-        analyzed = helper.submit(analyze)
-        yield analyzed.result
+        done = helper.submit(work)
+        try:
+            yield wait_analyzed, done.result
+        except BaseException:
+            done.cancel()
+            with contextlib.suppress(BaseException):
+                done.result()  # its own error is not the one to report
+            raise
 
 
 def _swap(
@@ -479,10 +506,10 @@ def _swap(
     stages: Mapping[str, str],
 ) -> None:
     """In one transaction: upsert the dimensions, then replace the day's partitions by the
-    keyed stages (transactions analyzed meanwhile), the day's customer_days from them, and
-    publish the returns due."""
+    keyed stages (transactions analyzed and summed per customer meanwhile, see
+    _beside_merge), the day's customer_days by those sums, and publish the returns due."""
     stage = stages[TRANSACTIONS.name]
-    with _analyzing(settings, stage) as analyzed, session.transaction():
+    with _beside_merge(settings, day, stage) as (analyzed, summed), session.transaction():
         schema_lock(session, settings, "swap")  # one swap at a time: no lock-order deadlocks
         for table in DIMENSIONS:
             if table.history:
@@ -491,9 +518,11 @@ def _swap(
                 _upsert_dimension(session, table, stages[table.name])
         analyzed()  # raises what ANALYZE raised
         returns.withdraw(session, day)  # their foreign key would hold the old partition
+        # before the stage is renamed: the sums read it (and would hold the rename anyway)
+        day_sums = summed()
         for table in DAY_PARTITIONED:
             _attach(session, table, day, stages[table])
-        customer_days.replace_day(session, day)
+        customer_days.replace_day(session, day, summed=day_sums)
         returns.publish(session, day)
 
 
