@@ -11,7 +11,11 @@ their own weekday, occasional ones now and then, lapsed ones stop coming some mo
 after signing up; how often (visits a week) is skewed but bounded, so the busiest
 shoppers are busy through coming back, never through absurd days: the day's volume
 scales the rhythms, but nobody is expected more than MOST_VISITS_A_DAY times on a day
-(what a busy day needs beyond that comes from the others). Every block of
+(what a busy day needs beyond that comes from the others). Households also differ in
+what they spend per visit (:func:`spend_tier`: a lognormal level, persistent, a keyed
+draw of the customer's number): it makes their baskets fuller or emptier
+(:mod:`.transactions`), so a month's sales stay skewed even where the cap flattens how
+often people come (the history's first weeks at the 1M scale). Every block of
 customers holds the same rhythms, dealt to its rows in its own order (:class:`Layout`),
 so that a day's visits are drawn in a time proportional to their number, not to the
 population (:func:`day_visits`).
@@ -20,6 +24,7 @@ population (:func:`day_visits`).
 from __future__ import annotations
 
 import datetime as dt
+import statistics
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -52,6 +57,19 @@ LAPSE_DAYS = 150  # mean days from sign-up to a lapsed customer's last visit
 #: a customer's expected visits on one day, at most: so at most 2 visits, whatever the
 #: day's volume against the population (early in the history, or on a December Saturday)
 MOST_VISITS_A_DAY = 1.5
+#: what a household spends per visit, against the others: lognormal of this sigma (median
+#: 1), in SPEND_TIERS equally likely tiers; the tiers' levels have mean 1
+SPEND_SIGMA = 0.55
+SPEND_BITS = 4
+SPEND_TIERS = 1 << SPEND_BITS
+SPEND_PART = 3  # the keyed draw (Stream.CUSTOMER_IDS) of a customer's spend tier
+_SPEND = np.exp(
+    SPEND_SIGMA
+    * np.array(
+        [statistics.NormalDist().inv_cdf((t + 0.5) / SPEND_TIERS) for t in range(SPEND_TIERS)]
+    )
+)
+SPEND_LEVELS = _SPEND / _SPEND.mean()  # each tier's level: its baskets' lines, against the mean
 
 
 @dataclass(frozen=True)
@@ -63,6 +81,7 @@ class Facts:
     weekday: np.ndarray  # a weekly shopper's own weekday (0: Monday)
     visits: np.ndarray  # expected visits a week (float32)
     lapses: np.ndarray  # the day (since 1970) from which a lapsed customer never comes
+    spend: np.ndarray  # spend tier (0 .. SPEND_TIERS - 1: SPEND_LEVELS), see spend_tier
 
 
 #: A block's rows fall into groups: weekly shoppers of each weekday (Monday .. Sunday),
@@ -134,6 +153,13 @@ def _lapses(seed: int, index: np.ndarray, segment: np.ndarray, created_day) -> n
     return np.where(segment == LAPSED, created_day + after, _NEVER).astype(np.int32)
 
 
+def spend_tier(seed: int, index: np.ndarray) -> np.ndarray:
+    """The spend tier of customers `index` (int8, 0 .. SPEND_TIERS - 1, equally likely):
+    a keyed draw of the customer's number alone, the same on every day, O(1) a customer."""
+    bits = keyed_bits(seed, Stream.CUSTOMER_IDS, index, part=SPEND_PART)
+    return (bits >> np.uint64(64 - SPEND_BITS)).astype(np.int8)  # its top SPEND_BITS
+
+
 def customer_ids(settings: Settings, index: np.ndarray) -> np.ndarray:
     """The customer_id (UUID text) of customers `index`: computed, never looked up."""
     return keyed_uuid4(settings.seed, Stream.CUSTOMER_IDS, index)
@@ -158,9 +184,8 @@ def _facts_block(settings: Settings, block: int) -> Facts:
     index = np.arange(block * BLOCK_ROWS, (block + 1) * BLOCK_ROWS)
     created = _created(settings, block)
     segment, weekday, visits = _rhythm(settings.seed, index)
-    return Facts(
-        created, segment, weekday, visits, _lapses(settings.seed, index, segment, created // 86_400)
-    )
+    lapses = _lapses(settings.seed, index, segment, created // 86_400)
+    return Facts(created, segment, weekday, visits, lapses, spend_tier(settings.seed, index))
 
 
 def _share(segment: np.ndarray, weekday: np.ndarray, day: dt.date) -> np.ndarray:
@@ -312,7 +337,7 @@ def facts_of(settings: Settings, index: np.ndarray) -> Facts:
     (created,) = take(index, lambda block: [_created(settings, block)])
     segment, weekday, visits = _rhythm(settings.seed, index)
     lapses = _lapses(settings.seed, index, segment, created // 86_400)
-    return Facts(created, segment, weekday, visits, lapses)
+    return Facts(created, segment, weekday, visits, lapses, spend_tier(settings.seed, index))
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,14 @@ from customer_pipeline.generate.catalog import (
     SINGLE_UNIT,
     STORE_TYPES,
 )
-from customer_pipeline.generate.customers import created_between, customer_ids, day_visits
+from customer_pipeline.generate.customers import (
+    SPEND_LEVELS,
+    SPEND_TIERS,
+    created_between,
+    customer_ids,
+    day_visits,
+    spend_tier,
+)
 from customer_pipeline.generate.product_changes import on_sale
 from customer_pipeline.generate.products import product_facts
 from customer_pipeline.generate.promotions import discounts, popularity_on, promotion_columns
@@ -67,11 +74,14 @@ FIRST_DAY_BUYERS = 0.6  # share of a day's sign-ups who buy that day (online)
 #: outnumber them, so no visit is used twice (see _visitors)
 SPARE_VISITS = 1.3
 RESOLUTION = 200  # rows of a quantile table: hour and payment method in 0.5% steps
-#: lines per basket (1, 2, ...), by channel: a shop's trolley is fuller than a web order
+#: lines per basket (1, 2, ...), by channel: a shop's trolley is fuller than a web order;
+#: each is continued by a geometric tail to MOST_LINES (the fullest trolleys), and tilted
+#: towards fuller or emptier baskets by the customer's spend tier (_tilted)
 BASKET_LINES = {
     "Retail": (30, 22, 16, 11, 7, 5, 3, 2, 1.5, 1, 0.7, 0.5, 0.3),
     "Online": (46, 24, 13, 7, 4, 2.5, 1.5, 1, 0.5, 0.3),
 }
+MOST_LINES = {"Retail": 30, "Online": 20}
 RELATED_SHARE = 0.6  # of a basket's further lines: from its first line's category
 COMPLEMENTS_PART = 4  # the stream part of the complements' draws
 REDRAWS = 8  # rounds of drawing a basket's repeated products again
@@ -101,17 +111,55 @@ def _padded(rows: tuple[tuple[float, ...], ...]) -> np.ndarray:
     return np.array([row + (0,) * (width - len(row)) for row in rows], dtype=np.float64)
 
 
+def _with_tail(weights: tuple[float, ...], most: int) -> np.ndarray:
+    """weights continued to `most` lines by the ratio of their last two."""
+    ratio = weights[-1] / weights[-2]
+    tail = weights[-1] * ratio ** np.arange(1, most - len(weights) + 1)
+    return np.concatenate([weights, tail])
+
+
+def _tilted(weights: np.ndarray, mean: float) -> np.ndarray:
+    """weights x theta^(lines - 1), theta such that the mean lines are `mean` (bisection
+    on log theta): a fuller or emptier basket of the same shape."""
+    lines = np.arange(1, len(weights) + 1)
+    low, high = -5.0, 5.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        tilted = weights * np.exp(middle * (lines - 1))
+        if (tilted * lines).sum() / tilted.sum() < mean:
+            low = middle
+        else:
+            high = middle
+    return tilted / tilted.sum()
+
+
+def _lines_weights() -> np.ndarray:
+    """(channels x SPEND_TIERS, most lines) weights: row channel x SPEND_TIERS + tier, the
+    channel's lines tilted to its mean x the tier's SPEND_LEVELS."""
+    rows = []
+    for kind in STORE_TYPES:
+        weights = _with_tail(BASKET_LINES[kind], MOST_LINES[kind])
+        mean = (weights * np.arange(1, len(weights) + 1)).sum() / weights.sum()
+        rows += [tuple(_tilted(weights, mean * level)) for level in SPEND_LEVELS]
+    return _padded(tuple(rows))
+
+
 _METHOD_TABLE = quantile_table(np.array(PAYMENT_MIX))  # rows: Retail, Online
-_LINES_WEIGHTS = _padded(tuple(BASKET_LINES[kind] for kind in STORE_TYPES))
-_LINES_TABLE = quantile_table(_LINES_WEIGHTS) + 1  # rows: Retail, Online; lines per basket
+_LINES_WEIGHTS = _lines_weights()
+#: rows: Retail's tiers, then Online's (see _lines_weights); lines per basket
+_LINES_TABLE = quantile_table(_LINES_WEIGHTS) + 1
 #: (kinds, most complements) table of each kind's complements, and how many it has
 _COMPLEMENT_COUNT = np.array([len(found) for found in COMPLEMENTS])
 _COMPLEMENT_KINDS = np.array(
     [found + (0,) * (_COMPLEMENT_COUNT.max() - len(found)) for found in COMPLEMENTS]
 )
-_MEAN_LINES = (_LINES_WEIGHTS * np.arange(1, _LINES_WEIGHTS.shape[1] + 1)).sum(
-    axis=1
-) / _LINES_WEIGHTS.sum(axis=1)
+#: mean lines per basket of each channel, over its tiers (a basket's tier is its customer's:
+#: the tiers are equally likely among the day's visits)
+_MEAN_LINES = (
+    (_LINES_TABLE.astype(np.float64).mean(axis=1))
+    .reshape(len(STORE_TYPES), SPEND_TIERS)
+    .mean(axis=1)
+)
 
 
 @dataclass(frozen=True)
@@ -269,31 +317,47 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     )
 
 
-def _candidates(rng: np.random.Generator, plan: DayPlan, n: int):
-    """Store, first-purchase flag and size of n baskets."""
+def _candidates(
+    rng: np.random.Generator, plan: DayPlan, block: int, made: int, firsts: int, n: int
+):
+    """Store, first-purchase flag, newcomer, customer and size of n baskets: the block's
+    baskets made .. made + n, after `firsts` first-purchase draws. The i-th first purchase
+    of block b is newcomer (b + blocks x i) mod new, and none after the day's sign-ups have
+    had two (each about once, never one many times); basket j is a visit, (b + blocks x j)
+    mod visits. A basket's lines follow its customer's spend tier."""
     store = weighted_sample(rng, plan.store_tickets, n)
     first_purchase = rng.random(n) < plan.new_share
     if len(plan.online_stores):  # a newcomer's first purchase is online, after signing up
         shop = plan.online_stores[rng.integers(0, len(plan.online_stores), n)]
         store = np.where(first_purchase, shop, store)
-    size = _LINES_TABLE[plan.store_online[store].astype(np.intp), rng.integers(0, RESOLUTION, n)]
-    return store, first_purchase, np.minimum(size.astype(np.int64), len(plan.price_cents))
+    turn = block + plan.blocks * (firsts + np.cumsum(first_purchase) - 1)
+    drawn = int(first_purchase.sum())
+    first_purchase &= turn < 2 * plan.new
+    newcomer = turn % max(plan.new, 1)
+    visit = plan.visitors[(block + plan.blocks * np.arange(made, made + n)) % len(plan.visitors)]
+    customer = np.where(first_purchase, plan.returning + newcomer, visit)
+    row = plan.store_online[store].astype(np.intp) * SPEND_TIERS + spend_tier(plan.seed, customer)
+    size = _LINES_TABLE[row, rng.integers(0, RESOLUTION, n)]
+    size = np.minimum(size.astype(np.int64), len(plan.price_cents))
+    return (store, first_purchase, newcomer, customer, size), drawn
 
 
-def _baskets(rng: np.random.Generator, plan: DayPlan, n: int):
-    """Store, first-purchase flag and size of the baskets that fill exactly n lines (the
-    last one cut; no basket has more lines than there are products), drawn n / 2 at a
-    time: one draw is nearly always enough."""
-    parts, lines = [], 0
+def _baskets(rng: np.random.Generator, plan: DayPlan, block: int, n: int):
+    """Store, first-purchase flag, newcomer, customer and size of the block's baskets that
+    fill exactly n lines (the last one cut; no basket has more lines than there are
+    products), drawn n / 2 at a time: one draw is nearly always enough."""
+    parts, lines, made, firsts = [], 0, 0, 0
     while lines < n:
-        parts.append(_candidates(rng, plan, n // 2))
-        lines += int(parts[-1][2].sum())
-    store, first_purchase, size = (np.concatenate(column) for column in zip(*parts, strict=True))
+        part, drawn = _candidates(rng, plan, block, made, firsts, n // 2)
+        parts.append(part)
+        lines += int(part[-1].sum())
+        made, firsts = made + n // 2, firsts + drawn
+    *columns, size = (np.concatenate(column) for column in zip(*parts, strict=True))
     ends = np.cumsum(size)
     k = int(np.searchsorted(ends, n)) + 1
     size = size[:k]
     size[-1] -= ends[k - 1] - n
-    return store[:k], first_purchase[:k], size
+    return *(column[:k] for column in columns), size
 
 
 def _complements(rng: np.random.Generator, plan: DayPlan, kind: np.ndarray) -> np.ndarray:
@@ -364,15 +428,8 @@ def _repeated(product: np.ndarray, basket: np.ndarray, products: int) -> np.ndar
 def block_lines(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> Lines:
     """Block `block` of the day: BLOCK_ROWS lines in whole baskets (the last one cut)."""
     rng = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), block)
-    store, first_purchase, size = _baskets(rng, plan, BLOCK_ROWS)
+    store, first_purchase, newcomer, customer, size = _baskets(rng, plan, block, BLOCK_ROWS)
     k = len(size)
-    # the block's i-th first purchase is newcomer (b + blocks x i) mod new, and none after
-    # the day's sign-ups have had two: each about once, never one many times
-    turn = block + plan.blocks * (np.cumsum(first_purchase) - 1)
-    first_purchase &= turn < 2 * plan.new
-    newcomer = turn % max(plan.new, 1)
-    visit = plan.visitors[(block + plan.blocks * np.arange(k)) % len(plan.visitors)]
-    customer = np.where(first_purchase, plan.returning + newcomer, visit)
     method = _METHOD_TABLE[plan.store_online[store].astype(np.intp), rng.integers(0, RESOLUTION, k)]
     hour = plan.store_hours[store, rng.integers(0, RESOLUTION, k)].astype(np.int64)
     second = hour * 3600 + rng.integers(0, 3600, k)
