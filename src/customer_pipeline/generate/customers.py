@@ -12,8 +12,8 @@ after signing up; how often (visits a week) is skewed but bounded, so the busies
 shoppers are busy through coming back, never through absurd days: the day's volume
 scales the rhythms, but nobody is expected more than MOST_VISITS_A_DAY times on a day
 (what a busy day needs beyond that comes from the others). Households also differ in
-what they spend per visit (:func:`spend_tier`: a lognormal level, persistent, a keyed
-draw of the customer's number): it makes their baskets fuller or emptier
+what they spend per visit (:func:`spend_tier`: a lognormal level, persistent, dealt
+with the rhythms): it makes their baskets fuller or emptier
 (:mod:`.transactions`), so a month's sales stay skewed even where the cap flattens how
 often people come (the history's first weeks at the 1M scale). Every block of
 customers holds the same rhythms, dealt to its rows in its own order (:class:`Layout`),
@@ -60,9 +60,7 @@ MOST_VISITS_A_DAY = 1.5
 #: what a household spends per visit, against the others: lognormal of this sigma (median
 #: 1), in SPEND_TIERS equally likely tiers; the tiers' levels have mean 1
 SPEND_SIGMA = 0.55
-SPEND_BITS = 4
-SPEND_TIERS = 1 << SPEND_BITS
-SPEND_PART = 3  # the keyed draw (Stream.CUSTOMER_IDS) of a customer's spend tier
+SPEND_TIERS = 16
 _SPEND = np.exp(
     SPEND_SIGMA
     * np.array(
@@ -99,8 +97,9 @@ GROUP_START = np.cumsum(GROUP_SIZES) - GROUP_SIZES
 class Layout:
     """The rhythms of a block, dealt to its rows in another order in every block.
 
-    Position p of [0, BLOCK_ROWS) is in group group[p] (GROUP_SIZES, in order) and has
-    visits[p] visits a week (its segment's capped lognormal, drawn once per seed). Block
+    Position p of [0, BLOCK_ROWS) is in group group[p] (GROUP_SIZES, in order), has
+    visits[p] visits a week (its segment's capped lognormal, drawn once per seed) and
+    spend tier spend[p] (each tier BLOCK_ROWS / SPEND_TIERS times, shuffled). Block
     b deals position p to row shuffle[(a_b x p + c_b) mod BLOCK_ROWS] (a_b a unit, so
     this is a bijection): a row's rhythm is computed alone in O(1), and a day's visits
     are drawn group by group in O(visits) (day_visits), the same positions' expected
@@ -111,6 +110,7 @@ class Layout:
     visits: np.ndarray  # float32
     shuffle: np.ndarray
     unshuffle: np.ndarray  # its inverse
+    spend: np.ndarray  # int8
 
 
 @cache
@@ -122,7 +122,8 @@ def _layout(seed: int) -> Layout:
     visits = np.minimum(median * np.exp(sigma * rng.standard_normal(BLOCK_ROWS)), cap)
     visits = visits.astype(np.float32)
     shuffle = rng.permutation(BLOCK_ROWS)
-    return Layout(group, visits, shuffle, np.argsort(shuffle))
+    spend = rng.permutation(np.arange(BLOCK_ROWS) % SPEND_TIERS).astype(np.int8)
+    return Layout(group, visits, shuffle, np.argsort(shuffle), spend)
 
 
 def _deal(seed: int, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -130,12 +131,17 @@ def _deal(seed: int, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return deal(keyed_bits(seed, Stream.CUSTOMER_IDS, block, part=1))
 
 
-def _rhythm(seed: int, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Segment, own weekday and visits a week of customers `index`."""
+def _position(seed: int, index: np.ndarray) -> np.ndarray:
+    """The Layout position of customers `index`."""
     block, row = np.divmod(index, BLOCK_ROWS)
     _, inverse, shift = _deal(seed, block)
+    return inverse * (_layout(seed).unshuffle[row] - shift) % BLOCK_ROWS
+
+
+def _rhythm(seed: int, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Segment, own weekday and visits a week of customers `index`."""
     layout = _layout(seed)
-    position = inverse * (layout.unshuffle[row] - shift) % BLOCK_ROWS
+    position = _position(seed, index)
     group = layout.group[position]
     segment = GROUP_SEGMENT[group]
     weekday = np.where(segment == WEEKLY, group, position % 7).astype(np.int8)
@@ -154,10 +160,9 @@ def _lapses(seed: int, index: np.ndarray, segment: np.ndarray, created_day) -> n
 
 
 def spend_tier(seed: int, index: np.ndarray) -> np.ndarray:
-    """The spend tier of customers `index` (int8, 0 .. SPEND_TIERS - 1, equally likely):
-    a keyed draw of the customer's number alone, the same on every day, O(1) a customer."""
-    bits = keyed_bits(seed, Stream.CUSTOMER_IDS, index, part=SPEND_PART)
-    return (bits >> np.uint64(64 - SPEND_BITS)).astype(np.int8)  # its top SPEND_BITS
+    """The spend tier of customers `index` (int8, 0 .. SPEND_TIERS - 1, equally likely, the
+    same on every day; independent of the rhythm): its Layout position's, O(1) a customer."""
+    return _layout(seed).spend[_position(seed, index)]
 
 
 def customer_ids(settings: Settings, index: np.ndarray) -> np.ndarray:
@@ -242,10 +247,11 @@ VISIT_SLICE = 16
 
 def _group_visits(
     rng: np.random.Generator, seed: int, group: int, expected: np.ndarray, returning: int
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Systematic sampling of a group's positions in every block of customers [0,
     returning): position p (expected[p] visits, the group's positions in order) gets floor
-    or ceil of expected[p] points, a random start per block. The customers of the points."""
+    or ceil of expected[p] points, a random start per block. The customers of the points,
+    and their spend tiers."""
     layout = _layout(seed)
     cumulative = np.cumsum(expected, dtype=np.float64)
     blocks = -(-returning // BLOCK_ROWS)
@@ -255,7 +261,7 @@ def _group_visits(
     # VISIT_SLICE blocks at a time, as int32 (customer numbers fit): the day's visits are
     # one entry per basket, and a 30M-line day's temporaries of them all at once would be
     # most of its memory; the points are the same whatever the slicing
-    out = []
+    out, tiers = [], []
     for first in range(0, blocks, VISIT_SLICE):
         block = np.arange(first, min(first + VISIT_SLICE, blocks))
         block = np.repeat(block, count[block])
@@ -266,7 +272,10 @@ def _group_visits(
         row = layout.shuffle[(multiplier[block] * position + shift[block]) % BLOCK_ROWS]
         index = block * BLOCK_ROWS + row
         out.append(index[index < returning].astype(np.int32))
-    return np.concatenate(out) if out else np.empty(0, dtype=np.int32)
+        tiers.append(layout.spend[position][index < returning])
+    if not out:
+        return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int8)
+    return np.concatenate(out), np.concatenate(tiers)
 
 
 def _scale(rate: np.ndarray, count: np.ndarray, visits: float) -> float:
@@ -289,16 +298,23 @@ _LAPSED_GROUP = len(_GROUPS) - 1
 
 
 def day_visits(
-    settings: Settings, day: dt.date, returning: int, visits: float, rng: np.random.Generator
-) -> np.ndarray:
+    settings: Settings,
+    day: dt.date,
+    returning: int,
+    visits: float,
+    rng: np.random.Generator,
+    *,
+    spend: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The day's visits of customers [0, returning), about `visits` in all: each customer's
     expected visits are its visit_weights scaled to that total but at most
     MOST_VISITS_A_DAY, randomly rounded (floor or ceil), one entry per visit, grouped by
     rhythm. O(visits), not O(customers): each group is drawn by systematic sampling of
     its positions (see Layout); the share of lapsed customers who still come is estimated
-    by a first sample of them."""
+    by a first sample of them. spend: (visits, each visitor's spend_tier)."""
     if returning <= 0 or visits <= 0:
-        return np.empty(0, dtype=np.int32)
+        none = np.empty(0, dtype=np.int32)
+        return (none, none.astype(np.int8)) if spend else none
     seed = settings.seed
     layout = _layout(seed)
     blocks = -(-returning // BLOCK_ROWS)
@@ -313,7 +329,7 @@ def day_visits(
         return np.minimum(_scale(rate, count, visits) * rate, MOST_VISITS_A_DAY)
 
     assert returning < 2**31  # the visits are int32 customer numbers
-    pilot = _group_visits(rng, seed, _LAPSED_GROUP, expected(present)[lapsed], returning)
+    pilot, _ = _group_visits(rng, seed, _LAPSED_GROUP, expected(present)[lapsed], returning)
     alive = _lapsed_alive(settings, pilot.astype(np.int64), day).mean() if len(pilot) else 0.0
     count = np.where(layout.group == _LAPSED_GROUP, alive, 1.0) * present
     each = expected(count)
@@ -321,14 +337,14 @@ def day_visits(
     parts = [
         _group_visits(rng, seed, group, each[layout.group == group], returning)
         if weight[group] > 0
-        else np.empty(0, dtype=np.int32)
+        else (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int8))
         for group in _GROUPS
     ]
-    lapsed_visits = parts[_LAPSED_GROUP]
-    parts[_LAPSED_GROUP] = lapsed_visits[
-        _lapsed_alive(settings, lapsed_visits.astype(np.int64), day)
-    ]
-    return np.concatenate(parts)
+    lapsed_visits, lapsed_tiers = parts[_LAPSED_GROUP]
+    alive = _lapsed_alive(settings, lapsed_visits.astype(np.int64), day)
+    parts[_LAPSED_GROUP] = lapsed_visits[alive], lapsed_tiers[alive]
+    customers, tiers = (np.concatenate(column) for column in zip(*parts, strict=True))
+    return (customers, tiers) if spend else customers
 
 
 def facts_of(settings: Settings, index: np.ndarray) -> Facts:

@@ -171,6 +171,8 @@ class DayPlan:
     returning: int  # customers [0, returning) existed before the day
     new: int  # customers [returning, returning + new) signed up on the day
     visitors: np.ndarray  # the day's visits of returning customers, shuffled (see _visitors)
+    visitor_spend: np.ndarray  # ... each visitor's spend tier (customers.spend_tier)
+    new_spend: np.ndarray  # the spend tier of each new customer (see day_plan)
     blocks: int  # the day's blocks of lines
     new_signup_second: np.ndarray  # second of the day each new customer signed up
     product_index: np.ndarray  # the products on sale (product_id - 1): "products" below
@@ -231,16 +233,22 @@ def _store_hours(stores, locale: str, day: dt.date) -> np.ndarray:
     return quantile_table(np.where(stores.online[:, None], online, retail))
 
 
-def _visitors(settings: Settings, day: dt.date, returning: int, baskets: float) -> np.ndarray:
+def _visitors(
+    settings: Settings, day: dt.date, returning: int, baskets: float
+) -> tuple[np.ndarray, np.ndarray]:
     """The day's visits (customers.day_visits: each returning customer's expected visits
     by their rhythm, scaled to SPARE_VISITS x the day's baskets, randomly rounded),
     shuffled. Basket j of block b is visit (b + blocks x j) mod len: the day's baskets use
     each entry at most once (nearly always), so nobody makes more baskets than their
     rounded visits. (None rounded up, a tiny population on a quiet day: each customer
-    once, as a ticket table without tickets.)"""
+    once, as a ticket table without tickets.) With each visitor's spend tier."""
     rng = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), 0, part=1)
-    visits = day_visits(settings, day, returning, SPARE_VISITS * baskets, rng)
-    return rng.permutation(visits if len(visits) else np.arange(returning))
+    visits, spend = day_visits(settings, day, returning, SPARE_VISITS * baskets, rng, spend=True)
+    if not len(visits):
+        visits = np.arange(returning, dtype=np.int32)
+        spend = spend_tier(settings.seed, visits.astype(np.int64))
+    order = rng.permutation(len(visits))
+    return visits[order], spend[order]
 
 
 def _group_tables(
@@ -284,12 +292,16 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     )
     kind_tickets, kind_start, kind_size = _group_tables(kind, len(KINDS), popularity)
     store_text = csvfile.integers(np.arange(1, sizes.stores + 1))
+    visitors, visitor_spend = _visitors(settings, day, returning, baskets)
     return DayPlan(
         seed=settings.seed,
         ordinal=day.toordinal(),
         returning=returning,
         new=new,
-        visitors=_visitors(settings, day, returning, baskets),
+        visitors=visitors,
+        visitor_spend=visitor_spend,
+        # (one more on a day without sign-ups: newcomer numbers are modulo max(new, 1))
+        new_spend=spend_tier(settings.seed, np.arange(returning, returning + max(new, 1))),
         blocks=-(-count // BLOCK_ROWS),
         new_signup_second=created_between(settings, returning, everyone) - midnight,
         product_index=catalog.index,
@@ -320,44 +332,40 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
 def _candidates(
     rng: np.random.Generator, plan: DayPlan, block: int, made: int, firsts: int, n: int
 ):
-    """Store, first-purchase flag, newcomer, customer and size of n baskets: the block's
-    baskets made .. made + n, after `firsts` first-purchase draws. The i-th first purchase
-    of block b is newcomer (b + blocks x i) mod new, and none after the day's sign-ups have
-    had two (each about once, never one many times); basket j is a visit, (b + blocks x j)
-    mod visits. A basket's lines follow its customer's spend tier."""
+    """Store, first-purchase flag and size of n baskets: the block's baskets made .. made +
+    n, after `firsts` first-purchase draws (whose customers block_lines finds). A basket's
+    lines follow its customer's spend tier."""
     store = weighted_sample(rng, plan.store_tickets, n)
     first_purchase = rng.random(n) < plan.new_share
     if len(plan.online_stores):  # a newcomer's first purchase is online, after signing up
         shop = plan.online_stores[rng.integers(0, len(plan.online_stores), n)]
         store = np.where(first_purchase, shop, store)
-    turn = block + plan.blocks * (firsts + np.cumsum(first_purchase) - 1)
-    drawn = int(first_purchase.sum())
-    first_purchase &= turn < 2 * plan.new
-    newcomer = turn % max(plan.new, 1)
-    visit = plan.visitors[(block + plan.blocks * np.arange(made, made + n)) % len(plan.visitors)]
-    customer = np.where(first_purchase, plan.returning + newcomer, visit)
-    row = plan.store_online[store].astype(np.intp) * SPEND_TIERS + spend_tier(plan.seed, customer)
+    visit = (block + plan.blocks * np.arange(made, made + n)) % len(plan.visitors)
+    spend = np.take(plan.visitor_spend, visit)
+    first = np.flatnonzero(first_purchase)  # few: their newcomers', as block_lines finds them
+    turn = block + plan.blocks * (firsts + np.arange(len(first)))
+    first = first[turn < 2 * plan.new]
+    spend[first] = np.take(plan.new_spend, turn[: len(first)] % max(plan.new, 1))
+    row = plan.store_online[store].astype(np.intp) * SPEND_TIERS + spend
     size = _LINES_TABLE[row, rng.integers(0, RESOLUTION, n)]
-    size = np.minimum(size.astype(np.int64), len(plan.price_cents))
-    return (store, first_purchase, newcomer, customer, size), drawn
+    return store, first_purchase, np.minimum(size.astype(np.int64), len(plan.price_cents))
 
 
 def _baskets(rng: np.random.Generator, plan: DayPlan, block: int, n: int):
-    """Store, first-purchase flag, newcomer, customer and size of the block's baskets that
-    fill exactly n lines (the last one cut; no basket has more lines than there are
-    products), drawn n / 2 at a time: one draw is nearly always enough."""
+    """Store, first-purchase flag and size of the block's baskets that fill exactly n lines
+    (the last one cut; no basket has more lines than there are products), drawn n / 2 at a
+    time: one draw is nearly always enough."""
     parts, lines, made, firsts = [], 0, 0, 0
     while lines < n:
-        part, drawn = _candidates(rng, plan, block, made, firsts, n // 2)
-        parts.append(part)
-        lines += int(part[-1].sum())
-        made, firsts = made + n // 2, firsts + drawn
-    *columns, size = (np.concatenate(column) for column in zip(*parts, strict=True))
+        parts.append(_candidates(rng, plan, block, made, firsts, n // 2))
+        lines += int(parts[-1][2].sum())
+        made, firsts = made + n // 2, firsts + int(parts[-1][1].sum())
+    store, first_purchase, size = (np.concatenate(column) for column in zip(*parts, strict=True))
     ends = np.cumsum(size)
     k = int(np.searchsorted(ends, n)) + 1
     size = size[:k]
     size[-1] -= ends[k - 1] - n
-    return *(column[:k] for column in columns), size
+    return store[:k], first_purchase[:k], size
 
 
 def _complements(rng: np.random.Generator, plan: DayPlan, kind: np.ndarray) -> np.ndarray:
@@ -428,8 +436,15 @@ def _repeated(product: np.ndarray, basket: np.ndarray, products: int) -> np.ndar
 def block_lines(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> Lines:
     """Block `block` of the day: BLOCK_ROWS lines in whole baskets (the last one cut)."""
     rng = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), block)
-    store, first_purchase, newcomer, customer, size = _baskets(rng, plan, block, BLOCK_ROWS)
+    store, first_purchase, size = _baskets(rng, plan, block, BLOCK_ROWS)
     k = len(size)
+    # the block's i-th first purchase is newcomer (b + blocks x i) mod new, and none after
+    # the day's sign-ups have had two: each about once, never one many times
+    turn = block + plan.blocks * (np.cumsum(first_purchase) - 1)
+    first_purchase &= turn < 2 * plan.new
+    newcomer = turn % max(plan.new, 1)
+    visit = plan.visitors[(block + plan.blocks * np.arange(k)) % len(plan.visitors)]
+    customer = np.where(first_purchase, plan.returning + newcomer, visit)
     method = _METHOD_TABLE[plan.store_online[store].astype(np.intp), rng.integers(0, RESOLUTION, k)]
     hour = plan.store_hours[store, rng.integers(0, RESOLUTION, k)].astype(np.int64)
     second = hour * 3600 + rng.integers(0, 3600, k)
