@@ -82,6 +82,9 @@ BASKET_LINES = {
     "Online": (46, 24, 13, 7, 4, 2.5, 1.5, 1, 0.5, 0.3),
 }
 MOST_LINES = {"Retail": 30, "Online": 20}
+#: baskets drawn per line to fill: 1 / 2.5 lines, the day's baskets have 2.8-2.9 on average
+#: (their sum is then about 7 standard deviations above the lines needed)
+CANDIDATES = 0.4
 RELATED_SHARE = 0.6  # of a basket's further lines: from its first line's category
 COMPLEMENTS_PART = 4  # the stream part of the complements' draws
 REDRAWS = 8  # rounds of drawing a basket's repeated products again
@@ -148,6 +151,7 @@ _METHOD_TABLE = quantile_table(np.array(PAYMENT_MIX))  # rows: Retail, Online
 _LINES_WEIGHTS = _lines_weights()
 #: rows: Retail's tiers, then Online's (see _lines_weights); lines per basket
 _LINES_TABLE = quantile_table(_LINES_WEIGHTS) + 1
+_LINES_FLAT = _LINES_TABLE.ravel()  # row r, column k at r x RESOLUTION + k
 #: (kinds, most complements) table of each kind's complements, and how many it has
 _COMPLEMENT_COUNT = np.array([len(found) for found in COMPLEMENTS])
 _COMPLEMENT_KINDS = np.array(
@@ -171,8 +175,10 @@ class DayPlan:
     returning: int  # customers [0, returning) existed before the day
     new: int  # customers [returning, returning + new) signed up on the day
     visitors: np.ndarray  # the day's visits of returning customers, shuffled (see _visitors)
-    visitor_spend: np.ndarray  # ... each visitor's spend tier (customers.spend_tier)
-    new_spend: np.ndarray  # the spend tier of each new customer (see day_plan)
+    #: ... each visitor's spend tier (customers.spend_tier) x RESOLUTION: its lines' offset
+    #: in _LINES_FLAT from its store's channel's row (store_lines_row)
+    visitor_spend: np.ndarray
+    new_spend: np.ndarray  # the same of each new customer (see day_plan)
     blocks: int  # the day's blocks of lines
     new_signup_second: np.ndarray  # second of the day each new customer signed up
     product_index: np.ndarray  # the products on sale (product_id - 1): "products" below
@@ -194,6 +200,7 @@ class DayPlan:
     retail_tickets: np.ndarray  # ... of the retail stores alone (where returns may go)
     online_stores: np.ndarray  # indexes of online stores
     store_online: np.ndarray
+    store_lines_row: np.ndarray  # where each store's channel's first tier starts in _LINES_FLAT
     store_hours: np.ndarray  # (stores, RESOLUTION) quantile table of the UTC hour of a sale
     store_zone: np.ndarray  # each store's time zone: index into stores.zone_names(locale)
     new_share: float  # probability that a basket is a new customer's first purchase
@@ -299,9 +306,12 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         returning=returning,
         new=new,
         visitors=visitors,
-        visitor_spend=visitor_spend,
+        visitor_spend=visitor_spend.astype(np.int32) * RESOLUTION,
         # (one more on a day without sign-ups: newcomer numbers are modulo max(new, 1))
-        new_spend=spend_tier(settings.seed, np.arange(returning, returning + max(new, 1))),
+        new_spend=spend_tier(settings.seed, np.arange(returning, returning + max(new, 1))).astype(
+            np.int32
+        )
+        * RESOLUTION,
         blocks=-(-count // BLOCK_ROWS),
         new_signup_second=created_between(settings, returning, everyone) - midnight,
         product_index=catalog.index,
@@ -323,6 +333,7 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         retail_tickets=store_tickets[~stores.online[store_tickets]],
         online_stores=online,
         store_online=stores.online,
+        store_lines_row=stores.online.astype(np.int64) * SPEND_TIERS * RESOLUTION,
         store_hours=_store_hours(stores, settings.locale, day),
         store_zone=stores.zone,
         new_share=new_share,
@@ -340,26 +351,27 @@ def _candidates(
     if len(plan.online_stores):  # a newcomer's first purchase is online, after signing up
         shop = plan.online_stores[rng.integers(0, len(plan.online_stores), n)]
         store = np.where(first_purchase, shop, store)
-    visit = (block + plan.blocks * np.arange(made, made + n)) % len(plan.visitors)
-    spend = np.take(plan.visitor_spend, visit)
+    spend = np.take(
+        plan.visitor_spend, block + plan.blocks * np.arange(made, made + n), mode="wrap"
+    )
     first = np.flatnonzero(first_purchase)  # few: their newcomers', as block_lines finds them
     turn = block + plan.blocks * (firsts + np.arange(len(first)))
     first = first[turn < 2 * plan.new]
     spend[first] = np.take(plan.new_spend, turn[: len(first)] % max(plan.new, 1))
-    row = plan.store_online[store].astype(np.intp) * SPEND_TIERS + spend
-    size = _LINES_TABLE[row, rng.integers(0, RESOLUTION, n)]
+    row = np.take(plan.store_lines_row, store) + spend  # see _LINES_FLAT
+    size = np.take(_LINES_FLAT, row + rng.integers(0, RESOLUTION, n))
     return store, first_purchase, np.minimum(size.astype(np.int64), len(plan.price_cents))
 
 
 def _baskets(rng: np.random.Generator, plan: DayPlan, block: int, n: int):
     """Store, first-purchase flag and size of the block's baskets that fill exactly n lines
-    (the last one cut; no basket has more lines than there are products), drawn n / 2 at a
-    time: one draw is nearly always enough."""
+    (the last one cut; no basket has more lines than there are products), drawn
+    CANDIDATES x n at a time: one draw is nearly always enough."""
     parts, lines, made, firsts = [], 0, 0, 0
     while lines < n:
-        parts.append(_candidates(rng, plan, block, made, firsts, n // 2))
+        parts.append(_candidates(rng, plan, block, made, firsts, int(CANDIDATES * n)))
         lines += int(parts[-1][2].sum())
-        made, firsts = made + n // 2, firsts + int(parts[-1][1].sum())
+        made, firsts = made + len(parts[-1][2]), firsts + int(parts[-1][1].sum())
     store, first_purchase, size = (np.concatenate(column) for column in zip(*parts, strict=True))
     ends = np.cumsum(size)
     k = int(np.searchsorted(ends, n)) + 1
