@@ -201,6 +201,7 @@ class DayPlan:
     online_stores: np.ndarray  # indexes of online stores
     store_online: np.ndarray
     store_lines_row: np.ndarray  # where each store's channel's first tier starts in _LINES_FLAT
+    most_lines: int  # a basket's lines, at most (see basket_limit)
     store_hours: np.ndarray  # (stores, RESOLUTION) quantile table of the UTC hour of a sale
     store_zone: np.ndarray  # each store's time zone: index into stores.zone_names(locale)
     new_share: float  # probability that a basket is a new customer's first purchase
@@ -300,18 +301,16 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     kind_tickets, kind_start, kind_size = _group_tables(kind, len(KINDS), popularity)
     store_text = csvfile.integers(np.arange(1, sizes.stores + 1))
     visitors, visitor_spend = _visitors(settings, day, returning, baskets)
+    # (one more on a day without sign-ups: newcomer numbers are modulo max(new, 1))
+    new_spend = spend_tier(settings.seed, np.arange(returning, returning + max(new, 1)))
     return DayPlan(
         seed=settings.seed,
         ordinal=day.toordinal(),
         returning=returning,
         new=new,
         visitors=visitors,
-        visitor_spend=visitor_spend.astype(np.int32) * RESOLUTION,
-        # (one more on a day without sign-ups: newcomer numbers are modulo max(new, 1))
-        new_spend=spend_tier(settings.seed, np.arange(returning, returning + max(new, 1))).astype(
-            np.int32
-        )
-        * RESOLUTION,
+        visitor_spend=visitor_spend.astype(np.int16) * RESOLUTION,  # int16: half the visits' size
+        new_spend=new_spend.astype(np.int16) * RESOLUTION,
         blocks=-(-count // BLOCK_ROWS),
         new_signup_second=created_between(settings, returning, everyone) - midnight,
         product_index=catalog.index,
@@ -334,10 +333,18 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         online_stores=online,
         store_online=stores.online,
         store_lines_row=stores.online.astype(np.int64) * SPEND_TIERS * RESOLUTION,
+        most_lines=basket_limit(len(catalog.index)),
         store_hours=_store_hours(stores, settings.locale, day),
         store_zone=stores.zone,
         new_share=new_share,
     )
+
+
+def basket_limit(products: int) -> int:
+    """A basket's lines, at most, in a catalog of `products` on sale: a quarter of it (at
+    least 4, never more than it has): a trolley of 20 distinct products out of 50 would
+    have to take the catalog's rare (dear) ones, its popular ones being taken already."""
+    return min(products, max(4, products // 4))
 
 
 def _candidates(
@@ -360,12 +367,12 @@ def _candidates(
     spend[first] = np.take(plan.new_spend, turn[: len(first)] % max(plan.new, 1))
     row = np.take(plan.store_lines_row, store) + spend  # see _LINES_FLAT
     size = np.take(_LINES_FLAT, row + rng.integers(0, RESOLUTION, n))
-    return store, first_purchase, np.minimum(size.astype(np.int64), len(plan.price_cents))
+    return store, first_purchase, np.minimum(size.astype(np.int64), plan.most_lines)
 
 
 def _baskets(rng: np.random.Generator, plan: DayPlan, block: int, n: int):
     """Store, first-purchase flag and size of the block's baskets that fill exactly n lines
-    (the last one cut; no basket has more lines than there are products), drawn
+    (the last one cut; no basket has more lines than basket_limit), drawn
     CANDIDATES x n at a time: one draw is nearly always enough."""
     parts, lines, made, firsts = [], 0, 0, 0
     while lines < n:
