@@ -10,7 +10,10 @@ the day's best promotion on the product, if any: see :mod:`.promotions`).
 A block of BLOCK_ROWS lines is whole baskets (the day's last block is cut at the day's
 count): a basket's lines share customer, store, second and payment method, never repeat
 a product, and after the first line come from its category and from its kind's
-complements (catalog.toml [complements]) more often than by chance.
+complements (catalog.toml [complements]) more often than by chance. A basket's lines
+follow its customer's spend tier (:func:`.customers.spend_tier`: fuller or emptier
+baskets, persistently, so that a month's sales are skewed by what households spend per
+visit as well as by how often they come), and hold at most a quarter of the catalog.
 Who comes follows the customers' rhythm (:func:`.customers.day_visits`), each visit
 used about once a day (:func:`_visitors`); a closed account never comes (only lapsed
 customers close, after their lapse: :mod:`.customer_changes`); a share of the day's
