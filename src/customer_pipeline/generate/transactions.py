@@ -161,7 +161,9 @@ _COMPLEMENT_KINDS = np.array(
     [found + (0,) * (_COMPLEMENT_COUNT.max() - len(found)) for found in COMPLEMENTS]
 )
 #: mean lines per basket of each channel, over its tiers (a basket's tier is its customer's:
-#: the tiers are equally likely among the day's visits)
+#: the tiers are equally likely among the day's visits), before basket_limit: where the
+#: limit binds (a small catalog's heaviest tiers) the day's baskets are a few % more than
+#: planned, within SPARE_VISITS
 _MEAN_LINES = (
     (_LINES_TABLE.astype(np.float64).mean(axis=1))
     .reshape(len(STORE_TYPES), SPEND_TIERS)
