@@ -346,10 +346,12 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
 
 
 def basket_limit(products: int) -> int:
-    """A basket's lines, at most, in a catalog of `products` on sale: a quarter of it (at
-    least 4, never more than it has): a trolley of 20 distinct products out of 50 would
-    have to take the catalog's rare (dear) ones, its popular ones being taken already."""
-    return min(products, max(4, products // 4))
+    """A basket's lines, at most, in a catalog of `products` on sale: an eighth of it (at
+    least 8, never more than it has). A heavy household's trolley of 12-16 distinct
+    products out of the default 50-64 would have to take the catalog's rare, dear ones
+    (its popular ones being taken already): a day's top product, its largest line and
+    its average basket would swing with one household."""
+    return min(products, max(8, products // 8))
 
 
 def _candidates(
