@@ -11,7 +11,11 @@ their own weekday, occasional ones now and then, lapsed ones stop coming some mo
 after signing up; how often (visits a week) is skewed but bounded, so the busiest
 shoppers are busy through coming back, never through absurd days: the day's volume
 scales the rhythms, but nobody is expected more than MOST_VISITS_A_DAY times on a day
-(what a busy day needs beyond that comes from the others). Every block of
+(what a busy day needs beyond that comes from the others). Households also differ in
+what they spend per visit (:func:`spend_tier`: a lognormal level, persistent, dealt
+with the rhythms): it makes their baskets fuller or emptier
+(:mod:`.transactions`), so a month's sales stay skewed even where the cap flattens how
+often people come (the history's first weeks at the 1M scale). Every block of
 customers holds the same rhythms, dealt to its rows in its own order (:class:`Layout`),
 so that a day's visits are drawn in a time proportional to their number, not to the
 population (:func:`day_visits`).
@@ -20,6 +24,7 @@ population (:func:`day_visits`).
 from __future__ import annotations
 
 import datetime as dt
+import statistics
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -52,6 +57,17 @@ LAPSE_DAYS = 150  # mean days from sign-up to a lapsed customer's last visit
 #: a customer's expected visits on one day, at most: so at most 2 visits, whatever the
 #: day's volume against the population (early in the history, or on a December Saturday)
 MOST_VISITS_A_DAY = 1.5
+#: what a household spends per visit, against the others: lognormal of this sigma (median
+#: 1), in SPEND_TIERS equally likely tiers; the tiers' levels have mean 1
+SPEND_SIGMA = 0.55
+SPEND_TIERS = 16
+_SPEND = np.exp(
+    SPEND_SIGMA
+    * np.array(
+        [statistics.NormalDist().inv_cdf((t + 0.5) / SPEND_TIERS) for t in range(SPEND_TIERS)]
+    )
+)
+SPEND_LEVELS = _SPEND / _SPEND.mean()  # each tier's level: its baskets' lines, against the mean
 
 
 @dataclass(frozen=True)
@@ -63,6 +79,7 @@ class Facts:
     weekday: np.ndarray  # a weekly shopper's own weekday (0: Monday)
     visits: np.ndarray  # expected visits a week (float32)
     lapses: np.ndarray  # the day (since 1970) from which a lapsed customer never comes
+    spend: np.ndarray  # spend tier (0 .. SPEND_TIERS - 1: SPEND_LEVELS), see spend_tier
 
 
 #: A block's rows fall into groups: weekly shoppers of each weekday (Monday .. Sunday),
@@ -80,8 +97,9 @@ GROUP_START = np.cumsum(GROUP_SIZES) - GROUP_SIZES
 class Layout:
     """The rhythms of a block, dealt to its rows in another order in every block.
 
-    Position p of [0, BLOCK_ROWS) is in group group[p] (GROUP_SIZES, in order) and has
-    visits[p] visits a week (its segment's capped lognormal, drawn once per seed). Block
+    Position p of [0, BLOCK_ROWS) is in group group[p] (GROUP_SIZES, in order), has
+    visits[p] visits a week (its segment's capped lognormal, drawn once per seed) and
+    spend tier spend[p] (each tier BLOCK_ROWS / SPEND_TIERS times, shuffled). Block
     b deals position p to row shuffle[(a_b x p + c_b) mod BLOCK_ROWS] (a_b a unit, so
     this is a bijection): a row's rhythm is computed alone in O(1), and a day's visits
     are drawn group by group in O(visits) (day_visits), the same positions' expected
@@ -92,6 +110,7 @@ class Layout:
     visits: np.ndarray  # float32
     shuffle: np.ndarray
     unshuffle: np.ndarray  # its inverse
+    spend: np.ndarray  # int8
 
 
 @cache
@@ -103,7 +122,8 @@ def _layout(seed: int) -> Layout:
     visits = np.minimum(median * np.exp(sigma * rng.standard_normal(BLOCK_ROWS)), cap)
     visits = visits.astype(np.float32)
     shuffle = rng.permutation(BLOCK_ROWS)
-    return Layout(group, visits, shuffle, np.argsort(shuffle))
+    spend = rng.permutation(np.arange(BLOCK_ROWS) % SPEND_TIERS).astype(np.int8)
+    return Layout(group, visits, shuffle, np.argsort(shuffle), spend)
 
 
 def _deal(seed: int, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,12 +131,17 @@ def _deal(seed: int, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return deal(keyed_bits(seed, Stream.CUSTOMER_IDS, block, part=1))
 
 
-def _rhythm(seed: int, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Segment, own weekday and visits a week of customers `index`."""
+def _position(seed: int, index: np.ndarray) -> np.ndarray:
+    """The Layout position of customers `index`."""
     block, row = np.divmod(index, BLOCK_ROWS)
     _, inverse, shift = _deal(seed, block)
+    return inverse * (_layout(seed).unshuffle[row] - shift) % BLOCK_ROWS
+
+
+def _rhythm(seed: int, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Segment, own weekday and visits a week of customers `index`."""
     layout = _layout(seed)
-    position = inverse * (layout.unshuffle[row] - shift) % BLOCK_ROWS
+    position = _position(seed, index)
     group = layout.group[position]
     segment = GROUP_SEGMENT[group]
     weekday = np.where(segment == WEEKLY, group, position % 7).astype(np.int8)
@@ -132,6 +157,12 @@ def _lapses(seed: int, index: np.ndarray, segment: np.ndarray, created_day) -> n
     uniform = (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
     after = np.ceil(-np.log1p(-uniform) * LAPSE_DAYS).astype(np.int64)  # exponential
     return np.where(segment == LAPSED, created_day + after, _NEVER).astype(np.int32)
+
+
+def spend_tier(seed: int, index: np.ndarray) -> np.ndarray:
+    """The spend tier of customers `index` (int8, 0 .. SPEND_TIERS - 1, equally likely, the
+    same on every day; independent of the rhythm): its Layout position's, O(1) a customer."""
+    return _layout(seed).spend[_position(seed, index)]
 
 
 def customer_ids(settings: Settings, index: np.ndarray) -> np.ndarray:
@@ -158,9 +189,8 @@ def _facts_block(settings: Settings, block: int) -> Facts:
     index = np.arange(block * BLOCK_ROWS, (block + 1) * BLOCK_ROWS)
     created = _created(settings, block)
     segment, weekday, visits = _rhythm(settings.seed, index)
-    return Facts(
-        created, segment, weekday, visits, _lapses(settings.seed, index, segment, created // 86_400)
-    )
+    lapses = _lapses(settings.seed, index, segment, created // 86_400)
+    return Facts(created, segment, weekday, visits, lapses, spend_tier(settings.seed, index))
 
 
 def _share(segment: np.ndarray, weekday: np.ndarray, day: dt.date) -> np.ndarray:
@@ -217,10 +247,11 @@ VISIT_SLICE = 16
 
 def _group_visits(
     rng: np.random.Generator, seed: int, group: int, expected: np.ndarray, returning: int
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Systematic sampling of a group's positions in every block of customers [0,
     returning): position p (expected[p] visits, the group's positions in order) gets floor
-    or ceil of expected[p] points, a random start per block. The customers of the points."""
+    or ceil of expected[p] points, a random start per block. The customers of the points,
+    and their spend tiers."""
     layout = _layout(seed)
     cumulative = np.cumsum(expected, dtype=np.float64)
     blocks = -(-returning // BLOCK_ROWS)
@@ -230,7 +261,7 @@ def _group_visits(
     # VISIT_SLICE blocks at a time, as int32 (customer numbers fit): the day's visits are
     # one entry per basket, and a 30M-line day's temporaries of them all at once would be
     # most of its memory; the points are the same whatever the slicing
-    out = []
+    out, tiers = [], []
     for first in range(0, blocks, VISIT_SLICE):
         block = np.arange(first, min(first + VISIT_SLICE, blocks))
         block = np.repeat(block, count[block])
@@ -241,7 +272,10 @@ def _group_visits(
         row = layout.shuffle[(multiplier[block] * position + shift[block]) % BLOCK_ROWS]
         index = block * BLOCK_ROWS + row
         out.append(index[index < returning].astype(np.int32))
-    return np.concatenate(out) if out else np.empty(0, dtype=np.int32)
+        tiers.append(layout.spend[position][index < returning])
+    if not out:
+        return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int8)
+    return np.concatenate(out), np.concatenate(tiers)
 
 
 def _scale(rate: np.ndarray, count: np.ndarray, visits: float) -> float:
@@ -264,16 +298,23 @@ _LAPSED_GROUP = len(_GROUPS) - 1
 
 
 def day_visits(
-    settings: Settings, day: dt.date, returning: int, visits: float, rng: np.random.Generator
-) -> np.ndarray:
+    settings: Settings,
+    day: dt.date,
+    returning: int,
+    visits: float,
+    rng: np.random.Generator,
+    *,
+    spend: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The day's visits of customers [0, returning), about `visits` in all: each customer's
     expected visits are its visit_weights scaled to that total but at most
     MOST_VISITS_A_DAY, randomly rounded (floor or ceil), one entry per visit, grouped by
     rhythm. O(visits), not O(customers): each group is drawn by systematic sampling of
     its positions (see Layout); the share of lapsed customers who still come is estimated
-    by a first sample of them."""
+    by a first sample of them. spend: (visits, each visitor's spend_tier)."""
     if returning <= 0 or visits <= 0:
-        return np.empty(0, dtype=np.int32)
+        none = np.empty(0, dtype=np.int32)
+        return (none, none.astype(np.int8)) if spend else none
     seed = settings.seed
     layout = _layout(seed)
     blocks = -(-returning // BLOCK_ROWS)
@@ -288,7 +329,7 @@ def day_visits(
         return np.minimum(_scale(rate, count, visits) * rate, MOST_VISITS_A_DAY)
 
     assert returning < 2**31  # the visits are int32 customer numbers
-    pilot = _group_visits(rng, seed, _LAPSED_GROUP, expected(present)[lapsed], returning)
+    pilot, _ = _group_visits(rng, seed, _LAPSED_GROUP, expected(present)[lapsed], returning)
     alive = _lapsed_alive(settings, pilot.astype(np.int64), day).mean() if len(pilot) else 0.0
     count = np.where(layout.group == _LAPSED_GROUP, alive, 1.0) * present
     each = expected(count)
@@ -296,14 +337,14 @@ def day_visits(
     parts = [
         _group_visits(rng, seed, group, each[layout.group == group], returning)
         if weight[group] > 0
-        else np.empty(0, dtype=np.int32)
+        else (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int8))
         for group in _GROUPS
     ]
-    lapsed_visits = parts[_LAPSED_GROUP]
-    parts[_LAPSED_GROUP] = lapsed_visits[
-        _lapsed_alive(settings, lapsed_visits.astype(np.int64), day)
-    ]
-    return np.concatenate(parts)
+    lapsed_visits, lapsed_tiers = parts[_LAPSED_GROUP]
+    alive = _lapsed_alive(settings, lapsed_visits.astype(np.int64), day)
+    parts[_LAPSED_GROUP] = lapsed_visits[alive], lapsed_tiers[alive]
+    customers, tiers = (np.concatenate(column) for column in zip(*parts, strict=True))
+    return (customers, tiers) if spend else customers
 
 
 def facts_of(settings: Settings, index: np.ndarray) -> Facts:
@@ -312,7 +353,7 @@ def facts_of(settings: Settings, index: np.ndarray) -> Facts:
     (created,) = take(index, lambda block: [_created(settings, block)])
     segment, weekday, visits = _rhythm(settings.seed, index)
     lapses = _lapses(settings.seed, index, segment, created // 86_400)
-    return Facts(created, segment, weekday, visits, lapses)
+    return Facts(created, segment, weekday, visits, lapses, spend_tier(settings.seed, index))
 
 
 @dataclass(frozen=True)

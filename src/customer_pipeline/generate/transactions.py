@@ -10,7 +10,10 @@ the day's best promotion on the product, if any: see :mod:`.promotions`).
 A block of BLOCK_ROWS lines is whole baskets (the day's last block is cut at the day's
 count): a basket's lines share customer, store, second and payment method, never repeat
 a product, and after the first line come from its category and from its kind's
-complements (catalog.toml [complements]) more often than by chance.
+complements (catalog.toml [complements]) more often than by chance. A basket's lines
+follow its customer's spend tier (:func:`.customers.spend_tier`: fuller or emptier
+baskets, persistently, so that a month's sales are skewed by what households spend per
+visit as well as by how often they come), and hold at most a quarter of the catalog.
 Who comes follows the customers' rhythm (:func:`.customers.day_visits`), each visit
 used about once a day (:func:`_visitors`); a closed account never comes (only lapsed
 customers close, after their lapse: :mod:`.customer_changes`); a share of the day's
@@ -43,7 +46,14 @@ from customer_pipeline.generate.catalog import (
     SINGLE_UNIT,
     STORE_TYPES,
 )
-from customer_pipeline.generate.customers import created_between, customer_ids, day_visits
+from customer_pipeline.generate.customers import (
+    SPEND_LEVELS,
+    SPEND_TIERS,
+    created_between,
+    customer_ids,
+    day_visits,
+    spend_tier,
+)
 from customer_pipeline.generate.product_changes import on_sale
 from customer_pipeline.generate.products import product_facts
 from customer_pipeline.generate.promotions import discounts, popularity_on, promotion_columns
@@ -67,11 +77,17 @@ FIRST_DAY_BUYERS = 0.6  # share of a day's sign-ups who buy that day (online)
 #: outnumber them, so no visit is used twice (see _visitors)
 SPARE_VISITS = 1.3
 RESOLUTION = 200  # rows of a quantile table: hour and payment method in 0.5% steps
-#: lines per basket (1, 2, ...), by channel: a shop's trolley is fuller than a web order
+#: lines per basket (1, 2, ...), by channel: a shop's trolley is fuller than a web order;
+#: each is continued by a geometric tail to MOST_LINES (the fullest trolleys), and tilted
+#: towards fuller or emptier baskets by the customer's spend tier (_tilted)
 BASKET_LINES = {
     "Retail": (30, 22, 16, 11, 7, 5, 3, 2, 1.5, 1, 0.7, 0.5, 0.3),
     "Online": (46, 24, 13, 7, 4, 2.5, 1.5, 1, 0.5, 0.3),
 }
+MOST_LINES = {"Retail": 30, "Online": 20}
+#: baskets drawn per line to fill: 1 / 2.5 lines, the day's baskets have 2.8-2.9 on average
+#: (their sum is then about 7 standard deviations above the lines needed)
+CANDIDATES = 0.4
 RELATED_SHARE = 0.6  # of a basket's further lines: from its first line's category
 COMPLEMENTS_PART = 4  # the stream part of the complements' draws
 REDRAWS = 8  # rounds of drawing a basket's repeated products again
@@ -101,17 +117,58 @@ def _padded(rows: tuple[tuple[float, ...], ...]) -> np.ndarray:
     return np.array([row + (0,) * (width - len(row)) for row in rows], dtype=np.float64)
 
 
+def _with_tail(weights: tuple[float, ...], most: int) -> np.ndarray:
+    """weights continued to `most` lines by the ratio of their last two."""
+    ratio = weights[-1] / weights[-2]
+    tail = weights[-1] * ratio ** np.arange(1, most - len(weights) + 1)
+    return np.concatenate([weights, tail])
+
+
+def _tilted(weights: np.ndarray, mean: float) -> np.ndarray:
+    """weights x theta^(lines - 1), theta such that the mean lines are `mean` (bisection
+    on log theta): a fuller or emptier basket of the same shape."""
+    lines = np.arange(1, len(weights) + 1)
+    low, high = -5.0, 5.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        tilted = weights * np.exp(middle * (lines - 1))
+        if (tilted * lines).sum() / tilted.sum() < mean:
+            low = middle
+        else:
+            high = middle
+    return tilted / tilted.sum()
+
+
+def _lines_weights() -> np.ndarray:
+    """(channels x SPEND_TIERS, most lines) weights: row channel x SPEND_TIERS + tier, the
+    channel's lines tilted to its mean x the tier's SPEND_LEVELS."""
+    rows = []
+    for kind in STORE_TYPES:
+        weights = _with_tail(BASKET_LINES[kind], MOST_LINES[kind])
+        mean = (weights * np.arange(1, len(weights) + 1)).sum() / weights.sum()
+        rows += [tuple(_tilted(weights, mean * level)) for level in SPEND_LEVELS]
+    return _padded(tuple(rows))
+
+
 _METHOD_TABLE = quantile_table(np.array(PAYMENT_MIX))  # rows: Retail, Online
-_LINES_WEIGHTS = _padded(tuple(BASKET_LINES[kind] for kind in STORE_TYPES))
-_LINES_TABLE = quantile_table(_LINES_WEIGHTS) + 1  # rows: Retail, Online; lines per basket
+_LINES_WEIGHTS = _lines_weights()
+#: rows: Retail's tiers, then Online's (see _lines_weights); lines per basket
+_LINES_TABLE = quantile_table(_LINES_WEIGHTS) + 1
+_LINES_FLAT = _LINES_TABLE.ravel()  # row r, column k at r x RESOLUTION + k
 #: (kinds, most complements) table of each kind's complements, and how many it has
 _COMPLEMENT_COUNT = np.array([len(found) for found in COMPLEMENTS])
 _COMPLEMENT_KINDS = np.array(
     [found + (0,) * (_COMPLEMENT_COUNT.max() - len(found)) for found in COMPLEMENTS]
 )
-_MEAN_LINES = (_LINES_WEIGHTS * np.arange(1, _LINES_WEIGHTS.shape[1] + 1)).sum(
-    axis=1
-) / _LINES_WEIGHTS.sum(axis=1)
+#: mean lines per basket of each channel, over its tiers (a basket's tier is its customer's:
+#: the tiers are equally likely among the day's visits), before basket_limit: where the
+#: limit binds (a small catalog's heavier tiers) the day's baskets are more than planned,
+#: within SPARE_VISITS (the default sizes: up to some 15% more, 1.1-1.3 visits a basket)
+_MEAN_LINES = (
+    (_LINES_TABLE.astype(np.float64).mean(axis=1))
+    .reshape(len(STORE_TYPES), SPEND_TIERS)
+    .mean(axis=1)
+)
 
 
 @dataclass(frozen=True)
@@ -123,6 +180,10 @@ class DayPlan:
     returning: int  # customers [0, returning) existed before the day
     new: int  # customers [returning, returning + new) signed up on the day
     visitors: np.ndarray  # the day's visits of returning customers, shuffled (see _visitors)
+    #: ... each visitor's spend tier (customers.spend_tier) x RESOLUTION: its lines' offset
+    #: in _LINES_FLAT from its store's channel's row (store_lines_row)
+    visitor_spend: np.ndarray
+    new_spend: np.ndarray  # the same of each new customer (see day_plan)
     blocks: int  # the day's blocks of lines
     new_signup_second: np.ndarray  # second of the day each new customer signed up
     product_index: np.ndarray  # the products on sale (product_id - 1): "products" below
@@ -144,6 +205,8 @@ class DayPlan:
     retail_tickets: np.ndarray  # ... of the retail stores alone (where returns may go)
     online_stores: np.ndarray  # indexes of online stores
     store_online: np.ndarray
+    store_lines_row: np.ndarray  # where each store's channel's first tier starts in _LINES_FLAT
+    most_lines: int  # a basket's lines, at most (see basket_limit)
     store_hours: np.ndarray  # (stores, RESOLUTION) quantile table of the UTC hour of a sale
     store_zone: np.ndarray  # each store's time zone: index into stores.zone_names(locale)
     new_share: float  # probability that a basket is a new customer's first purchase
@@ -183,16 +246,22 @@ def _store_hours(stores, locale: str, day: dt.date) -> np.ndarray:
     return quantile_table(np.where(stores.online[:, None], online, retail))
 
 
-def _visitors(settings: Settings, day: dt.date, returning: int, baskets: float) -> np.ndarray:
+def _visitors(
+    settings: Settings, day: dt.date, returning: int, baskets: float
+) -> tuple[np.ndarray, np.ndarray]:
     """The day's visits (customers.day_visits: each returning customer's expected visits
     by their rhythm, scaled to SPARE_VISITS x the day's baskets, randomly rounded),
     shuffled. Basket j of block b is visit (b + blocks x j) mod len: the day's baskets use
     each entry at most once (nearly always), so nobody makes more baskets than their
     rounded visits. (None rounded up, a tiny population on a quiet day: each customer
-    once, as a ticket table without tickets.)"""
+    once, as a ticket table without tickets.) With each visitor's spend tier."""
     rng = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), 0, part=1)
-    visits = day_visits(settings, day, returning, SPARE_VISITS * baskets, rng)
-    return rng.permutation(visits if len(visits) else np.arange(returning))
+    visits, spend = day_visits(settings, day, returning, SPARE_VISITS * baskets, rng, spend=True)
+    if not len(visits):
+        visits = np.arange(returning, dtype=np.int32)
+        spend = spend_tier(settings.seed, visits.astype(np.int64))
+    order = rng.permutation(len(visits))
+    return visits[order], spend[order]
 
 
 def _group_tables(
@@ -236,12 +305,17 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     )
     kind_tickets, kind_start, kind_size = _group_tables(kind, len(KINDS), popularity)
     store_text = csvfile.integers(np.arange(1, sizes.stores + 1))
+    visitors, visitor_spend = _visitors(settings, day, returning, baskets)
+    # (one more on a day without sign-ups: newcomer numbers are modulo max(new, 1))
+    new_spend = spend_tier(settings.seed, np.arange(returning, returning + max(new, 1)))
     return DayPlan(
         seed=settings.seed,
         ordinal=day.toordinal(),
         returning=returning,
         new=new,
-        visitors=_visitors(settings, day, returning, baskets),
+        visitors=visitors,
+        visitor_spend=visitor_spend.astype(np.int16) * RESOLUTION,  # int16: half the visits' size
+        new_spend=new_spend.astype(np.int16) * RESOLUTION,
         blocks=-(-count // BLOCK_ROWS),
         new_signup_second=created_between(settings, returning, everyone) - midnight,
         product_index=catalog.index,
@@ -263,31 +337,55 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         retail_tickets=store_tickets[~stores.online[store_tickets]],
         online_stores=online,
         store_online=stores.online,
+        store_lines_row=stores.online.astype(np.int64) * SPEND_TIERS * RESOLUTION,
+        most_lines=basket_limit(len(catalog.index)),
         store_hours=_store_hours(stores, settings.locale, day),
         store_zone=stores.zone,
         new_share=new_share,
     )
 
 
-def _candidates(rng: np.random.Generator, plan: DayPlan, n: int):
-    """Store, first-purchase flag and size of n baskets."""
+def basket_limit(products: int) -> int:
+    """A basket's lines, at most, in a catalog of `products` on sale: an eighth of it (at
+    least 8, never more than it has). A heavy household's trolley of 12-16 distinct
+    products out of the default 50-64 would have to take the catalog's rare, dear ones
+    (its popular ones being taken already): a day's top product, its largest line and
+    its average basket would swing with one household."""
+    return min(products, max(8, products // 8))
+
+
+def _candidates(
+    rng: np.random.Generator, plan: DayPlan, block: int, made: int, firsts: int, n: int
+):
+    """Store, first-purchase flag and size of n baskets: the block's baskets made .. made +
+    n, after `firsts` first-purchase draws (whose customers block_lines finds). A basket's
+    lines follow its customer's spend tier."""
     store = weighted_sample(rng, plan.store_tickets, n)
     first_purchase = rng.random(n) < plan.new_share
     if len(plan.online_stores):  # a newcomer's first purchase is online, after signing up
         shop = plan.online_stores[rng.integers(0, len(plan.online_stores), n)]
         store = np.where(first_purchase, shop, store)
-    size = _LINES_TABLE[plan.store_online[store].astype(np.intp), rng.integers(0, RESOLUTION, n)]
-    return store, first_purchase, np.minimum(size.astype(np.int64), len(plan.price_cents))
+    spend = np.take(
+        plan.visitor_spend, block + plan.blocks * np.arange(made, made + n), mode="wrap"
+    )
+    first = np.flatnonzero(first_purchase)  # few: their newcomers', as block_lines finds them
+    turn = block + plan.blocks * (firsts + np.arange(len(first)))
+    first = first[turn < 2 * plan.new]
+    spend[first] = np.take(plan.new_spend, turn[: len(first)] % max(plan.new, 1))
+    row = np.take(plan.store_lines_row, store) + spend  # see _LINES_FLAT
+    size = np.take(_LINES_FLAT, row + rng.integers(0, RESOLUTION, n))
+    return store, first_purchase, np.minimum(size.astype(np.int64), plan.most_lines)
 
 
-def _baskets(rng: np.random.Generator, plan: DayPlan, n: int):
-    """Store, first-purchase flag and size of the baskets that fill exactly n lines (the
-    last one cut; no basket has more lines than there are products), drawn n / 2 at a
-    time: one draw is nearly always enough."""
-    parts, lines = [], 0
+def _baskets(rng: np.random.Generator, plan: DayPlan, block: int, n: int):
+    """Store, first-purchase flag and size of the block's baskets that fill exactly n lines
+    (the last one cut; no basket has more lines than basket_limit), drawn
+    CANDIDATES x n at a time: one draw is nearly always enough."""
+    parts, lines, made, firsts = [], 0, 0, 0
     while lines < n:
-        parts.append(_candidates(rng, plan, n // 2))
+        parts.append(_candidates(rng, plan, block, made, firsts, int(CANDIDATES * n)))
         lines += int(parts[-1][2].sum())
+        made, firsts = made + len(parts[-1][2]), firsts + int(parts[-1][1].sum())
     store, first_purchase, size = (np.concatenate(column) for column in zip(*parts, strict=True))
     ends = np.cumsum(size)
     k = int(np.searchsorted(ends, n)) + 1
@@ -364,7 +462,7 @@ def _repeated(product: np.ndarray, basket: np.ndarray, products: int) -> np.ndar
 def block_lines(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> Lines:
     """Block `block` of the day: BLOCK_ROWS lines in whole baskets (the last one cut)."""
     rng = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), block)
-    store, first_purchase, size = _baskets(rng, plan, BLOCK_ROWS)
+    store, first_purchase, size = _baskets(rng, plan, block, BLOCK_ROWS)
     k = len(size)
     # the block's i-th first purchase is newcomer (b + blocks x i) mod new, and none after
     # the day's sign-ups have had two: each about once, never one many times
