@@ -574,11 +574,13 @@ _NO_PROMOTION = np.frombuffer(b",0.00", dtype=np.uint8)
 def _promotion_fields(promotion: np.ndarray, ids, discount) -> tuple[np.ndarray, ...]:
     """ "promotion_id,discount_amount" as pieces whose padding is one run of NUL bytes on
     a line without a promotion (then ",0.00", the comma moved past the padding)."""
-    discount = csvfile.matrix(discount)
-    none = (promotion < 0)[:, None]
-    no_discount = np.zeros(discount.shape[1], dtype=np.uint8)
-    no_discount[-len(_NO_PROMOTION) :] = _NO_PROMOTION
-    return ids, np.where(none, 0, ord(",")).astype(np.uint8), np.where(none, no_discount, discount)
+    none = promotion < 0
+    text = csvfile.matrix(discount).copy()  # row assignments: cheaper than np.where's
+    text[none] = 0
+    text[none, -len(_NO_PROMOTION) :] = _NO_PROMOTION
+    comma = np.full((len(promotion), 1), ord(","), dtype=np.uint8)
+    comma[none] = 0
+    return ids, comma, text
 
 
 def chunk_file_name(chunk: int) -> str:
