@@ -341,7 +341,7 @@ def _merge_versions(conn: psycopg.Connection, table: Table, stage: str) -> None:
 
 def _catch_up(
     session: psycopg.Connection, settings: Settings, day: dt.date, stages: Mapping[str, str]
-) -> bool:
+) -> None:
     """Unless the schema holds the previous day, add to the stages the version in force at
     the start of `day` of every row that exists by then (streamed, no file).
 
@@ -354,7 +354,7 @@ def _catch_up(
     """
     previous = partition_name(day - dt.timedelta(days=1))
     if session.execute("SELECT to_regclass(%s) IS NOT NULL", [previous]).fetchone()[0]:
-        return False
+        return
     started = time.perf_counter()
     rows = 0
     for table in VERSIONED:
@@ -370,7 +370,6 @@ def _catch_up(
                     copy.write(csvfile.format_rows(columns).tobytes())
             rows += cur.rowcount
     log.info("catch-up for %s: %d versions in %.2f s", day, rows, time.perf_counter() - started)
-    return True
 
 
 def load_day(settings: Settings, day: dt.date, files: Sequence[GeneratedFile]) -> dict[str, int]:
