@@ -14,6 +14,7 @@ from psycopg import sql
 from conftest import generate_day
 from customer_pipeline.generate import customer_changes, product_changes
 from customer_pipeline.generate.calendar import customers_through
+from customer_pipeline.generate.csvfile import format_rows
 from customer_pipeline.generate.customers import customer_facts, day_visits, visit_weights
 from customer_pipeline.load import load_day
 from customer_pipeline.metrics import calculate_metrics
@@ -291,3 +292,29 @@ def test_a_closed_account_never_buys_again() -> None:
     visits = day_visits(settings, day, count, count / 2, np.random.default_rng(0))
     assert len(visits) > count / 4
     assert not np.isin(visits, np.flatnonzero(closed)).any()
+
+
+def _versions(module, settings: Settings, day: dt.date, since: dt.date | None = None) -> dict:
+    """versions_before's rows by key (the first column), each as its fields' bytes."""
+    rows = {}
+    for columns in module.versions_before(settings, day, since):
+        text = format_rows(columns).tobytes().decode().splitlines()
+        rows.update((line.split(",", 1)[0], line) for line in text)
+    return rows
+
+
+@pytest.mark.parametrize(
+    "module", [customer_changes, product_changes], ids=["customers", "products"]
+)
+def test_the_catch_up_after_a_gap_is_what_changed_in_it(module) -> None:
+    """After a gap, the catch-up's versions are exactly the full catch-up's that differ
+    from what the history holds by the last loaded day (the version in force as it ends):
+    every row created or changed in the gap, none other."""
+    settings = Settings().replace(customers=20_000, products=2_000)
+    loaded, day = dt.date(2026, 3, 3), dt.date(2026, 3, 10)
+    full = _versions(module, settings, day)
+    known = _versions(module, settings, loaded + dt.timedelta(days=1))
+    after_gap = _versions(module, settings, day, loaded)
+    assert after_gap == {key: row for key, row in full.items() if known.get(key) != row}
+    assert 0 < len(after_gap) < len(full) / 10
+    assert _versions(module, settings, loaded + dt.timedelta(days=1), loaded) == {}

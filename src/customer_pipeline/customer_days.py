@@ -96,12 +96,17 @@ def sum_day(conn: psycopg.Connection, day: dt.date, name: str, source: str) -> N
         # guesses 200 customers (and would sort them)
         for_day_scans(conn)
         conn.execute("SET LOCAL enable_sort = off")
+        # one process: the per-basket groups are nearly as many as the lines, so workers'
+        # partial groups would only add a serial merge of as many (the same time, on three
+        # cores instead of one: the load builds the lines' key beside it)
+        conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         conn.execute(
             sql.SQL(_SUMMARY_SQL).format(
                 partition=table, source=sql.Identifier(source), day=sql.Literal(day)
             )
         )
-        for setting in ("work_mem", "jit", "enable_sort"):  # the caller's own, from here on
+        # the caller's own, from here on
+        for setting in ("work_mem", "jit", "enable_sort", "max_parallel_workers_per_gather"):
             conn.execute(f"SET LOCAL {setting} = DEFAULT")
         # the parent's NOT NULLs and the bound, checked in one pass: attaching reads nothing
         conn.execute(

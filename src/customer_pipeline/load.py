@@ -311,20 +311,7 @@ def _merge_versions(conn: psycopg.Connection, table: Table, stage: str) -> None:
     the stage holds, not what the history does (a day's few versions; by its default
     costs the planner would scan the whole history and current table).
     """
-    assert table.history is not None
-    others = [c for c in table.columns if c != table.key]
-    names = {
-        "history": sql.Identifier(table.history),
-        "table": sql.Identifier(table.name),
-        "stage": sql.Identifier(stage),
-        "key": sql.Identifier(table.key),
-        "cols": sql.SQL(", ").join(map(sql.Identifier, table.columns)),
-        "file_cols": sql.SQL(", ").join(map(sql.Identifier, table.file_columns)),
-        "others": sql.SQL(", ").join(map(sql.Identifier, others)),
-        "new": sql.SQL(", ").join(sql.Identifier("excluded", c) for c in others),
-        "old": sql.SQL(", ").join(sql.Identifier("h", c) for c in others),
-        "old_current": sql.SQL(", ").join(sql.Identifier("t", c) for c in others),
-    }
+    names = _names(table, stage)
     empty = sql.SQL("SELECT NOT EXISTS (SELECT FROM {history})").format(**names)
     if conn.execute(empty).fetchone()[0]:
         with _indexes_rebuilt(conn, [table.history, table.name]):
@@ -343,23 +330,29 @@ def _catch_up(
     session: psycopg.Connection, settings: Settings, day: dt.date, stages: Mapping[str, str]
 ) -> None:
     """Unless the schema holds the previous day, add to the stages the version in force at
-    the start of `day` of every row that exists by then (streamed, no file).
+    the start of `day` of every row that exists by then and may differ from what the
+    history holds (streamed, no file).
 
     A day in sequence needs none: the previous day's load brought them (by induction:
     its versions and, in force at its start, every older row's). A day loaded into an
     empty schema, or after a gap, gets them once: its lines reference customers and
     products that only older days' files hold, and its KPIs compare versions with those
-    before. Every version is the true one (its valid_from the change's), so the history
+    before. After a gap (a loaded day before it, at most MAX_GAP_DAYS back) only the
+    rows created or changed in the gap: the others' are that day's, in the history by the
+    same induction. Before any loaded day, every row's, less those the history holds
+    already. Every version is the true one (its valid_from the change's), so the history
     is a function of the set of days loaded.
     """
-    previous = partition_name(day - dt.timedelta(days=1))
-    if session.execute("SELECT to_regclass(%s) IS NOT NULL", [previous]).fetchone()[0]:
+    if session.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", [partition_name(day - dt.timedelta(days=1))]
+    ).fetchone()[0]:
         return
+    since = _loaded_before(session, day)
     started = time.perf_counter()
     rows = 0
     for table in VERSIONED:
         module, function = (table.versions_before or "").split(":")
-        blocks = getattr(import_module(module), function)(settings, day)
+        blocks = getattr(import_module(module), function)(settings, day, since)
         statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
             sql.Identifier(stages[table.name]),
             sql.SQL(", ").join(map(sql.Identifier, table.file_columns)),
@@ -369,7 +362,63 @@ def _catch_up(
                 for columns in blocks:
                     copy.write(csvfile.format_rows(columns).tobytes())
             rows += cur.rowcount
-    log.info("catch-up for %s: %d versions in %.2f s", day, rows, time.perf_counter() - started)
+        if since is None:  # of a history of later days, most are in it: dropped in one pass
+            with session.transaction():
+                session.execute("SET LOCAL work_mem = '256MB'")  # one hash table of them
+                session.execute(
+                    sql.SQL(_KNOWN_VERSIONS).format(**_names(table, stages[table.name]))
+                )
+    log.info(
+        "catch-up for %s (after %s): %d versions in %.2f s",
+        day,
+        since or "nothing",
+        rows,
+        time.perf_counter() - started,
+    )
+
+
+#: A gap after which the catch-up takes every row's version (finding the rows changed in
+#: the gap costs a pass over the catalog a day)
+MAX_GAP_DAYS = 366
+
+_LOADED_BEFORE = """
+SELECT max(c.relname) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'transactions'::regclass AND c.relname < %s AND c.relname >= %s
+"""
+
+
+def _loaded_before(session: psycopg.Connection, day: dt.date) -> dt.date | None:
+    """The latest day before `day`, and at most MAX_GAP_DAYS back, that the schema holds."""
+    bounds = [partition_name(day), partition_name(day - dt.timedelta(days=MAX_GAP_DAYS))]
+    name = session.execute(_LOADED_BEFORE, bounds).fetchone()[0]
+    return None if name is None else dt.datetime.strptime(name[-8:], "%Y%m%d").date()
+
+
+#: The stage's versions that the history holds already, exactly (its key, valid_from and
+#: every column; valid_to aside: the merge sets it), deleted.
+_KNOWN_VERSIONS = """
+DELETE FROM {stage} s USING {history} h
+WHERE h.{key} = s.{key} AND h.valid_from = s.valid_from
+  AND ROW({old}) IS NOT DISTINCT FROM ROW({staged})
+"""
+
+
+def _names(table: Table, stage: str) -> dict[str, sql.Composable]:
+    assert table.history is not None
+    others = [c for c in table.columns if c != table.key]
+    return {
+        "history": sql.Identifier(table.history),
+        "table": sql.Identifier(table.name),
+        "stage": sql.Identifier(stage),
+        "key": sql.Identifier(table.key),
+        "cols": sql.SQL(", ").join(map(sql.Identifier, table.columns)),
+        "file_cols": sql.SQL(", ").join(map(sql.Identifier, table.file_columns)),
+        "others": sql.SQL(", ").join(map(sql.Identifier, others)),
+        "new": sql.SQL(", ").join(sql.Identifier("excluded", c) for c in others),
+        "old": sql.SQL(", ").join(sql.Identifier("h", c) for c in others),
+        "staged": sql.SQL(", ").join(sql.Identifier("s", c) for c in others),
+        "old_current": sql.SQL(", ").join(sql.Identifier("t", c) for c in others),
+    }
 
 
 def load_day(settings: Settings, day: dt.date, files: Sequence[GeneratedFile]) -> dict[str, int]:
@@ -393,8 +442,9 @@ def load_day(settings: Settings, day: dt.date, files: Sequence[GeneratedFile]) -
             _prepare_stages(session, stages, day)
             copied = _copy_all(settings, copies, COPY_CONNECTIONS)
             _catch_up(session, settings, day, stages)
-            _key_stages(session, stages)
-            _swap(session, settings, day, stages)
+            with _beside_merge(settings, day, stages[TRANSACTIONS.name]) as summed:
+                key = _key_stages(session, stages)
+                _swap(session, settings, day, stages, summed, key)
         except BaseException:
             # the connection may be lost too: then the next run drops them (the load lock
             # went with the connection); the load's own error is the one to report
@@ -445,12 +495,23 @@ def _bound_name(stage: str) -> str:
     return f"{stage}_bound"
 
 
-def _key_stages(session: psycopg.Connection, stages: Mapping[str, str]) -> None:
+def _key_stages(session: psycopg.Connection, stages: Mapping[str, str]) -> str:
     """Build the primary keys (and the returns' index) after the bulk COPY (much faster
     than maintaining them during it); then give the session room for the swap's
-    foreign-key checks (hash joins)."""
+    foreign-key checks (hash joins). The day's lines get their key's unique index only,
+    whose name this returns: building it lets the lines be read meanwhile (the sums
+    beside, see _beside_merge), where ADD PRIMARY KEY would lock them for its whole
+    build; the swap makes it the primary key once the sums are done."""
     session.execute("SET maintenance_work_mem = '256MB'")  # sort the index in memory
+    lines = stages[TRANSACTIONS.name]
     for table in DAY_PARTITIONED:
+        if table == TRANSACTIONS.name:
+            session.execute(
+                sql.SQL("CREATE UNIQUE INDEX ON {} ({}, business_date)").format(
+                    sql.Identifier(lines), sql.Identifier(TRANSACTIONS.key)
+                )
+            )
+            continue
         session.execute(
             sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({}, business_date)").format(
                 sql.Identifier(stages[table]), sql.Identifier(GENERATED[table].key)
@@ -458,39 +519,37 @@ def _key_stages(session: psycopg.Connection, stages: Mapping[str, str]) -> None:
         )
     returns.index_stage(session, stages[RETURNS.name])
     session.execute("SET work_mem = '256MB'")
+    return session.execute(_UNIQUE_INDEX, [lines]).fetchone()[0]
+
+
+#: the name of the (only) unique index of a stage of lines
+_UNIQUE_INDEX = """
+SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE i.indrelid = %s::regclass AND i.indisunique
+"""
 
 
 @contextlib.contextmanager
-def _beside_merge(
-    settings: Settings, day: dt.date, stage: str
-) -> Iterator[tuple[Callable[[], None], Callable[[], str]]]:
-    """On a second connection while the block runs (the dimensions' merges, then the
-    attaches): ANALYZE the stage of the day's lines, then sum them per customer into the
-    day's customer_days (customer_days.sum_day; the lines are the stage's, and the swap
-    publishes exactly those). The block calls what this yields to wait for each: the
-    first, then the second, which returns the summed table's name. Without the
-    statistics the checks and KPIs that follow are planned for a handful of rows (sorts
-    instead of parallel hash aggregates); the sums cost a GROUP BY of the day's lines that
-    the swap would otherwise run alone."""
+def _beside_merge(settings: Settings, day: dt.date, stage: str) -> Iterator[Callable[[], str]]:
+    """On a second connection while the block runs (the keys, the dimensions' merges):
+    sum the stage of the day's lines per customer into the day's customer_days
+    (customer_days.sum_day; the lines are the stage's, and the swap publishes exactly
+    those), then ANALYZE the stage. The block calls what this yields to wait for both; it
+    returns the summed table's name. The sums cost a GROUP BY of the day's lines that the
+    swap would otherwise run alone; without the statistics the checks and KPIs that follow
+    are planned for a handful of rows (sorts instead of parallel hash aggregates)."""
     summed = _summed_name(day)
-    analyzed = threading.Event()
 
     def work() -> str:
         with connect(settings, autocommit=True) as conn:
-            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
-            analyzed.set()
             customer_days.sum_day(conn, day, summed, stage)
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
         return summed
-
-    def wait_analyzed() -> None:
-        while not analyzed.wait(0.05):
-            if done.done():  # failed before the statistics were in
-                done.result()
 
     with ThreadPoolExecutor(1) as helper:
         done = helper.submit(work)
         try:
-            yield wait_analyzed, done.result
+            yield done.result
         except BaseException:
             done.cancel()
             with contextlib.suppress(BaseException):
@@ -503,22 +562,30 @@ def _swap(
     settings: Settings,
     day: dt.date,
     stages: Mapping[str, str],
+    summed: Callable[[], str],
+    key: str,
 ) -> None:
     """In one transaction: upsert the dimensions, then replace the day's partitions by the
-    keyed stages (transactions analyzed and summed per customer meanwhile, see
-    _beside_merge), the day's customer_days by those sums, and publish the returns due."""
+    keyed stages (the lines' unique index `key` made their primary key once summed() has
+    given their sums per customer and their statistics, see _beside_merge), the day's
+    customer_days by those sums, and publish the returns due."""
     stage = stages[TRANSACTIONS.name]
-    with _beside_merge(settings, day, stage) as (analyzed, summed), session.transaction():
+    with session.transaction():
         schema_lock(session, settings, "swap")  # one swap at a time: no lock-order deadlocks
         for table in DIMENSIONS:
             if table.history:
                 _merge_versions(session, table, stages[table.name])
             else:
                 _upsert_dimension(session, table, stages[table.name])
-        analyzed()  # raises what ANALYZE raised
-        returns.withdraw(session, day)  # their foreign key would hold the old partition
-        # before the stage is renamed: the sums read it (and would hold the rename anyway)
+        # raises what the sums or ANALYZE raised; before the stage is locked below (the
+        # sums read it) and renamed
         day_sums = summed()
+        session.execute(
+            sql.SQL("ALTER TABLE {} ADD PRIMARY KEY USING INDEX {}").format(
+                sql.Identifier(stage), sql.Identifier(key)
+            )
+        )
+        returns.withdraw(session, day)  # their foreign key would hold the old partition
         for table in DAY_PARTITIONED:
             _attach(session, table, day, stages[table])
         customer_days.replace_day(session, day, summed=day_sums)

@@ -31,8 +31,9 @@ class Table:
     #: the table of every version (SCD type 2: the columns, valid_from, valid_to): the file
     #: holds the day's new versions (the columns and valid_from), the table the current ones
     history: str | None = None
-    #: "module:function", called (settings, day) -> the columns, block by block, of every
-    #: row's version in force at the start of `day` (the history's catch-up, see load.py)
+    #: "module:function", called (settings, day, since) -> the columns, block by block, of
+    #: every row's version in force at the start of `day`; with `since` (a day before),
+    #: only of the rows created or changed after it (the history's catch-up, see load.py)
     versions_before: str | None = None
 
     @property

@@ -174,11 +174,20 @@ def generate_customers(settings: Settings, out_dir: Path, day: dt.date) -> csvfi
     return csvfile.GeneratedFile(CUSTOMERS.name, str(path), rows)
 
 
-def versions_before(settings: Settings, day: dt.date) -> Iterator[list[np.ndarray]]:
+def versions_before(
+    settings: Settings, day: dt.date, since: dt.date | None = None
+) -> Iterator[list[np.ndarray]]:
     """Block by block, the version in force at the start of `day` of every customer who
-    signed up before it (what a day loaded into an emptier schema needs first)."""
+    signed up before it (what a day loaded into an emptier schema needs first); with
+    `since` (an earlier day), of those only the ones who signed up or changed after
+    `since` and before `day` (the others' is `since`'s own, or older)."""
     count = customers_through(settings, day - dt.timedelta(days=1))
-    for start in range(0, count, BLOCK_ROWS):
-        yield versions(
-            settings, np.arange(start, min(start + BLOCK_ROWS, count)), _ordinal(day) - 1
-        )
+    if since is None:
+        index = np.arange(count)
+    else:
+        between = (since + dt.timedelta(days=d) for d in range(1, (day - since).days))
+        changed = [changed_on(settings, other) for other in between]
+        signed_up = np.arange(customers_through(settings, since), count)
+        index = np.unique(np.concatenate([signed_up, *changed]))
+    for start in range(0, len(index), BLOCK_ROWS):
+        yield versions(settings, index[start : start + BLOCK_ROWS], _ordinal(day) - 1)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -156,10 +156,17 @@ def changed_on(settings: Settings, day: dt.date) -> np.ndarray:
     return lives.index[repriced | (lives.launch == at) | (lives.end == at)]
 
 
-def versions_before(settings: Settings, day: dt.date) -> Iterator[list[np.ndarray]]:
+def versions_before(
+    settings: Settings, day: dt.date, since: dt.date | None = None
+) -> Iterator[list[np.ndarray]]:
     """The version in force at the start of `day` of every product listed before it (what
-    a day loaded into an emptier schema needs first)."""
+    a day loaded into an emptier schema needs first); with `since` (an earlier day), of
+    those only the ones launched, repriced or discontinued after `since` and before
+    `day` (the others' is `since`'s own, or older)."""
     index = np.arange(products_through(settings, day - dt.timedelta(days=1)))
+    if since is not None:
+        between = (since + dt.timedelta(days=d) for d in range(1, (day - since).days))
+        index = np.unique(np.concatenate([index[:0], *map(partial(changed_on, settings), between)]))
     if len(index):
         yield versions(settings, index, _ordinal(day) - 1)
 
