@@ -35,12 +35,20 @@ def _peaks(child: ChildResult) -> dict[str, Any]:
 
 
 def measure_day(
-    db: Database, sizes: dict[str, int], day: dt.date, schema: str, scratch: Path | None = None
+    db: Database,
+    sizes: dict[str, int],
+    day: dt.date,
+    schema: str,
+    scratch: Path | None = None,
+    *,
+    gap: int = 0,
 ) -> dict[str, Any]:
     """The whole day in sequence in `schema` (see the module's docstring).
 
     scratch: the folder that holds the runs' working folders, whose peak size is measured
     (work_peak_bytes); schema_bytes is the schema's size once the day is loaded (both days).
+    gap: then, in the same schema, the day after `gap` days not loaded (its catch-up of the
+    rows created or changed in the gap), as "after_gap".
     """
     params: dict[str, Any] = {"sizes": sizes, "database_url": db.url, "schema": schema}
     if scratch is not None:
@@ -60,9 +68,21 @@ def measure_day(
         checkpoint(db.url)
         child = run_child("day", params | {"day": str(day)}, watch=True, watch_folder=scratch)
         stored = schema_bytes(db.url, schema)
+        later = None
+        if gap:
+            checkpoint(db.url)
+            later_day = day + dt.timedelta(days=gap + 1)
+            later = run_child("day", params | {"day": str(later_day)}).result
+            later["gap_days"] = gap
+            log(
+                f"  {later_day} after {gap} days not loaded: {later['seconds']:.2f} s, of "
+                f"which the catch-up {later['catch_up_seconds']:.2f} s"
+            )
     finally:
         drop_schema(db.url, schema)
     result = child.result | _peaks(child) | {"schema_bytes": stored, "previous_day": previous}
+    if later is not None:
+        result["after_gap"] = later
     result["other_seconds"] = round(result["seconds"] - sum(result["timings"].values()), 4)
     log(f"  whole day: {result['seconds']:.2f} s, peak {child.tree_peak_rss_mb:.0f} MB")
     return result
