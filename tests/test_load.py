@@ -318,3 +318,38 @@ def test_the_day_s_sums_are_made_beside_the_merge(
         "SELECT count(*), sum(lines) FROM customer_days WHERE business_date = %s", [DAY]
     ).fetchone() == (buyers, day_totals(db)[0])
     assert summed not in table_names(db)
+
+
+#: a partition's foreign keys, each with the partitioned table's constraint it belongs to
+_PARTITION_KEYS = """
+SELECT c.confrelid::regclass::text, coalesce(p.conname, '')
+FROM pg_constraint c LEFT JOIN pg_constraint p ON p.oid = c.conparentid
+WHERE c.conrelid = %s::regclass AND c.contype = 'f' ORDER BY 1
+"""
+
+
+@pytest.mark.parametrize("merge_lines", [10**9, 0], ids=["checked before", "checked at attach"])
+def test_each_line_s_foreign_key_is_the_partitioned_table_s(
+    settings: Settings, tmp_path: Path, db: psycopg.Connection, monkeypatch, merge_lines: int
+) -> None:
+    """Whether the key to customers was checked on the lines before their attach (a merge
+    join) or by the attach itself, the day's partition holds each of transactions' foreign
+    keys once, as the partitioned table's (no second, orphan copy), and a line whose
+    customer does not exist is refused."""
+    monkeypatch.setattr("customer_pipeline.load.MERGE_CHECK_LINES", merge_lines)
+    create_tables(settings)
+    files = generate_day(settings, tmp_path / "f", DAY)
+    load_day(settings, DAY, files)
+    keys = db.execute(_PARTITION_KEYS, [f"transactions_{DAY:%Y%m%d}"]).fetchall()
+    parents = db.execute(
+        "SELECT confrelid::regclass::text, conname FROM pg_constraint "
+        "WHERE conrelid = 'transactions'::regclass AND contype = 'f' ORDER BY 1"
+    ).fetchall()
+    assert keys == parents and len(keys) == 4
+    lines = next(f for f in files if f.table == "transactions")
+    text = Path(lines.path).read_text().splitlines()
+    first = text[1].split(",")
+    first[3] = "00000000-0000-4000-8000-000000000000"  # customer_id: nobody's
+    Path(lines.path).write_text("\n".join([text[0], ",".join(first), *text[2:]]) + "\n")
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        load_day(settings, DAY, files)

@@ -602,5 +602,41 @@ def _attach(session: psycopg.Connection, table: str, day: dt.date, stage: str) -
             sql.Identifier(stage), sql.Identifier(name(day))
         )
     )
+    if table == TRANSACTIONS.name:
+        _check_customers(session, name(day))
     next_day = sql.Literal(day + dt.timedelta(days=1))
     attach_partition(session, parent, name(day), sql.Literal(day), next_day, _bound_name(stage))
+
+
+#: The lines' foreign key to customers is checked by a merge join while the day's lines
+#: sort in memory (up to this many): sorting them and reading customers' key in order
+#: costs about half what PostgreSQL's own choice, a hash of every customer, does (1M
+#: scale: 1.36 against 2.31 s for 1.3M lines and 2.6M customers); beyond, the sort would
+#: spill to disk and the hash is cheaper.
+MERGE_CHECK_LINES = 3_000_000
+
+_CUSTOMERS_KEY = """
+SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE conrelid = 'transactions'::regclass AND contype = 'f'
+  AND confrelid = 'customers'::regclass
+"""
+
+
+def _check_customers(session: psycopg.Connection, partition: str) -> None:
+    """Add and check, on the day's lines before their attach, the partitioned table's
+    foreign key to customers, by a merge join when the lines are few enough (see
+    MERGE_CHECK_LINES): the attach then takes it as the partition's (a validated equal
+    constraint) and checks only the others."""
+    lines = session.execute(
+        "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [partition]
+    ).fetchone()[0]
+    if lines > MERGE_CHECK_LINES:
+        return
+    for constraint, definition in session.execute(_CUSTOMERS_KEY).fetchall():
+        session.execute("SET LOCAL enable_hashjoin = off")
+        session.execute(
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                sql.Identifier(partition), sql.Identifier(constraint), sql.SQL(definition)
+            )
+        )
+        session.execute("SET LOCAL enable_hashjoin = DEFAULT")
