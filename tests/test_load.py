@@ -334,8 +334,8 @@ def test_each_line_s_foreign_key_is_the_partitioned_table_s(
 ) -> None:
     """Whether the key to customers was checked on the lines before their attach (a merge
     join) or by the attach itself, the day's partition holds each of transactions' foreign
-    keys once, as the partitioned table's (no second, orphan copy), and a line whose
-    customer does not exist is refused."""
+    keys once, as the partitioned table's (no second, orphan copy), its primary key is the
+    index built before the swap, and a line whose customer does not exist is refused."""
     monkeypatch.setattr("customer_pipeline.load.MERGE_CHECK_LINES", merge_lines)
     create_tables(settings)
     files = generate_day(settings, tmp_path / "f", DAY)
@@ -346,6 +346,12 @@ def test_each_line_s_foreign_key_is_the_partitioned_table_s(
         "WHERE conrelid = 'transactions'::regclass AND contype = 'f' ORDER BY 1"
     ).fetchall()
     assert keys == parents and len(keys) == 4
+    # one index, the primary key's, a partition of transactions' (the attach built none)
+    assert db.execute(
+        "SELECT i.indisprimary, p.inhparent::regclass::text FROM pg_index i "
+        "JOIN pg_inherits p ON p.inhrelid = i.indexrelid WHERE i.indrelid = %s::regclass",
+        [f"transactions_{DAY:%Y%m%d}"],
+    ).fetchall() == [(True, "transactions_pkey")]
     lines = next(f for f in files if f.table == "transactions")
     text = Path(lines.path).read_text().splitlines()
     first = text[1].split(",")
