@@ -296,55 +296,97 @@ def lineage(airflow_home: Path, run: Any) -> dict[str, tuple[set[str], set[str]]
     return tasks
 
 
-def test_a_whole_day(
-    pipeline_env: Path,  # first: the DAG is parsed with the assets' connection set
-    dag: Any,
-    db: psycopg.Connection,
-    airflow_home: Path,
-    schema: str,
-) -> None:
-    run = dag.test(logical_date=utc("2024-03-01"), run_conf={**SMALL_DAY, **SMALL_CHUNKS})
+# -- two days that the tests of a whole day, of reruns and of the week share ---------------
 
+
+@dataclass(frozen=True)
+class TwoDays:
+    """2024-03-10 and 2024-03-11 loaded by the DAG in a schema of the module's, the folder
+    of their files and emails in pipeline_env."""
+
+    database_url: str
+    schema: str
+    folder: Path  # pipeline_env's
+    last: Any  # the manual run of 2024-03-11 (a DagRun)
+
+    def connect(self) -> psycopg.Connection:
+        conn = psycopg.connect(self.database_url, autocommit=True)
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+        return conn
+
+
+LAST_DAY_CONF = {**SMALL_DAY, **SMALL_CHUNKS}
+
+
+@pytest.fixture(scope="module")
+def two_days(
+    airflow_home: Path,  # noqa: ARG001 (Airflow configured before it is imported)
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[TwoDays]:
+    """2024-03-10 by a scheduled run, then 2024-03-11 by a manual run without a logical
+    date (its business date: its run_after date) in chunks, pipeline_env pointing at their
+    schema and folder while the module runs. Its tests rerun the last day, or try to, which
+    changes no row."""
+    schema, folder = f"t_{uuid.uuid4().hex[:12]}", tmp_path_factory.mktemp("two-days")
+    with pytest.MonkeyPatch.context() as env:
+        set_pipeline_env(env, database_url, schema, folder)
+        daily = parse_dag_folder().get_dag("customer_pipeline")
+        scheduled = daily.test(logical_date=utc("2024-03-10"), run_conf=SMALL_DAY)
+        assert scheduled.state == "success", task_states(scheduled)
+        daily = parse_dag_folder().get_dag("customer_pipeline")  # without the first run's conf
+        manual = daily.test(
+            logical_date=None, run_after=utc("2024-03-11", 15), run_conf=LAST_DAY_CONF
+        )
+        assert manual.state == "success", task_states(manual)
+        yield TwoDays(database_url, schema, folder, manual)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def test_a_whole_day(two_days: TwoDays, airflow_home: Path) -> None:
+    run, day, folder = two_days.last, "2024-03-11", two_days.folder
     states = task_states(run)
     assert run.state == "success", states
     assert {state for state, _ in states.values()} == {"success"}
-    status, loaded, delivered_to = db.execute(
-        "SELECT status, row_counts, delivered_to FROM pipeline_runs"
-    ).fetchone()
-    assert status == "success"
-    assert delivered_to.endswith("2024-03-01-daily-report.eml")
-    _, _, stores, transactions, *_ = fingerprint(db, "2024-03-01")
-    assert loaded == {
-        **day_versions(db, "2024-03-01"),  # the dimensions' files hold the day's versions
-        "stores": stores,
-        "promotions": db.execute("SELECT count(*) FROM promotions").fetchone()[0],
-        "transactions": transactions,
-        "returns": db.execute(
-            "SELECT count(*) FROM returns_scheduled WHERE business_date = '2024-03-01'"
-        ).fetchone()[0],
-    }
+    with two_days.connect() as db:
+        status, loaded, delivered_to = db.execute(
+            "SELECT status, row_counts, delivered_to FROM pipeline_runs"
+            " WHERE business_date = %s ORDER BY started_at LIMIT 1",  # not a rerun's
+            [day],
+        ).fetchone()
+        assert status == "success"
+        assert delivered_to.endswith(f"{day}-daily-report.eml")
+        _, _, stores, transactions, *_ = fingerprint(db, day)
+        assert loaded == {
+            **day_versions(db, day),  # the dimensions' files hold the day's versions
+            "stores": stores,
+            "promotions": db.execute("SELECT count(*) FROM promotions").fetchone()[0],
+            "transactions": transactions,
+            "returns": db.execute(
+                "SELECT count(*) FROM returns_scheduled WHERE business_date = %s", [day]
+            ).fetchone()[0],
+        }
+        kpis = db.execute(
+            "SELECT transaction_count, total_sales FROM daily_metrics WHERE business_date = %s",
+            [day],
+        ).fetchone()
     assert min(loaded[table] for table in ("stores", "promotions", "transactions", "returns")) > 0
     chunks = -(-transactions // SMALL_CHUNKS["chunk_size"])
     assert chunks > 1
     assert sorted(key for key in states if key.startswith("generate_transaction_data")) == [
         f"generate_transaction_data[{chunk}]" for chunk in range(chunks)
     ]
-    kpis = db.execute(
-        "SELECT transaction_count, total_sales FROM daily_metrics WHERE business_date = %s",
-        ["2024-03-01"],
-    ).fetchone()
     assert kpis[0] == transactions and kpis[1] > 0
-    email = message_from_bytes(
-        (pipeline_env / "outbox" / "2024-03-01-daily-report.eml").read_bytes()
-    )
-    assert email["Subject"].startswith("Daily sales Fri 1 Mar: $")
-    assert not (pipeline_env / "work").exists()
+    email = message_from_bytes((folder / "outbox" / f"{day}-daily-report.eml").read_bytes())
+    assert email["Subject"].startswith("Daily sales Mon 11 Mar: $")
+    assert not (folder / "work").exists()
 
     # lineage: every task's event; the tables each one reads and writes, named as assets
     from customer_pipeline.airflow_adapter import data_location
 
-    host, port, database, schema_name = data_location()  # the assets' server, as parsed
-    assert schema_name == schema
+    host, port, database, schema = data_location()  # the assets' server, as parsed
+    assert schema == two_days.schema
     namespace, prefix = f"postgres://{host}:{port}", f"{database}.{schema}"
     assert set(PUBLISHED) == {*loaded, "customers_history", "products_history"}
     tables = {f"{namespace}/{prefix}.{table}" for table in PUBLISHED}
@@ -458,45 +500,6 @@ def test_bad_params_are_rejected_when_the_run_is_created(dag: Any, conf: dict) -
         dag.test(logical_date=utc("2024-03-05"), run_conf=conf)
 
 
-# -- two days that the tests of reruns and of the week share ---------------------------------
-
-
-@dataclass(frozen=True)
-class TwoDays:
-    """2024-03-10 and 2024-03-11 loaded by the DAG in a schema of the module's."""
-
-    database_url: str
-    schema: str
-
-    def connect(self) -> psycopg.Connection:
-        conn = psycopg.connect(self.database_url, autocommit=True)
-        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
-        return conn
-
-
-@pytest.fixture(scope="module")
-def two_days(
-    airflow_home: Path,  # noqa: ARG001 (Airflow configured before it is imported)
-    database_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[TwoDays]:
-    """2024-03-10 by a scheduled run, then 2024-03-11 by a manual run without a logical
-    date (its business date: its run_after date), pipeline_env pointing at their schema
-    while the module runs. Its tests rerun the last day, or try to, which changes no row."""
-    days = TwoDays(database_url, f"t_{uuid.uuid4().hex[:12]}")
-    with pytest.MonkeyPatch.context() as env:
-        set_pipeline_env(env, database_url, days.schema, tmp_path_factory.mktemp("two-days"))
-        daily = parse_dag_folder().get_dag("customer_pipeline")
-        scheduled = daily.test(logical_date=utc("2024-03-10"), run_conf=SMALL_DAY)
-        assert scheduled.state == "success", task_states(scheduled)
-        daily = parse_dag_folder().get_dag("customer_pipeline")  # without the first run's conf
-        manual = daily.test(logical_date=None, run_after=utc("2024-03-11", 15), run_conf=SMALL_DAY)
-        assert manual.state == "success", task_states(manual)
-        yield days
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(days.schema)))
-
-
 def test_the_same_date_twice_gives_the_same_data(two_days: TwoDays, dag: Any) -> None:
     with two_days.connect() as db:
         # the manual run, without a logical date: the business date is its run_after date
@@ -506,7 +509,7 @@ def test_the_same_date_twice_gives_the_same_data(two_days: TwoDays, dag: Any) ->
         assert db.execute("SELECT count(*) FROM transactions").fetchone()[0] == rows
 
         # another logical date, but the business_date param overrides it
-        conf = {**SMALL_DAY, "business_date": "2024-03-11"}
+        conf = {**LAST_DAY_CONF, "business_date": "2024-03-11"}
         second = dag.test(logical_date=utc("2024-03-09"), run_conf=conf)
         assert second.state == "success", task_states(second)
         assert fingerprint(db, "2024-03-11") == once
