@@ -128,6 +128,9 @@ def airflow_home() -> Iterator[Path]:
         transport = {"type": "file", "log_file_path": str(lineage), "append": True}
         env.setenv("AIRFLOW__OPENLINEAGE__TRANSPORT", json.dumps(transport))
         env.setenv("AIRFLOW__OPENLINEAGE__NAMESPACE", "customer-pipeline")
+        # the same events, emitted in a thread: not by a fork of this (large) process per event
+        # (~0.1 s each); bin/airflow's fork is what test_airflow_standalone runs
+        env.setenv("AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD", "True")
         migrate = subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"],
             capture_output=True,

@@ -13,7 +13,10 @@ import importlib.util
 import json
 import subprocess
 import sys
+import uuid
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
@@ -21,6 +24,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from conftest import free_port
 from customer_pipeline.tables import PUBLISHED
@@ -65,11 +69,8 @@ def dag(airflow_home: Path) -> Any:  # noqa: ARG001 (Airflow configured before i
     return parse_dag_folder().get_dag("customer_pipeline")
 
 
-@pytest.fixture
-def pipeline_env(
-    monkeypatch: pytest.MonkeyPatch, database_url: str, schema: str, tmp_path: Path
-) -> Path:
-    """customers_db on the test database and schema; work and outbox folders in tmp_path."""
+def set_pipeline_env(env: pytest.MonkeyPatch, database_url: str, schema: str, folder: Path) -> Path:
+    """customers_db on the test database and schema; work and outbox folders in `folder`."""
     info = psycopg.conninfo.conninfo_to_dict(database_url)
     connection = {
         "conn_type": "postgres",
@@ -80,13 +81,21 @@ def pipeline_env(
         "schema": info.get("dbname"),
         "extra": {"search_path": schema},
     }
-    monkeypatch.setenv("AIRFLOW_CONN_CUSTOMERS_DB", json.dumps(connection))
-    monkeypatch.setenv("PIPELINE_WORK_DIR", str(tmp_path / "work"))
-    monkeypatch.setenv("PIPELINE_OUTBOX_DIR", str(tmp_path / "outbox"))
+    env.setenv("AIRFLOW_CONN_CUSTOMERS_DB", json.dumps(connection))
+    env.setenv("PIPELINE_WORK_DIR", str(folder / "work"))
+    env.setenv("PIPELINE_OUTBOX_DIR", str(folder / "outbox"))
     for name in ("DATABASE_URL", "DATABASE_SCHEMA", "EMAIL_BACKEND", "EMAIL_TO", "EMAIL_FROM"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("AIRFLOW_CONN_SMTP_DEFAULT", raising=False)
-    return tmp_path
+        env.delenv(name, raising=False)
+    env.delenv("AIRFLOW_CONN_SMTP_DEFAULT", raising=False)
+    return folder
+
+
+@pytest.fixture
+def pipeline_env(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, schema: str, tmp_path: Path
+) -> Path:
+    """customers_db on the test database and schema; work and outbox folders in tmp_path."""
+    return set_pipeline_env(monkeypatch, database_url, schema, tmp_path)
 
 
 def task_states(run: Any) -> dict[str, tuple[str, int]]:
@@ -287,55 +296,110 @@ def lineage(airflow_home: Path, run: Any) -> dict[str, tuple[set[str], set[str]]
     return tasks
 
 
-def test_a_whole_day(
-    pipeline_env: Path,  # first: the DAG is parsed with the assets' connection set
-    dag: Any,
-    db: psycopg.Connection,
-    airflow_home: Path,
-    schema: str,
-) -> None:
-    run = dag.test(logical_date=utc("2024-03-01"), run_conf={**SMALL_DAY, **SMALL_CHUNKS})
+# -- two days that the tests of a whole day, of reruns and of the week share ---------------
 
-    states = task_states(run)
+
+@dataclass(frozen=True)
+class Ended:
+    """A run as it ended: a later run of the DAG may change its task instances."""
+
+    run_id: str
+    state: str
+    tasks: dict[str, tuple[str, int]]  # task_states
+
+    @classmethod
+    def of(cls, run: Any) -> Ended:
+        return cls(run.run_id, run.state, task_states(run))
+
+
+@dataclass(frozen=True)
+class TwoDays:
+    """2024-03-10 and 2024-03-11 loaded by the DAG in a schema of the module's, the folder
+    of their files and emails in pipeline_env."""
+
+    database_url: str
+    schema: str
+    folder: Path  # pipeline_env's
+    last: Ended  # the manual run of 2024-03-11
+
+    def connect(self) -> psycopg.Connection:
+        conn = psycopg.connect(self.database_url, autocommit=True)
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+        return conn
+
+
+LAST_DAY_CONF = {**SMALL_DAY, **SMALL_CHUNKS}
+
+
+@pytest.fixture(scope="module")
+def two_days(
+    airflow_home: Path,  # noqa: ARG001 (Airflow configured before it is imported)
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[TwoDays]:
+    """2024-03-10 by a scheduled run, then 2024-03-11 by a manual run without a logical
+    date (its business date: its run_after date) in chunks, pipeline_env pointing at their
+    schema and folder while the module runs. Its tests rerun the last day, or try to, which
+    changes no row."""
+    schema, folder = f"t_{uuid.uuid4().hex[:12]}", tmp_path_factory.mktemp("two-days")
+    with pytest.MonkeyPatch.context() as env:
+        set_pipeline_env(env, database_url, schema, folder)
+        daily = parse_dag_folder().get_dag("customer_pipeline")
+        scheduled = daily.test(logical_date=utc("2024-03-10"), run_conf=SMALL_DAY)
+        assert scheduled.state == "success", task_states(scheduled)
+        daily = parse_dag_folder().get_dag("customer_pipeline")  # without the first run's conf
+        manual = Ended.of(
+            daily.test(logical_date=None, run_after=utc("2024-03-11", 15), run_conf=LAST_DAY_CONF)
+        )
+        assert manual.state == "success", manual.tasks
+        yield TwoDays(database_url, schema, folder, manual)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def test_a_whole_day(two_days: TwoDays, airflow_home: Path) -> None:
+    run, day, folder = two_days.last, "2024-03-11", two_days.folder
+    states = run.tasks
     assert run.state == "success", states
     assert {state for state, _ in states.values()} == {"success"}
-    status, loaded, delivered_to = db.execute(
-        "SELECT status, row_counts, delivered_to FROM pipeline_runs"
-    ).fetchone()
-    assert status == "success"
-    assert delivered_to.endswith("2024-03-01-daily-report.eml")
-    _, _, stores, transactions, *_ = fingerprint(db, "2024-03-01")
-    assert loaded == {
-        **day_versions(db, "2024-03-01"),  # the dimensions' files hold the day's versions
-        "stores": stores,
-        "promotions": db.execute("SELECT count(*) FROM promotions").fetchone()[0],
-        "transactions": transactions,
-        "returns": db.execute(
-            "SELECT count(*) FROM returns_scheduled WHERE business_date = '2024-03-01'"
-        ).fetchone()[0],
-    }
+    with two_days.connect() as db:
+        status, loaded, delivered_to = db.execute(
+            "SELECT status, row_counts, delivered_to FROM pipeline_runs"
+            " WHERE business_date = %s ORDER BY started_at LIMIT 1",  # not a rerun's
+            [day],
+        ).fetchone()
+        assert status == "success"
+        assert delivered_to.endswith(f"{day}-daily-report.eml")
+        _, _, stores, transactions, *_ = fingerprint(db, day)
+        assert loaded == {
+            **day_versions(db, day),  # the dimensions' files hold the day's versions
+            "stores": stores,
+            "promotions": db.execute("SELECT count(*) FROM promotions").fetchone()[0],
+            "transactions": transactions,
+            "returns": db.execute(
+                "SELECT count(*) FROM returns_scheduled WHERE business_date = %s", [day]
+            ).fetchone()[0],
+        }
+        kpis = db.execute(
+            "SELECT transaction_count, total_sales FROM daily_metrics WHERE business_date = %s",
+            [day],
+        ).fetchone()
     assert min(loaded[table] for table in ("stores", "promotions", "transactions", "returns")) > 0
     chunks = -(-transactions // SMALL_CHUNKS["chunk_size"])
     assert chunks > 1
     assert sorted(key for key in states if key.startswith("generate_transaction_data")) == [
         f"generate_transaction_data[{chunk}]" for chunk in range(chunks)
     ]
-    kpis = db.execute(
-        "SELECT transaction_count, total_sales FROM daily_metrics WHERE business_date = %s",
-        ["2024-03-01"],
-    ).fetchone()
     assert kpis[0] == transactions and kpis[1] > 0
-    email = message_from_bytes(
-        (pipeline_env / "outbox" / "2024-03-01-daily-report.eml").read_bytes()
-    )
-    assert email["Subject"].startswith("Daily sales Fri 1 Mar: $")
-    assert not (pipeline_env / "work").exists()
+    email = message_from_bytes((folder / "outbox" / f"{day}-daily-report.eml").read_bytes())
+    assert email["Subject"].startswith("Daily sales Mon 11 Mar: $")
+    assert not (folder / "work").exists()
 
     # lineage: every task's event; the tables each one reads and writes, named as assets
     from customer_pipeline.airflow_adapter import data_location
 
-    host, port, database, schema_name = data_location()  # the assets' server, as parsed
-    assert schema_name == schema
+    host, port, database, schema = data_location()  # the assets' server, as parsed
+    assert schema == two_days.schema
     namespace, prefix = f"postgres://{host}:{port}", f"{database}.{schema}"
     assert set(PUBLISHED) == {*loaded, "customers_history", "products_history"}
     tables = {f"{namespace}/{prefix}.{table}" for table in PUBLISHED}
@@ -415,22 +479,6 @@ def test_a_volume_drop_fails_the_checks_and_the_incident_lists_them(
 
 
 @pytest.mark.usefixtures("pipeline_env")
-def test_the_same_date_twice_gives_the_same_data(dag: Any, db: psycopg.Connection) -> None:
-    # a manual run without a logical date: the business date is its run_after date
-    first = dag.test(logical_date=None, run_after=utc("2024-03-03", 15), run_conf=SMALL_DAY)
-    assert first.state == "success", task_states(first)
-    once = fingerprint(db, "2024-03-03")
-    assert once[3] > 0
-
-    # another logical date, but the business_date param overrides it
-    conf = {**SMALL_DAY, "business_date": "2024-03-03"}
-    second = dag.test(logical_date=utc("2024-03-09"), run_conf=conf)
-    assert second.state == "success", task_states(second)
-    assert fingerprint(db, "2024-03-03") == once
-    assert db.execute("SELECT count(*) FROM transactions").fetchone()[0] == once[3]
-
-
-@pytest.mark.usefixtures("pipeline_env")
 def test_a_configuration_error_fails_at_once_without_retrying(dag: Any) -> None:
     run = dag.test(logical_date=utc("2024-03-04"), run_conf={"customers": 0})
 
@@ -438,18 +486,6 @@ def test_a_configuration_error_fails_at_once_without_retrying(dag: Any) -> None:
     assert run.state == "failed"
     assert states["check_dataset"] == ("failed", 1)  # the first task, never retried
     assert states["create_tables"][0] == "upstream_failed"  # nothing was written
-
-
-@pytest.mark.usefixtures("pipeline_env")
-def test_a_run_of_another_dataset_is_refused_by_the_first_task(
-    dag: Any, db: psycopg.Connection
-) -> None:
-    assert dag.test(logical_date=utc("2024-03-06"), run_conf=SMALL_DAY).state == "success"
-    before = fingerprint(db, "2024-03-06")
-    run = dag.test(logical_date=utc("2024-03-06"), run_conf={**SMALL_DAY, "seed": 5})
-    assert run.state == "failed"
-    assert task_states(run)["check_dataset"] == ("failed", 1)
-    assert fingerprint(db, "2024-03-06") == before
 
 
 @pytest.mark.parametrize(
@@ -477,15 +513,36 @@ def test_bad_params_are_rejected_when_the_run_is_created(dag: Any, conf: dict) -
         dag.test(logical_date=utc("2024-03-05"), run_conf=conf)
 
 
-@pytest.mark.usefixtures("pipeline_env")
-def test_a_day_publishes_its_assets_and_the_weekly_dag_sums_the_week(
-    dag: Any, db: psycopg.Connection
-) -> None:
+def test_the_same_date_twice_gives_the_same_data(two_days: TwoDays, dag: Any) -> None:
+    with two_days.connect() as db:
+        # the manual run, without a logical date: the business date is its run_after date
+        once = fingerprint(db, "2024-03-11")
+        assert once[3] > 0
+        rows = fingerprint(db, "2024-03-10")[3] + once[3]  # no other day's
+        assert db.execute("SELECT count(*) FROM transactions").fetchone()[0] == rows
+
+        # another logical date, but the business_date param overrides it
+        conf = {**LAST_DAY_CONF, "business_date": "2024-03-11"}
+        second = dag.test(logical_date=utc("2024-03-09"), run_conf=conf)
+        assert second.state == "success", task_states(second)
+        assert fingerprint(db, "2024-03-11") == once
+        assert db.execute("SELECT count(*) FROM transactions").fetchone()[0] == rows
+
+
+def test_a_run_of_another_dataset_is_refused_by_the_first_task(two_days: TwoDays, dag: Any) -> None:
+    with two_days.connect() as db:
+        before = fingerprint(db, "2024-03-11")
+        assert before[3] > 0
+        run = dag.test(logical_date=utc("2024-03-11"), run_conf={**SMALL_DAY, "seed": 5})
+        assert run.state == "failed"
+        assert task_states(run)["check_dataset"] == ("failed", 1)
+        assert fingerprint(db, "2024-03-11") == before
+
+
+def test_a_day_publishes_its_assets_and_the_weekly_dag_sums_the_week(two_days: TwoDays) -> None:
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
 
-    for day in ("2024-03-10", "2024-03-11"):
-        assert dag.test(logical_date=utc(day), run_conf=SMALL_DAY).state == "success"
     with create_session() as session:
         events = [
             (model.uri.rpartition("/")[2], event.extra.get("business_date"))
@@ -512,7 +569,8 @@ def test_a_day_publishes_its_assets_and_the_weekly_dag_sums_the_week(
     assert run.state == "success"
     with create_session() as session:
         summary = run.get_task_instance("summarize_week", session=session).xcom_pull()
-    sales = db.execute("SELECT sum(total_sales) FROM daily_metrics").fetchone()[0]
+    with two_days.connect() as db:
+        sales = db.execute("SELECT sum(total_sales) FROM daily_metrics").fetchone()[0]
     assert summary["days"] == 2 and summary["sales"] == float(sales)
 
 

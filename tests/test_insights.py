@@ -5,13 +5,16 @@ Real PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from conftest import as_of, generate_day, read_csv
 from customer_pipeline.database import connect
@@ -71,14 +74,27 @@ def top(found: dict) -> list[tuple]:
     return [(str(k), found[k][0], found[k][1], float(found[k][2])) for k in best]
 
 
-@pytest.fixture
-def loaded_day(settings: Settings, tmp_path: Path) -> tuple[Settings, dict]:
-    settings = settings.replace(transactions=20_000, customers=2_000, products=300, stores=30)
+@pytest.fixture(scope="module")
+def loaded_day(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Settings, dict]]:
+    """DAY loaded and its KPIs calculated, in a schema of the module's: its tests read it
+    (calculating the KPIs again stores the same)."""
+    folder = tmp_path_factory.mktemp("insights")
+    settings = Settings(
+        database_url=database_url,
+        db_schema=f"t_{uuid.uuid4().hex[:12]}",
+        work_dir=folder / "work",
+        outbox_dir=folder / "outbox",
+    ).replace(transactions=20_000, customers=2_000, products=300, stores=30)
+    settings.validate()
     create_tables(settings)
-    files = generate_day(settings, tmp_path, DAY)
+    files = generate_day(settings, folder, DAY)
     load_day(settings, DAY, files)
     calculate_metrics(settings, DAY)  # stores the figures with the KPIs
-    return settings, rows_of(settings, files)
+    yield settings, rows_of(settings, files)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(settings.db_schema)))
 
 
 def test_every_figure_equals_an_independent_recomputation(
@@ -206,12 +222,12 @@ def test_a_day_without_transactions(settings: Settings) -> None:
 
 
 def test_hours_are_the_stores_local_ones_whatever_the_session_time_zone(
-    loaded_day: tuple[Settings, dict], database_url: str, schema: str
+    loaded_day: tuple[Settings, dict], database_url: str
 ) -> None:
     settings, _ = loaded_day
     utc = collect_insights(settings, DAY).by_hour
     with psycopg.connect(database_url, options="-c timezone=Asia/Kolkata") as conn:
-        conn.execute(f"SET search_path TO {schema}")
+        conn.execute(f"SET search_path TO {settings.db_schema}")
         assert compute_day(conn, DAY)[1].by_hour == utc
 
 

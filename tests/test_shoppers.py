@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -74,11 +75,29 @@ def day_of(scale: str, day: dt.date) -> Day:
     return Day(*(np.concatenate(column) for column in zip(*parts, strict=True)))
 
 
+@dataclass(frozen=True)
+class Baskets:
+    """A day's baskets alone: their customer, lines and value in cents (a fifth of a Day)."""
+
+    customer: np.ndarray
+    size: np.ndarray
+    value: np.ndarray
+
+
 @cache
-def month_of(scale: str, month: str = "2026-03") -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each day of MONTHS[month]: the customer and the value of every basket."""
-    days = MONTHS[month]
-    return [(day_of(scale, d).customer.astype(np.int32), day_of(scale, d).value) for d in days]
+def baskets_of(scale: str, day: dt.date) -> Baskets:
+    """day_of's baskets, kept for the module: the tests of a month or more (both months
+    and DAYS at the "1M" scale) draw each day once."""
+    whole = day_of(scale, day)
+    return Baskets(whole.customer.astype(np.int32), whole.size, whole.value)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _forget_the_days() -> Iterator[None]:
+    """The days drawn are the module's: freed when it is done."""
+    yield
+    baskets_of.cache_clear()
+    day_of.cache_clear()
 
 
 @pytest.fixture(params=list(SCALES), scope="module")
@@ -91,7 +110,7 @@ def test_most_buyers_buy_once_and_nobody_many_times(scale: str) -> None:
     times a day (customers.MOST_VISITS_A_DAY), no visit serves two baskets and no sign-up
     makes more than two first purchases: nobody makes more than 2 baskets."""
     for day in DAYS:
-        _, baskets = np.unique(day_of(scale, day).customer, return_counts=True)
+        _, baskets = np.unique(baskets_of(scale, day).customer, return_counts=True)
         assert np.mean(baskets == 1) >= 0.75, day
         assert np.percentile(baskets, 95) <= 2 and baskets.max() <= 2, day
 
@@ -115,9 +134,10 @@ def test_the_top_tenth_make_40_percent_of_a_months_sales_by_coming_back(
     per visit (customers.spend_tier) keeps the month skewed."""
     everyone = customers_through(SCALES[scale], MONTHS[month][-1])
     sales, visits = np.zeros(everyone), np.zeros(everyone)
-    for customer, value in month_of(scale, month):
-        sales += np.bincount(customer, weights=value, minlength=everyone)
-        visits += np.bincount(customer, minlength=everyone)
+    for day in MONTHS[month]:
+        baskets = baskets_of(scale, day)
+        sales += np.bincount(baskets.customer, weights=baskets.value, minlength=everyone)
+        visits += np.bincount(baskets.customer, minlength=everyone)
     top = np.argsort(sales)[::-1][: everyone // 10]
     assert sales[top].sum() / sales.sum() >= 0.40
     assert np.median(visits[top]) >= 3  # the best customers come back, week after week
@@ -132,7 +152,7 @@ def test_households_spend_alike_visit_after_visit(scale: str) -> None:
     for days in (MONTH[:14], MONTH[14:]):
         lines, baskets = np.zeros(everyone), np.zeros(everyone)
         for d in days:
-            day = day_of(scale, d)
+            day = baskets_of(scale, d)
             lines += np.bincount(day.customer, weights=day.size, minlength=everyone)
             baskets += np.bincount(day.customer, minlength=everyone)
         halves.append((lines, baskets))
@@ -147,7 +167,8 @@ def test_weekly_shoppers_come_on_their_day_and_lapsed_ones_stop(scale: str) -> N
     facts = customer_facts(settings, customers_through(settings, MONTH[-1]))
     on_their_day = visits = 0
     counts = np.zeros(len(facts.segment))
-    for day, (buyers, _) in zip(MONTH, month_of(scale), strict=True):
+    for day in MONTH:
+        buyers = baskets_of(scale, day).customer
         weekly = buyers[facts.segment[buyers] == WEEKLY]
         on_their_day += np.sum(facts.weekday[weekly] == day.weekday())
         visits += len(weekly)
@@ -164,7 +185,8 @@ def test_new_customers_buy_soon_after_signing_up(scale: str) -> None:
     facts = customer_facts(settings, customers_through(settings, MONTH[-1]))
     never = len(MONTH)
     first_purchase = np.full(len(facts.created), never)
-    for offset, (buyers, _) in enumerate(month_of(scale)):
+    for offset, day in enumerate(MONTH):
+        buyers = baskets_of(scale, day).customer
         first_purchase[buyers] = np.minimum(first_purchase[buyers], offset)
     start = customers_through(settings, MONTH[0] - dt.timedelta(days=1))
     stop = customers_through(settings, MONTH[-8])  # signed up at least a week before the end
