@@ -29,8 +29,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from customer_pipeline.customer_days import partition_name
-from customer_pipeline.database import for_day_scans
+from customer_pipeline.customer_days import CUSTOMER_DAYS
+from customer_pipeline.database import for_day_scans, partition_days
 
 REPEAT_DAYS = 30
 RFM_DAYS = 90
@@ -77,11 +77,6 @@ SELECT NULL, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM'), NULL, count(*), 
 FROM signups GROUP BY 2
 """
 
-#: How many of the window's days have a partition of customer_days (a catalog look-up).
-_WINDOW_SQL = """
-SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-WHERE i.inhparent = 'customer_days'::regclass AND c.relname > %s AND c.relname <= %s
-"""
 #: Days of buyers in the window from which the window's aggregate is planned for parallel
 #: workers. Below, one process is faster: the workers' partial groups are nearly as many
 #: as the rows (each customer on few of the window's days), and merging them is serial
@@ -114,14 +109,14 @@ def customers_section(conn: psycopg.Connection, day: dt.date) -> dict[str, Any]:
         "new_from": _midnight(day - dt.timedelta(days=NEW_DAYS - 1)),
         "day_end": _midnight(day + dt.timedelta(days=1)),
     }
-    first, last = (partition_name(d) for d in (day - dt.timedelta(days=RFM_DAYS), day))
     with conn.cursor(row_factory=dict_row) as cur:
         for_day_scans(conn)
         # customer_days as a whole has no statistics (autovacuum never analyzes a
         # partitioned table; ANALYZE of it reads every partition): the planner guesses 200
         # customers in the window and sorts them; a hash table is right for any window
         cur.execute("SET LOCAL enable_sort = off")
-        if cur.execute(_WINDOW_SQL, [first, last]).fetchone()["count"] < PARALLEL_FROM_DAYS:
+        window = partition_days(conn, CUSTOMER_DAYS, day - dt.timedelta(days=RFM_DAYS), day)
+        if len(window) < PARALLEL_FROM_DAYS:
             cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         rows = cur.execute(CUSTOMERS_SECTION_SQL, params).fetchall()
     signed_up = {r["month"]: int(r["customers"]) for r in rows if r["segment"] is None}

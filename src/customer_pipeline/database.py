@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import warnings
 from collections.abc import Iterator
@@ -121,6 +122,25 @@ def drop_partition(conn: psycopg.Connection, parent: str, name: str) -> None:
             sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(sql.Identifier(parent), partition)
         )
         conn.execute(sql.SQL("DROP TABLE {}").format(partition))
+
+
+#: The days of a partitioned table's partitions (named <table>_YYYYMMDD) in (after, upto].
+_PARTITION_DAYS = """
+SELECT day FROM (
+    SELECT to_date(right(c.relname, 8), 'YYYYMMDD') AS day
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = %s::regclass
+) partitions
+WHERE day > %s AND day <= %s ORDER BY day
+"""
+
+
+def partition_days(
+    conn: psycopg.Connection, parent: str, after: dt.date, upto: dt.date
+) -> list[dt.date]:
+    """The days after `after`, up to `upto`, that `parent` (partitioned by day, a
+    partition <parent>_YYYYMMDD each) holds a partition of: a catalog look-up."""
+    return [row[0] for row in conn.execute(_PARTITION_DAYS, [parent, after, upto])]
 
 
 def attach_partition(

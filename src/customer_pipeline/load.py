@@ -33,7 +33,12 @@ import psycopg
 from psycopg import sql
 
 from customer_pipeline import customer_days, returns
-from customer_pipeline.database import attach_partition, connect, drop_partition
+from customer_pipeline.database import (
+    attach_partition,
+    connect,
+    drop_partition,
+    partition_days,
+)
 from customer_pipeline.errors import ConfigError
 from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.csvfile import GeneratedFile
@@ -343,11 +348,9 @@ def _catch_up(
     already. Every version is the true one (its valid_from the change's), so the history
     is a function of the set of days loaded.
     """
-    if session.execute(
-        "SELECT to_regclass(%s) IS NOT NULL", [partition_name(day - dt.timedelta(days=1))]
-    ).fetchone()[0]:
-        return
     since = _loaded_before(session, day)
+    if since == day - dt.timedelta(days=1):
+        return
     started = time.perf_counter()
     rows = 0
     for table in VERSIONED:
@@ -381,17 +384,12 @@ def _catch_up(
 #: the gap costs a pass over the catalog a day)
 MAX_GAP_DAYS = 366
 
-_LOADED_BEFORE = """
-SELECT max(c.relname) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-WHERE i.inhparent = 'transactions'::regclass AND c.relname < %s AND c.relname >= %s
-"""
-
 
 def _loaded_before(session: psycopg.Connection, day: dt.date) -> dt.date | None:
     """The latest day before `day`, and at most MAX_GAP_DAYS back, that the schema holds."""
-    bounds = [partition_name(day), partition_name(day - dt.timedelta(days=MAX_GAP_DAYS))]
-    name = session.execute(_LOADED_BEFORE, bounds).fetchone()[0]
-    return None if name is None else dt.datetime.strptime(name[-8:], "%Y%m%d").date()
+    before = day - dt.timedelta(days=1)
+    held = partition_days(session, TRANSACTIONS.name, day - dt.timedelta(MAX_GAP_DAYS + 1), before)
+    return held[-1] if held else None
 
 
 #: The stage's versions that the history holds already, exactly (its key, valid_from and

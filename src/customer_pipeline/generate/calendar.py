@@ -94,3 +94,8 @@ def signup_days_of(settings: Settings, index: np.ndarray) -> np.ndarray:
         offset = np.searchsorted(cumulative, index[late], side="right")
         out[late] = np.datetime64(settings.history_start, "D").astype(np.int64) + offset
     return out
+
+
+def days_between(first: dt.date, last: dt.date) -> list[dt.date]:
+    """The days after `first` and before `last`."""
+    return [first + dt.timedelta(days=d) for d in range(1, (last - first).days)]

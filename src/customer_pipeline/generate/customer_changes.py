@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from customer_pipeline.generate import csvfile
-from customer_pipeline.generate.calendar import customers_through
+from customer_pipeline.generate.calendar import customers_through, days_between
 from customer_pipeline.generate.customers import (
     LAPSED,
     Facts,
@@ -185,8 +185,7 @@ def versions_before(
     if since is None:
         index = np.arange(count)
     else:
-        between = (since + dt.timedelta(days=d) for d in range(1, (day - since).days))
-        changed = [changed_on(settings, other) for other in between]
+        changed = [changed_on(settings, other) for other in days_between(since, day)]
         signed_up = np.arange(customers_through(settings, since), count)
         index = np.unique(np.concatenate([signed_up, *changed]))
     for start in range(0, len(index), BLOCK_ROWS):

@@ -20,12 +20,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from customer_pipeline.generate import csvfile
+from customer_pipeline.generate.calendar import days_between
 from customer_pipeline.generate.events import Calendar, Kind
 from customer_pipeline.generate.products import base_columns, product_facts, tier_prices
 from customer_pipeline.generate.streams import Stream
@@ -165,8 +166,8 @@ def versions_before(
     `day` (the others' is `since`'s own, or older)."""
     index = np.arange(products_through(settings, day - dt.timedelta(days=1)))
     if since is not None:
-        between = (since + dt.timedelta(days=d) for d in range(1, (day - since).days))
-        index = np.unique(np.concatenate([index[:0], *map(partial(changed_on, settings), between)]))
+        changed = [changed_on(settings, other) for other in days_between(since, day)]
+        index = np.unique(np.concatenate(changed)) if changed else index[:0]
     if len(index):
         yield versions(settings, index, _ordinal(day) - 1)
 
