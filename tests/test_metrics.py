@@ -14,6 +14,7 @@ import pytest
 
 from conftest import as_of, generate_day
 from customer_pipeline.customer_days import replace_day
+from customer_pipeline.database import connect, shared_snapshot
 from customer_pipeline.load import load_day
 from customer_pipeline.metrics import calculate_metrics, stored_metrics
 from customer_pipeline.schema import create_tables
@@ -316,3 +317,21 @@ def test_ties_go_to_the_smaller_id(settings: Settings) -> None:
         "Cash": {"count": 1, "sales": 10.0},
         "PayPal": {"count": 1, "sales": 10.0},
     }
+
+
+def test_connections_sharing_a_snapshot_read_one_state(
+    settings: Settings, db: psycopg.Connection
+) -> None:
+    """calculate_metrics reads the KPIs and the Customers section on two connections: both
+    see the database as it was when the first began, whatever commits meanwhile (a load
+    of the same day publishing), where a connection of its own would see the commit."""
+    db.execute(f"CREATE SCHEMA IF NOT EXISTS {settings.db_schema}")
+    db.execute("CREATE TABLE facts (n integer)")
+    db.execute("INSERT INTO facts VALUES (1)")
+    with connect(settings) as first, connect(settings) as second, connect(settings) as alone:
+        shared_snapshot(first, second)
+        assert first.execute("SELECT count(*) FROM facts").fetchone()[0] == 1
+        db.execute("INSERT INTO facts VALUES (2)")  # commits after the snapshot was taken
+        assert second.execute("SELECT count(*) FROM facts").fetchone()[0] == 1
+        assert first.execute("SELECT count(*) FROM facts").fetchone()[0] == 1
+        assert alone.execute("SELECT count(*) FROM facts").fetchone()[0] == 2

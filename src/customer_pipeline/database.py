@@ -183,3 +183,15 @@ def check_connection(settings: Settings) -> str:
     if number < MINIMUM_SERVER:
         raise DatabaseUnavailable(f"PostgreSQL {version} is too old: version 15 or later is needed")
     return str(version)
+
+
+def shared_snapshot(conn: psycopg.Connection, *others: psycopg.Connection) -> None:
+    """Start a REPEATABLE READ transaction on `conn` and on each of `others` that all see
+    the same snapshot (PostgreSQL's exported snapshots, as pg_dump's parallel workers):
+    queries spread over the connections read one state of the database. The connections
+    must be idle (no transaction open)."""
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+    for other in others:
+        other.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        other.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))

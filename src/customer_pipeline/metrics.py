@@ -19,6 +19,7 @@ columns of their own, for SQL.
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -28,7 +29,7 @@ from psycopg.types.json import Json, Jsonb
 
 from customer_pipeline.baselines import kpi_baselines, load_history
 from customer_pipeline.customer_metrics import customers_section
-from customer_pipeline.database import connect, for_day_scans
+from customer_pipeline.database import connect, for_day_scans, shared_snapshot
 from customer_pipeline.insights import TOP, Group, Insights, Ranked, mask_email, to_document
 from customer_pipeline.returns import MAX_DELAY_DAYS
 from customer_pipeline.settings import Settings
@@ -442,11 +443,21 @@ def compute_metrics(conn: psycopg.Connection, day: dt.date) -> dict[str, Any]:
 def calculate_metrics(settings: Settings, day: dt.date) -> dict[str, Any]:
     """Compute the day's KPIs (and the report's figures), their baselines and the
     Customers section, and store them in daily_metrics, replacing earlier ones; return
-    the KPI document (the KPIs, then "baselines" and "customers")."""
-    with connect(settings) as conn:
-        metrics, insights = compute_day(conn, day)
-        metrics["baselines"] = kpi_baselines(metrics, load_history(conn, day), day)
-        metrics["customers"] = customers_section(conn, day)
+    the KPI document (the KPIs, then "baselines" and "customers").
+
+    Every figure is read from one snapshot of the database (a load of the same day
+    publishing meanwhile changes none of them): the KPIs on one connection, the Customers
+    section on a second one at the same time (:func:`.database.shared_snapshot`; it reads
+    customer_days, the KPIs the lines); then the document is stored."""
+    with connect(settings) as conn, connect(settings) as beside:
+        shared_snapshot(conn, beside)
+        with ThreadPoolExecutor(1) as helper:
+            section = helper.submit(customers_section, beside, day)
+            metrics, insights = compute_day(conn, day)
+            metrics["baselines"] = kpi_baselines(metrics, load_history(conn, day), day)
+            metrics["customers"] = section.result()
+        conn.commit()  # the snapshot's transaction ends; the UPSERT is one of its own
+        conn.isolation_level = None
         conn.execute(
             UPSERT_SQL,
             {
