@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import threading
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -335,3 +336,37 @@ def test_connections_sharing_a_snapshot_read_one_state(
         assert second.execute("SELECT count(*) FROM facts").fetchone()[0] == 1
         assert first.execute("SELECT count(*) FROM facts").fetchone()[0] == 1
         assert alone.execute("SELECT count(*) FROM facts").fetchone()[0] == 2
+
+
+def test_a_failed_kpi_query_cancels_the_customers_section(
+    settings: Settings, tmp_path: Path, db: psycopg.Connection, database_url: str
+) -> None:
+    """When the KPIs' queries fail, the Customers section running beside them is cancelled,
+    not waited for: here it waits for a lock held until calculate_metrics has ended (or,
+    should the cancel never come, until a minute has passed: then the test fails)."""
+    create_tables(settings)
+    load_day(settings, DAY, generate_day(settings, tmp_path, DAY))
+    db.execute("ALTER TABLE transactions RENAME TO transactions_elsewhere")  # KPIs fail
+    rescued = threading.Event()
+
+    def rescue() -> None:  # the safety net: end the section's wait
+        rescued.set()
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_cancel_backend(pid) FROM pg_locks WHERE NOT granted AND relation = "
+                "%s::regclass",
+                [f"{settings.db_schema}.customer_days"],
+            )
+
+    with psycopg.connect(database_url) as holder:
+        holder.execute(f"SET search_path TO {settings.db_schema}")
+        holder.execute("LOCK TABLE customer_days IN ACCESS EXCLUSIVE MODE")  # section waits
+        timer = threading.Timer(60, rescue)
+        timer.start()
+        try:
+            with pytest.raises(psycopg.errors.UndefinedTable):
+                calculate_metrics(settings, DAY)
+        finally:
+            timer.cancel()
+        holder.rollback()
+    assert not rescued.is_set()

@@ -18,8 +18,9 @@ columns of their own, for SQL.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -453,8 +454,12 @@ def calculate_metrics(settings: Settings, day: dt.date) -> dict[str, Any]:
         shared_snapshot(conn, beside)
         with ThreadPoolExecutor(1) as helper:
             section = helper.submit(customers_section, beside, day)
-            metrics, insights = compute_day(conn, day)
-            metrics["baselines"] = kpi_baselines(metrics, load_history(conn, day), day)
+            try:
+                metrics, insights = compute_day(conn, day)
+                metrics["baselines"] = kpi_baselines(metrics, load_history(conn, day), day)
+            except BaseException:
+                _cancel(section, beside)
+                raise
             metrics["customers"] = section.result()
         conn.commit()  # the snapshot's transaction ends; the UPSERT is one of its own
         conn.isolation_level = None
@@ -468,6 +473,16 @@ def calculate_metrics(settings: Settings, day: dt.date) -> dict[str, Any]:
             },
         )
     return metrics
+
+
+def _cancel(work: Future[Any], conn: psycopg.Connection) -> None:
+    """Cancel what `work` runs on `conn` until it has ended (its error, a cancellation, is
+    not the one to report): a cancel that comes between two of its statements cancels
+    nothing, so it is sent again until the work is done."""
+    while not work.done():
+        with contextlib.suppress(psycopg.Error):
+            conn.cancel_safe(timeout=5)
+        wait([work], timeout=0.1)
 
 
 def _daily_metrics_row(metrics: dict[str, Any]) -> dict[str, Any]:
