@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -195,3 +196,13 @@ def shared_snapshot(conn: psycopg.Connection, *others: psycopg.Connection) -> No
     for other in others:
         other.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         other.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+
+
+def cancel_until_done(work: Future[object], conn: psycopg.Connection) -> None:
+    """Cancel what `work` (a thread's) runs on `conn` until it has ended (its error, a
+    cancellation, is not the one to report): a cancel that comes between two of its
+    statements cancels nothing, so it is sent again until the work is done."""
+    while not work.done():
+        with contextlib.suppress(psycopg.Error):
+            conn.cancel_safe(timeout=5)
+        wait([work], timeout=0.1)

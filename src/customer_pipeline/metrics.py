@@ -18,9 +18,8 @@ columns of their own, for SQL.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -30,7 +29,12 @@ from psycopg.types.json import Json, Jsonb
 
 from customer_pipeline.baselines import kpi_baselines, load_history
 from customer_pipeline.customer_metrics import customers_section
-from customer_pipeline.database import connect, for_day_scans, shared_snapshot
+from customer_pipeline.database import (
+    cancel_until_done,
+    connect,
+    for_day_scans,
+    shared_snapshot,
+)
 from customer_pipeline.insights import TOP, Group, Insights, Ranked, mask_email, to_document
 from customer_pipeline.returns import MAX_DELAY_DAYS
 from customer_pipeline.settings import Settings
@@ -458,7 +462,7 @@ def calculate_metrics(settings: Settings, day: dt.date) -> dict[str, Any]:
                 metrics, insights = compute_day(conn, day)
                 metrics["baselines"] = kpi_baselines(metrics, load_history(conn, day), day)
             except BaseException:
-                _cancel(section, beside)
+                cancel_until_done(section, beside)
                 raise
             metrics["customers"] = section.result()
         conn.commit()  # the snapshot's transaction ends; the UPSERT is one of its own
@@ -473,16 +477,6 @@ def calculate_metrics(settings: Settings, day: dt.date) -> dict[str, Any]:
             },
         )
     return metrics
-
-
-def _cancel(work: Future[Any], conn: psycopg.Connection) -> None:
-    """Cancel what `work` runs on `conn` until it has ended (its error, a cancellation, is
-    not the one to report): a cancel that comes between two of its statements cancels
-    nothing, so it is sent again until the work is done."""
-    while not work.done():
-        with contextlib.suppress(psycopg.Error):
-            conn.cancel_safe(timeout=5)
-        wait([work], timeout=0.1)
 
 
 def _daily_metrics_row(metrics: dict[str, Any]) -> dict[str, Any]:
