@@ -4,6 +4,7 @@ where the database is part of the behaviour; the generator's statistics at the n
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 import uuid
 import zoneinfo
@@ -24,7 +25,7 @@ from customer_pipeline.generate.stores import store_facts, zone_names
 from customer_pipeline.generate.streams import blocks
 from customer_pipeline.generate.transactions import block_lines, day_plan, transaction_chunks
 from customer_pipeline.load import load_day
-from customer_pipeline.metrics import calculate_metrics
+from customer_pipeline.metrics import calculate_metrics, stored_metrics
 from customer_pipeline.schema import create_tables
 from customer_pipeline.settings import Settings
 
@@ -388,6 +389,31 @@ def test_return_kpis_equal_an_independent_recomputation(
         "SELECT metrics->>'net_sales' FROM daily_metrics WHERE business_date = %s", [day]
     ).fetchone()[0]
     assert Decimal(stored) == sales - refunds
+
+
+def test_a_late_sale_day_restates_the_return_day_s_stored_kpis(
+    busy: Settings, second_schema: Settings, db: psycopg.Connection, tmp_path: Path
+) -> None:
+    """The return day loaded and its KPIs stored first, its sale day after: that load
+    restates the return day's returns KPIs (and their baselines) in its own transaction,
+    so the stored document is what calculating the day now gives, refunds, net sales and
+    their baselines included (its Customers section is as it was: see the README)."""
+    load(busy, tmp_path / "a", SALE)
+    day = a_return_day(db)  # found on the first schema; the scenario runs on the second
+    load(second_schema, tmp_path / "b", day)
+    early = calculate_metrics(second_schema, day)
+    assert early["returns_count"] == 0
+    load(second_schema, tmp_path / "b", SALE)
+    restated = stored_metrics(second_schema, day)
+    assert restated["returns_count"] > 0
+    assert Decimal(str(restated["total_sales"])) - Decimal(
+        str(restated["refund_total"])
+    ) == Decimal(str(restated["net_sales"]))
+    assert restated["net_sales"] < early["net_sales"]
+    # the Customers section counts the sale day's buyers once recalculated: not a return KPI
+    fresh = json.loads(json.dumps(calculate_metrics(second_schema, day)))
+    assert restated.pop("customers") != fresh.pop("customers")
+    assert restated == fresh
 
 
 def test_a_day_without_returns_has_zero_refunds(busy: Settings, tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ from customer_pipeline.database import (
 from customer_pipeline.errors import ConfigError
 from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.csvfile import GeneratedFile
+from customer_pipeline.metrics import restate_returns
 from customer_pipeline.schema import hold_lock, schema_lock
 from customer_pipeline.settings import Settings
 from customer_pipeline.tables import (
@@ -566,7 +567,8 @@ def _swap(
     """In one transaction: upsert the dimensions, then replace the day's partitions by the
     keyed stages (the lines' unique index `key` made their primary key once summed() has
     given their sums per customer and their statistics, see _beside_merge), the day's
-    customer_days by those sums, and publish the returns due."""
+    customer_days by those sums, and publish the returns due; the other days whose
+    published returns that changed get their stored returns KPIs restated."""
     stage = stages[TRANSACTIONS.name]
     with session.transaction():
         schema_lock(session, settings, "swap")  # one swap at a time: no lock-order deadlocks
@@ -583,11 +585,13 @@ def _swap(
                 sql.Identifier(stage), sql.Identifier(key)
             )
         )
-        returns.withdraw(session, day)  # their foreign key would hold the old partition
+        # their foreign key would hold the old partition
+        changed = returns.withdraw(session, day)
         for table in DAY_PARTITIONED:
             _attach(session, table, day, stages[table])
         customer_days.replace_day(session, day, summed=day_sums)
-        returns.publish(session, day)
+        changed |= returns.publish(session, day)
+        restate_returns(session, changed)
 
 
 def _attach(session: psycopg.Connection, table: str, day: dt.date, stage: str) -> None:

@@ -479,6 +479,45 @@ def calculate_metrics(settings: Settings, day: dt.date) -> dict[str, Any]:
     return metrics
 
 
+#: The stored documents of the days whose returns a load changed (restate_returns).
+_STORED_SQL = """
+SELECT business_date, metrics, insights->'by_category' FROM daily_metrics
+WHERE business_date = ANY(%s) ORDER BY business_date FOR UPDATE
+"""
+
+
+def restate_returns(session: psycopg.Connection, days: set[dt.date]) -> list[dt.date]:
+    """In the caller's transaction (a load's swap, which changed the returns published on
+    these days): the returns KPIs of each of these days that has stored KPIs, recomputed
+    from the returns published now, and its baselines with them (from the stored history);
+    the rest of its document is what it was. Returns the days restated.
+
+    So every stored document's returns KPIs agree with the published returns whatever
+    order the days were loaded in: sales - refunds = net sales, always."""
+    if not days:
+        return []
+    restated = []
+    stored = session.execute(_STORED_SQL, [sorted(days)]).fetchall()
+    with session.cursor(row_factory=dict_row) as cur:
+        for day, document, by_category in stored:
+            params = {"day": day, "max_delay": MAX_DELAY_DAYS}
+            returned = cur.execute(RETURNS_SQL, params).fetchall()
+            sold = [
+                {"key": group["name"], "transactions": group["transactions"]}
+                for group in by_category or ()
+            ]
+            sales = Decimal(str(document["total_sales"]))
+            document |= _return_kpis(returned, sold, sales)
+            document["baselines"] = kpi_baselines(document, load_history(session, day), day)
+            session.execute(
+                "UPDATE daily_metrics SET metrics = %s, baselines = %s, calculated_at = now() "
+                "WHERE business_date = %s",
+                [Json(document), Jsonb(document["baselines"]), day],
+            )
+            restated.append(day)
+    return restated
+
+
 def _daily_metrics_row(metrics: dict[str, Any]) -> dict[str, Any]:
     """UPSERT_SQL's parameters (but insights) from the KPI document."""
 

@@ -21,7 +21,8 @@ it is.
 
 A re-run of S replaces all of them atomically with its partition swap: withdraw() (before
 the old partition of transactions goes: the foreign key would refuse to let it go), the
-swap, publish().
+swap, publish(). Both return the other return days whose published returns they changed:
+the swap restates those days' stored returns KPIs (metrics.restate_returns).
 """
 
 from __future__ import annotations
@@ -46,12 +47,17 @@ def _utc_midnight(day: dt.date) -> sql.Composable:
     return sql.SQL("{}::timestamptz").format(sql.Literal(f"{day.isoformat()} 00:00:00+00"))
 
 
-#: The returns of S's lines (their foreign key holds S's partition of transactions).
+#: The returns of S's lines (their foreign key holds S's partition of transactions); the
+#: return days they leave.
 WITHDRAW_SQL = """
-DELETE FROM returns
-WHERE business_date = %(day)s
-  AND return_date >= (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
-  AND return_date < (%(day)s::date + 1 + %(max_delay)s)::timestamp AT TIME ZONE 'UTC'
+WITH gone AS (
+    DELETE FROM returns
+    WHERE business_date = %(day)s
+      AND return_date >= (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
+      AND return_date < (%(day)s::date + 1 + %(max_delay)s)::timestamp AT TIME ZONE 'UTC'
+    RETURNING return_date
+)
+SELECT DISTINCT (return_date AT TIME ZONE 'UTC')::date FROM gone
 """
 
 #: The returns processed on S of the loaded sale days (those with a scheduled partition).
@@ -62,15 +68,21 @@ WHERE business_date >= %(day)s::date - %(max_delay)s AND business_date < %(day)s
   AND return_date >= {start} AND return_date < {end}
 """
 
-#: S's returns whose return day is loaded: the partitions of transactions, by name.
+#: S's returns whose return day is loaded (the partitions of transactions, by name); the
+#: return days after S they go to.
 _OF_THE_DAY_S_LINES = """
-INSERT INTO returns ({columns})
-SELECT {columns} FROM returns_scheduled
-WHERE business_date = %(day)s
-  AND (return_date AT TIME ZONE 'UTC')::date IN (
-      SELECT to_date(right(c.relname, 8), 'YYYYMMDD')
-      FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-      WHERE i.inhparent = 'transactions'::regclass)
+WITH published AS (
+    INSERT INTO returns ({columns})
+    SELECT {columns} FROM returns_scheduled
+    WHERE business_date = %(day)s
+      AND (return_date AT TIME ZONE 'UTC')::date IN (
+          SELECT to_date(right(c.relname, 8), 'YYYYMMDD')
+          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+          WHERE i.inhparent = 'transactions'::regclass)
+    RETURNING return_date
+)
+SELECT DISTINCT (return_date AT TIME ZONE 'UTC')::date FROM published
+WHERE return_date >= (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
 """
 
 
@@ -88,15 +100,17 @@ def index_stage(session: psycopg.Connection, stage: str) -> None:
     session.execute(sql.SQL("CREATE INDEX ON {} (return_date)").format(sql.Identifier(stage)))
 
 
-def withdraw(session: psycopg.Connection, day: dt.date) -> None:
+def withdraw(session: psycopg.Connection, day: dt.date) -> set[dt.date]:
     """In the swap's transaction, before S's partitions are replaced: unpublish the
-    returns of S's lines."""
-    session.execute(WITHDRAW_SQL, {"day": day, "max_delay": MAX_DELAY_DAYS})
+    returns of S's lines; return the return days (after S) they leave."""
+    rows = session.execute(WITHDRAW_SQL, {"day": day, "max_delay": MAX_DELAY_DAYS}).fetchall()
+    return {row[0] for row in rows}
 
 
-def publish(session: psycopg.Connection, day: dt.date) -> None:
+def publish(session: psycopg.Connection, day: dt.date) -> set[dt.date]:
     """In the swap's transaction, after S's partitions are in: S's partition of returns
-    (the returns processed on S), then S's returns whose return day is loaded."""
+    (the returns processed on S), then S's returns whose return day is loaded; return the
+    return days after S those go to (a backfill's: none when days load in order)."""
     params = {"day": day, "max_delay": MAX_DELAY_DAYS}
     name = published_partition(day)
     partition = sql.Identifier(name)
@@ -121,4 +135,5 @@ def publish(session: psycopg.Connection, day: dt.date) -> None:
     )
     session.execute(sql.SQL("CREATE INDEX ON {} (business_date)").format(partition))
     attach_partition(session, RETURNS.name, name, names["start"], names["end"], f"{name}_bound")
-    session.execute(sql.SQL(_OF_THE_DAY_S_LINES).format(**names), params)
+    rows = session.execute(sql.SQL(_OF_THE_DAY_S_LINES).format(**names), params).fetchall()
+    return {row[0] for row in rows}
