@@ -530,19 +530,17 @@ WHERE i.indrelid = %s::regclass AND i.indisunique
 
 @contextlib.contextmanager
 def _beside_merge(settings: Settings, day: dt.date, stage: str) -> Iterator[Callable[[], str]]:
-    """On a second connection while the block runs (the keys, the dimensions' merges):
-    sum the stage of the day's lines per customer into the day's customer_days
-    (customer_days.sum_day; the lines are the stage's, and the swap publishes exactly
-    those), then ANALYZE the stage. The block calls what this yields to wait for both; it
+    """On a second connection while the block runs (the keys, the dimensions' merges, the
+    lines' statistics and foreign keys): sum the stage of the day's lines per customer into
+    the day's customer_days (customer_days.sum_day; the lines are the stage's, and the swap
+    publishes exactly those). The block calls what this yields to wait for them; it
     returns the summed table's name. The sums cost a GROUP BY of the day's lines that the
-    swap would otherwise run alone; without the statistics the checks and KPIs that follow
-    are planned for a handful of rows (sorts instead of parallel hash aggregates)."""
+    swap would otherwise run alone."""
     summed = _summed_name(day)
 
     def work() -> str:
         with connect(settings, autocommit=True) as conn:
             customer_days.sum_day(conn, day, summed, stage)
-            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
         return summed
 
     with ThreadPoolExecutor(1) as helper:
@@ -577,8 +575,12 @@ def _swap(
                 _merge_versions(session, table, stages[table.name])
             else:
                 _upsert_dimension(session, table, stages[table.name])
-        # raises what the sums or ANALYZE raised; before the stage is locked below (the
-        # sums read it) and renamed
+        # while the sums read the lines (neither lock blocks a reader): their statistics
+        # (without them the checks and KPIs that follow are planned for a handful of rows)
+        # and their foreign keys, against the dimensions as just merged
+        session.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
+        _check_foreign_keys(session, stage)
+        # raises what the sums raised; before the stage is locked below and renamed
         day_sums = summed()
         session.execute(
             sql.SQL("ALTER TABLE {} ADD PRIMARY KEY USING INDEX {}").format(
@@ -604,8 +606,6 @@ def _attach(session: psycopg.Connection, table: str, day: dt.date, stage: str) -
             sql.Identifier(stage), sql.Identifier(name(day))
         )
     )
-    if table == TRANSACTIONS.name:
-        _check_customers(session, name(day))
     next_day = sql.Literal(day + dt.timedelta(days=1))
     attach_partition(session, parent, name(day), sql.Literal(day), next_day, _bound_name(stage))
 
@@ -617,28 +617,30 @@ def _attach(session: psycopg.Connection, table: str, day: dt.date, stage: str) -
 #: spill to disk and the hash is cheaper.
 MERGE_CHECK_LINES = 3_000_000
 
-_CUSTOMERS_KEY = """
-SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-WHERE conrelid = 'transactions'::regclass AND contype = 'f'
-  AND confrelid = 'customers'::regclass
+_FOREIGN_KEYS = """
+SELECT conname, pg_get_constraintdef(oid), confrelid = 'customers'::regclass
+FROM pg_constraint WHERE conrelid = 'transactions'::regclass AND contype = 'f' ORDER BY conname
 """
 
 
-def _check_customers(session: psycopg.Connection, partition: str) -> None:
-    """Add and check, on the day's lines before their attach, the partitioned table's
-    foreign key to customers, by a merge join when the lines are few enough (see
-    MERGE_CHECK_LINES): the attach then takes it as the partition's (a validated equal
-    constraint) and checks only the others."""
-    lines = session.execute(
-        "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [partition]
+def _check_foreign_keys(session: psycopg.Connection, lines: str) -> None:
+    """Add and check, on the stage of the day's lines, each of the partitioned table's
+    foreign keys (the one to customers by a merge join when the lines are few enough, see
+    MERGE_CHECK_LINES): the attach then takes them as the partition's (validated equal
+    constraints) and checks nothing. Run in the swap while the sums read the stage: adding
+    a foreign key locks out writers, not readers, where the attach's checks lock out
+    everyone."""
+    count = session.execute(
+        "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [lines]
     ).fetchone()[0]
-    if lines > MERGE_CHECK_LINES:
-        return
-    for constraint, definition in session.execute(_CUSTOMERS_KEY).fetchall():
-        session.execute("SET LOCAL enable_hashjoin = off")
+    for constraint, definition, to_customers in session.execute(_FOREIGN_KEYS).fetchall():
+        if to_customers and count > MERGE_CHECK_LINES:
+            continue  # the attach's own check: a hash of the customers
+        if to_customers:
+            session.execute("SET LOCAL enable_hashjoin = off")
         session.execute(
             sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-                sql.Identifier(partition), sql.Identifier(constraint), sql.SQL(definition)
+                sql.Identifier(lines), sql.Identifier(constraint), sql.SQL(definition)
             )
         )
         session.execute("SET LOCAL enable_hashjoin = DEFAULT")
