@@ -25,7 +25,8 @@ from customer_pipeline.generate.stores import store_facts, zone_names
 from customer_pipeline.generate.streams import blocks
 from customer_pipeline.generate.transactions import block_lines, day_plan, transaction_chunks
 from customer_pipeline.load import load_day
-from customer_pipeline.metrics import calculate_metrics, stored_metrics
+from customer_pipeline.metrics import RETURNS_SQL, calculate_metrics, stored_metrics
+from customer_pipeline.returns import MAX_DELAY_DAYS
 from customer_pipeline.schema import create_tables
 from customer_pipeline.settings import Settings
 
@@ -414,6 +415,37 @@ def test_a_late_sale_day_restates_the_return_day_s_stored_kpis(
     fresh = json.loads(json.dumps(calculate_metrics(second_schema, day)))
     assert restated.pop("customers") != fresh.pop("customers")
     assert restated == fresh
+
+
+def rows_read(node: dict, prefix: str) -> int:
+    """Rows the plan's scans of relations named prefix... returned (each loop's)."""
+    own = (
+        node["Actual Rows"] * node["Actual Loops"]
+        if node.get("Relation Name", "").startswith(prefix)
+        else 0
+    )
+    return own + sum(rows_read(child, prefix) for child in node.get("Plans", ()))
+
+
+def test_the_return_kpis_probe_each_return_s_line_not_every_sale_day(
+    busy: Settings, db: psycopg.Connection, tmp_path: Path
+) -> None:
+    """The day's returns find their lines one by one (one line read per return), each in
+    its sale day's partition, even where the planner would rather join (nested loops
+    priced out): a join reads every line of the sale days a return may come from, a cost
+    growing with the history, not with the day's returns."""
+    load(busy, tmp_path, SALE - dt.timedelta(days=1), SALE)
+    day = a_return_day(db)
+    load(busy, tmp_path, day)
+    params = {"day": day, "max_delay": MAX_DELAY_DAYS}
+    with db.transaction():
+        db.execute("SET LOCAL enable_nestloop = off")
+        (plan,) = db.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + RETURNS_SQL, params).fetchone()[0]
+    returned = db.execute(
+        f"SELECT count(*) FROM returns WHERE {utc_day('return_date')} = %s", [day]
+    ).fetchone()[0]
+    assert returned > 0
+    assert rows_read(plan["Plan"], "transactions_") == returned
 
 
 def test_a_day_without_returns_has_zero_refunds(busy: Settings, tmp_path: Path) -> None:

@@ -169,17 +169,24 @@ WHERE p.start_date <= %(day)s AND p.end_date >= %(day)s
 
 #: The returns processed on the day (published: of sale days loaded; see
 #: customer_pipeline.returns), by the returned product's category: how many, the refunds
-#: in integer cents. A return's sale is at most MAX_DELAY_DAYS before it: the bounds on
-#: both tables' business_date let PostgreSQL skip the other partitions.
+#: in integer cents. Each return's line is looked up by its key (LATERAL ... LIMIT 1: an
+#: index probe per return, into its sale day's partition only): a join would hash every
+#: line of the MAX_DELAY_DAYS sale days the returns may come from, a cost that grows with
+#: the history where the probes grow with the day's returns. The bounds on business_date
+#: leave the other partitions out of the plan.
 RETURNS_SQL = """
 SELECT p.category, count(*) AS returns, sum((r.refund_amount * 100)::bigint) AS refund_cents
 FROM returns r
-JOIN transactions t USING (transaction_id, business_date)
+CROSS JOIN LATERAL (
+    SELECT t.product_id FROM transactions t
+    WHERE t.transaction_id = r.transaction_id AND t.business_date = r.business_date
+      AND t.business_date >= %(day)s::date - %(max_delay)s AND t.business_date < %(day)s
+    LIMIT 1
+) t
 JOIN products p USING (product_id)
 WHERE r.return_date >= %(day)s::timestamp AT TIME ZONE 'UTC'
   AND r.return_date < (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
   AND r.business_date >= %(day)s::date - %(max_delay)s AND r.business_date < %(day)s
-  AND t.business_date >= %(day)s::date - %(max_delay)s AND t.business_date < %(day)s
 GROUP BY p.category
 """
 
