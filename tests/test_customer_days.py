@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from conftest import generate_day
+from customer_pipeline.database import partition_days
 from customer_pipeline.load import load_day
 from customer_pipeline.schema import create_tables
 from customer_pipeline.settings import Settings
@@ -71,3 +72,18 @@ def test_each_loaded_day_has_its_own_partition(
         db.execute(SUMMARY_SQL, [before]).fetchall()
         == db.execute(RECOMPUTED_SQL, [before]).fetchall()
     )
+
+
+@pytest.mark.parametrize("parent", ["customer_days", "transactions"])
+def test_the_days_loaded_are_read_whatever_the_catalog_s_plan(
+    small: Settings, db: psycopg.Connection, tmp_path: Path, parent: str
+) -> None:
+    """The days a partitioned table holds, read from its partitions' names, even when the
+    planner reads pg_class whole (hash joins only, no index): the date is never
+    parsed from another table's name (`customers_history` is no date)."""
+    load(small, tmp_path)
+    with db.transaction():
+        for method in ("indexscan", "bitmapscan", "nestloop", "mergejoin"):
+            db.execute(f"SET LOCAL enable_{method} = off")
+        days = partition_days(db, parent, DAY - dt.timedelta(days=1), DAY)
+    assert days == [DAY]

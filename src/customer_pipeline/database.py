@@ -125,23 +125,34 @@ def drop_partition(conn: psycopg.Connection, parent: str, name: str) -> None:
         conn.execute(sql.SQL("DROP TABLE {}").format(partition))
 
 
-#: The days of a partitioned table's partitions (named <table>_YYYYMMDD) in (after, upto].
+#: The days of a partitioned table's partitions (each named <table>_YYYYMMDD), a `day`
+#: column. The partitions' names are fenced off first (MATERIALIZED): else the planner
+#: may test the date against every name in pg_class before the join keeps the parent's
+#: partitions, and a name like `transactions` fails to_date.
 _PARTITION_DAYS = """
-SELECT day FROM (
-    SELECT to_date(right(c.relname, 8), 'YYYYMMDD') AS day
-    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = %s::regclass
-) partitions
-WHERE day > %s AND day <= %s ORDER BY day
+WITH partitions AS MATERIALIZED (
+    SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = {parent}::regclass
+)
+SELECT to_date(right(relname, 8), 'YYYYMMDD') AS day FROM partitions
 """
+
+
+def partition_days_query(parent: str) -> sql.Composed:
+    """A query of the days `parent` (partitioned by day, a partition <parent>_YYYYMMDD
+    each) holds a partition of, one `day` column: a catalog look-up, for a subquery."""
+    return sql.SQL(_PARTITION_DAYS).format(parent=sql.Literal(parent))
 
 
 def partition_days(
     conn: psycopg.Connection, parent: str, after: dt.date, upto: dt.date
 ) -> list[dt.date]:
-    """The days after `after`, up to `upto`, that `parent` (partitioned by day, a
-    partition <parent>_YYYYMMDD each) holds a partition of: a catalog look-up."""
-    return [row[0] for row in conn.execute(_PARTITION_DAYS, [parent, after, upto])]
+    """The days after `after`, up to `upto`, that `parent` holds a partition of, in order
+    (see partition_days_query)."""
+    query = sql.SQL("SELECT day FROM ({}) days WHERE day > %s AND day <= %s ORDER BY day")
+    return [
+        row[0] for row in conn.execute(query.format(partition_days_query(parent)), [after, upto])
+    ]
 
 
 def attach_partition(

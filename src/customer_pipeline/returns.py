@@ -32,7 +32,7 @@ import datetime as dt
 import psycopg
 from psycopg import sql
 
-from customer_pipeline.database import attach_partition, drop_partition
+from customer_pipeline.database import attach_partition, drop_partition, partition_days_query
 from customer_pipeline.tables import RETURNS
 
 SCHEDULED = "returns_scheduled"
@@ -75,10 +75,7 @@ WITH published AS (
     INSERT INTO returns ({columns})
     SELECT {columns} FROM returns_scheduled
     WHERE business_date = %(day)s
-      AND (return_date AT TIME ZONE 'UTC')::date IN (
-          SELECT to_date(right(c.relname, 8), 'YYYYMMDD')
-          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-          WHERE i.inhparent = 'transactions'::regclass)
+      AND (return_date AT TIME ZONE 'UTC')::date IN ({loaded_days})
     RETURNING return_date
 )
 SELECT DISTINCT (return_date AT TIME ZONE 'UTC')::date FROM published
@@ -120,6 +117,7 @@ def publish(session: psycopg.Connection, day: dt.date) -> set[dt.date]:
         "start": _utc_midnight(day),
         "end": _utc_midnight(day + dt.timedelta(days=1)),
         "bound": sql.Identifier(f"{name}_bound"),
+        "loaded_days": partition_days_query("transactions"),
     }
     drop_partition(session, RETURNS.name, name)
     session.execute(
