@@ -125,22 +125,24 @@ def drop_partition(conn: psycopg.Connection, parent: str, name: str) -> None:
         conn.execute(sql.SQL("DROP TABLE {}").format(partition))
 
 
-#: The days of a partitioned table's partitions (each named <table>_YYYYMMDD), a `day`
-#: column. The partitions' names are fenced off first (MATERIALIZED): else the planner
-#: may test the date against every name in pg_class before the join keeps the parent's
-#: partitions, and a name like `transactions` fails to_date.
+#: The days of a partitioned table's partitions (each named <table>_YYYYMMDD) and the
+#: partitions (`day`, `partition`: its OID). The partitions' names are fenced off first
+#: (MATERIALIZED): else the planner may test the date against every name in pg_class
+#: before the join keeps the parent's partitions, and a name like `transactions` fails
+#: to_date.
 _PARTITION_DAYS = """
 WITH partitions AS MATERIALIZED (
-    SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    SELECT c.oid, c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
     WHERE i.inhparent = {parent}::regclass
 )
-SELECT to_date(right(relname, 8), 'YYYYMMDD') AS day FROM partitions
+SELECT to_date(right(relname, 8), 'YYYYMMDD') AS day, oid AS partition FROM partitions
 """
 
 
 def partition_days_query(parent: str) -> sql.Composed:
     """A query of the days `parent` (partitioned by day, a partition <parent>_YYYYMMDD
-    each) holds a partition of, one `day` column: a catalog look-up, for a subquery."""
+    each) holds a partition of, and those partitions (columns `day`, `partition`): a
+    catalog look-up, for a subquery."""
     return sql.SQL(_PARTITION_DAYS).format(parent=sql.Literal(parent))
 
 

@@ -28,7 +28,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Json, Jsonb
 
 from customer_pipeline.baselines import kpi_baselines, load_history
-from customer_pipeline.customer_metrics import customers_section
+from customer_pipeline.customer_metrics import customers_section, prune_window_states
 from customer_pipeline.database import (
     cancel_until_done,
     connect,
@@ -483,6 +483,8 @@ def calculate_metrics(settings: Settings, day: dt.date) -> dict[str, Any]:
                 "customers": Jsonb(metrics["customers"]),
             },
         )
+    with connect(settings, autocommit=True) as conn:  # once the day's state is committed
+        prune_window_states(conn, day)
     return metrics
 
 

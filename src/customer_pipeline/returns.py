@@ -75,7 +75,7 @@ WITH published AS (
     INSERT INTO returns ({columns})
     SELECT {columns} FROM returns_scheduled
     WHERE business_date = %(day)s
-      AND (return_date AT TIME ZONE 'UTC')::date IN ({loaded_days})
+      AND (return_date AT TIME ZONE 'UTC')::date IN (SELECT day FROM ({loaded_days}) loaded)
     RETURNING return_date
 )
 SELECT DISTINCT (return_date AT TIME ZONE 'UTC')::date FROM published

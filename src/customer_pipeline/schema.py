@@ -27,6 +27,8 @@ TABLES = (
     "returns_scheduled",
     TRANSACTIONS.name,
     CUSTOMER_DAYS,
+    "customer_windows",
+    "customer_window_sources",
     "daily_metrics",
     "quality_results",
     "pipeline_runs",
@@ -53,6 +55,8 @@ _V2_TABLES = frozenset(TABLES) - {
     "returns_scheduled",
     "quality_results",
     CUSTOMER_DAYS,
+    "customer_windows",
+    "customer_window_sources",
     *(table.history for table in VERSIONED),
 }
 

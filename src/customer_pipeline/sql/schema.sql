@@ -139,6 +139,27 @@ CREATE TABLE IF NOT EXISTS customer_days (
     baskets        integer     NOT NULL   -- the day's distinct basket_id of the customer
 ) PARTITION BY RANGE (business_date);
 
+-- The Customers section's window state: per customer who bought in the 90 days ending on
+-- the business date, their last day, days bought on (in the 90 days, in the last 30) and
+-- cents; one partition per date (customer_windows_YYYYMMDD), made by calculate_metrics
+-- from the previous date's state and the days entering and leaving the window, or from
+-- the window's customer_days; only the newest few are kept (customer_metrics.py).
+CREATE TABLE IF NOT EXISTS customer_windows (
+    business_date  date        NOT NULL,
+    customer_id    uuid        NOT NULL,
+    last_day       date        NOT NULL,
+    days           integer     NOT NULL,
+    recent_days    integer     NOT NULL,
+    cents          float8      NOT NULL   -- integer cents, exact below 2^53
+) PARTITION BY RANGE (business_date);
+
+-- What each state was made of: the customer_days partitions of its window (their OIDs;
+-- a reloaded day is a new partition), so a state is reused only while they are in place.
+CREATE TABLE IF NOT EXISTS customer_window_sources (
+    business_date  date        PRIMARY KEY,
+    partitions     oid[]       NOT NULL
+);
+
 -- Returns. A sale day's load holds the returns of its lines here (drawn when the day is
 -- generated: generate/returns.py), one partition per sale day (returns_scheduled_YYYYMMDD,
 -- swapped in with the day's transactions); not published: see returns.
