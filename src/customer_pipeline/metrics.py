@@ -19,6 +19,7 @@ columns of their own, for SQL.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -248,8 +249,20 @@ def _amount_from_cents(cents: Any) -> float:
     return float(round(Decimal(cents or 0) / 100, 2))
 
 
-def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any], Insights]:
-    """The KPI document of one business date and the report's figures, in two queries."""
+def returned_by_category(conn: psycopg.Connection, day: dt.date) -> list[dict[str, Any]]:
+    """RETURNS_SQL's rows: the returns processed on the day, by category."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(RETURNS_SQL, {"day": day, "max_delay": MAX_DELAY_DAYS}).fetchall()
+
+
+def compute_day(
+    conn: psycopg.Connection,
+    day: dt.date,
+    returned: Callable[[], list[dict[str, Any]]] | None = None,
+) -> tuple[dict[str, Any], Insights]:
+    """The KPI document of one business date and the report's figures. `returned` gives
+    the day's returns by category (returned_by_category's, read elsewhere in the same
+    snapshot); by default they are read on `conn`, after the rest."""
     params = {"day": day, "top": TOP, "max_delay": MAX_DELAY_DAYS}
     with conn.cursor(row_factory=dict_row) as cur:
         for_day_scans(conn)
@@ -257,8 +270,8 @@ def compute_day(conn: psycopg.Connection, day: dt.date) -> tuple[dict[str, Any],
         customers = cur.execute(CUSTOMERS_SQL, params).fetchall()
         running = cur.execute(RUNNING_PROMOTIONS_SQL, params).fetchall()
         baskets = cur.execute(BASKETS_SQL, params).fetchone()
-        returned = cur.execute(RETURNS_SQL, params).fetchall()
         changes = cur.execute(CHANGES_SQL, params).fetchone()
+    returned = returned() if returned else returned_by_category(conn, day)
     totals = next((row for row in grouped if row["kind"] == "total"), {})
     promotions = _promotion_rows([row for row in grouped if row["kind"] == "promotion"], running)
 
@@ -459,17 +472,20 @@ def calculate_metrics(settings: Settings, day: dt.date) -> dict[str, Any]:
 
     Every figure is read from one snapshot of the database (a load of the same day
     publishing meanwhile changes none of them): the KPIs on one connection, the Customers
-    section on a second one at the same time (:func:`.database.shared_snapshot`; it reads
-    customer_days, the KPIs the lines); then the document is stored."""
-    with connect(settings) as conn, connect(settings) as beside:
-        shared_snapshot(conn, beside)
-        with ThreadPoolExecutor(1) as helper:
+    section (customer_days and its window state) and the day's returns (index probes into
+    the lines of up to MAX_DELAY_DAYS sale days, mostly waiting for pages) each on another
+    at the same time (:func:`.database.shared_snapshot`); then the document is stored."""
+    with connect(settings) as conn, connect(settings) as beside, connect(settings) as third:
+        shared_snapshot(conn, beside, third)
+        with ThreadPoolExecutor(2) as helper:
             section = helper.submit(customers_section, beside, day)
+            returned = helper.submit(returned_by_category, third, day)
             try:
-                metrics, insights = compute_day(conn, day)
+                metrics, insights = compute_day(conn, day, returned.result)
                 metrics["baselines"] = kpi_baselines(metrics, load_history(conn, day), day)
             except BaseException:
                 cancel_until_done(section, beside)
+                cancel_until_done(returned, third)
                 raise
             metrics["customers"] = section.result()
         conn.commit()  # the snapshot's transaction ends; the UPSERT is one of its own
@@ -507,23 +523,21 @@ def restate_returns(session: psycopg.Connection, days: set[dt.date]) -> list[dt.
         return []
     restated = []
     stored = session.execute(_STORED_SQL, [sorted(days)]).fetchall()
-    with session.cursor(row_factory=dict_row) as cur:
-        for day, document, by_category in stored:
-            params = {"day": day, "max_delay": MAX_DELAY_DAYS}
-            returned = cur.execute(RETURNS_SQL, params).fetchall()
-            sold = [
-                {"key": group["name"], "transactions": group["transactions"]}
-                for group in by_category or ()
-            ]
-            sales = Decimal(str(document["total_sales"]))
-            document |= _return_kpis(returned, sold, sales)
-            document["baselines"] = kpi_baselines(document, load_history(session, day), day)
-            session.execute(
-                "UPDATE daily_metrics SET metrics = %s, baselines = %s, calculated_at = now() "
-                "WHERE business_date = %s",
-                [Json(document), Jsonb(document["baselines"]), day],
-            )
-            restated.append(day)
+    for day, document, by_category in stored:
+        returned = returned_by_category(session, day)
+        sold = [
+            {"key": group["name"], "transactions": group["transactions"]}
+            for group in by_category or ()
+        ]
+        sales = Decimal(str(document["total_sales"]))
+        document |= _return_kpis(returned, sold, sales)
+        document["baselines"] = kpi_baselines(document, load_history(session, day), day)
+        session.execute(
+            "UPDATE daily_metrics SET metrics = %s, baselines = %s, calculated_at = now() "
+            "WHERE business_date = %s",
+            [Json(document), Jsonb(document["baselines"]), day],
+        )
+        restated.append(day)
     return restated
 
 
