@@ -31,9 +31,11 @@ STATE_SQL = (
 
 @pytest.fixture
 def small(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Small days; a window of 5 days, its recent part 2 (days leave both within DAYS)."""
+    """Small days; a window of 5 days, its recent part 2 (days leave both within DAYS), read
+    through a state however short."""
     monkeypatch.setattr(customer_metrics, "RFM_DAYS", 5)
     monkeypatch.setattr(customer_metrics, "REPEAT_DAYS", 2)
+    monkeypatch.setattr(customer_metrics, "STATE_FROM_DAYS", 1)  # a state from the first day
     small = settings.replace(**SIZES)
     create_tables(small)
     return small
@@ -129,3 +131,19 @@ def test_a_state_is_not_made_from_a_previous_one_made_of_other_days(
     calculate_metrics(small, DAYS[3])
     assert kinds[DAYS[3]] == "from window"
     assert state(db, DAYS[3]) == window_aggregate(db, DAYS[3])
+
+
+def test_a_short_window_is_read_from_its_days_the_same_as_through_a_state(
+    small: Settings, db: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(customer_metrics, "STATE_FROM_DAYS", 3)
+    load(small, tmp_path, DAYS[0])
+    first = calculate_metrics(small, DAYS[0])["customers"]
+    assert db.execute("SELECT count(*) FROM customer_window_sources").fetchone()[0] == 0
+    for day in DAYS[1:3]:
+        load(small, tmp_path, day)
+    with_state = calculate_metrics(small, DAYS[2])["customers"]
+    assert db.execute("SELECT count(*) FROM customer_window_sources").fetchone()[0] == 1
+    monkeypatch.setattr(customer_metrics, "STATE_FROM_DAYS", 99)
+    assert calculate_metrics(small, DAYS[2])["customers"] == with_state  # from its days
+    assert first["buyers"] > 0 and with_state["buyers"] > first["buyers"]
