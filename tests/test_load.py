@@ -241,7 +241,8 @@ def test_tables_of_another_version_are_refused_until_reset(
     for table in TABLES[:-1]:  # only transactions marked,
         db.execute(f"COMMENT ON TABLE {table} IS NULL")
     db.execute(
-        "DROP TABLE promotions, returns, returns_scheduled, quality_results, customer_days CASCADE"
+        "DROP TABLE promotions, returns, returns_scheduled, quality_results, customer_days, "
+        "customer_windows, customer_window_sources CASCADE"
     )
     db.execute("DROP TABLE customers_history, products_history")  # no histories either
     db.execute("COMMENT ON TABLE transactions IS 'customer-pipeline schema 2'")
