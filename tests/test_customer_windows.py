@@ -47,8 +47,8 @@ def kinds(monkeypatch: pytest.MonkeyPatch) -> dict[dt.date, str]:
     made: dict[dt.date, str] = {}
     original = customer_metrics.window_state
 
-    def recorded(conn: psycopg.Connection, day: dt.date) -> str:
-        made[day] = original(conn, day)
+    def recorded(conn: psycopg.Connection, day: dt.date, partitions=None) -> str:
+        made[day] = original(conn, day, partitions)
         return made[day]
 
     monkeypatch.setattr(customer_metrics, "window_state", recorded)

@@ -195,12 +195,15 @@ def _of_window(partitions: dict[dt.date, int], day: dt.date) -> list[int]:
 _STATE_COLUMNS = ("business_date", "customer_id", "last_day", "days", "recent_days", "cents")
 
 
-def window_state(conn: psycopg.Connection, day: dt.date) -> str:
+def window_state(
+    conn: psycopg.Connection, day: dt.date, partitions: dict[dt.date, int] | None = None
+) -> str:
     """Make sure `day`'s window state is in place (in the caller's transaction) and say how:
     "kept" (made earlier, of the partitions in place now), "from previous" (the previous
     date's state, made of the partitions in place now, and the days entering and leaving
-    the window) or "from window" (the window's partitions of customer_days)."""
-    partitions = _window_partitions(conn, day)
+    the window) or "from window" (the window's partitions of customer_days). `partitions`:
+    _window_partitions' answer, when the caller has it."""
+    partitions = _window_partitions(conn, day) if partitions is None else partitions
     wanted = _of_window(partitions, day)
     previous = day - dt.timedelta(days=1)
     made = dict(
@@ -304,8 +307,9 @@ def customers_section(conn: psycopg.Connection, day: dt.date) -> dict[str, Any]:
         # customers in the window and sorts them; a hash table is right for any window
         cur.execute("SET LOCAL enable_sort = off")
         cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")  # see PARALLEL_FROM_DAYS
-        if len(_of_window(_window_partitions(conn, day), day)) >= STATE_FROM_DAYS:
-            window_state(conn, day)
+        partitions = _window_partitions(conn, day)
+        if len(_of_window(partitions, day)) >= STATE_FROM_DAYS:
+            window_state(conn, day, partitions)
             per_customer = _PER_CUSTOMER_FROM_STATE
         else:
             per_customer = _PER_CUSTOMER_FROM_WINDOW
