@@ -38,6 +38,7 @@ from customer_pipeline.database import (
 )
 from customer_pipeline.insights import TOP, Group, Insights, Ranked, mask_email, to_document
 from customer_pipeline.returns import MAX_DELAY_DAYS
+from customer_pipeline.schema import schema_lock
 from customer_pipeline.settings import Settings
 
 #: The day's KPIs and breakdowns, as uniform rows (kind, key, name, detail, figures): three
@@ -499,9 +500,34 @@ def calculate_metrics(settings: Settings, day: dt.date) -> dict[str, Any]:
                 "customers": Jsonb(metrics["customers"]),
             },
         )
+    settle_returns(settings, day, metrics)
     with connect(settings, autocommit=True) as conn:  # once the day's state is committed
         prune_window_states(conn, day)
     return metrics
+
+
+#: The returns published on the day: how many, their refunds (its partition of returns).
+_RETURNS_TOTAL_SQL = """
+SELECT count(*), coalesce(sum(refund_amount), 0) FROM returns
+WHERE return_date >= %(day)s::timestamp AT TIME ZONE 'UTC'
+  AND return_date < (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
+"""
+
+
+def settle_returns(settings: Settings, day: dt.date, metrics: dict[str, Any]) -> bool:
+    """Once the day's document is stored: if a sale day's load published returns on this
+    day after the document's snapshot was taken (a backfill running beside), restate its
+    returns KPIs now (restate_returns). The swaps' lock is taken first, so a load that is
+    publishing meanwhile has committed (and restated what it saw) before the check.
+    Returns whether the document was restated."""
+    with connect(settings) as conn:
+        schema_lock(conn, settings, "swap")
+        count, refunds = conn.execute(_RETURNS_TOTAL_SQL, {"day": day}).fetchone()
+        stored = (metrics["returns_count"], Decimal(str(metrics["refund_total"])))
+        if (count, refunds) == stored:
+            return False
+        restate_returns(conn, {day})
+        return True
 
 
 #: The stored documents of the days whose returns a load changed (restate_returns).
