@@ -18,6 +18,7 @@ import pytest
 from psycopg import sql
 
 from conftest import generate_day
+from customer_pipeline.database import connect
 from customer_pipeline.generate.calendar import transaction_count
 from customer_pipeline.generate.catalog import CATEGORIES, RETURNS, STORE_TYPES
 from customer_pipeline.generate.returns import block_returns, generate_return_chunks
@@ -440,10 +441,11 @@ def test_returns_published_after_the_kpis_snapshot_are_settled_once_stored(
     monkeypatch.setattr("customer_pipeline.load.restate_returns", lambda *_: [])
     load(second_schema, tmp_path / "b", SALE)
     assert stored_metrics(second_schema, day)["returns_count"] == 0  # stale
-    assert settle_returns(second_schema, day, early)
-    settled = stored_metrics(second_schema, day)
-    assert settled["returns_count"] > 0
-    assert not settle_returns(second_schema, day, settled)
+    with connect(second_schema, autocommit=True) as conn:
+        assert settle_returns(conn, second_schema, day, early)
+        settled = stored_metrics(second_schema, day)
+        assert settled["returns_count"] > 0
+        assert not settle_returns(conn, second_schema, day, settled)
 
 
 def rows_read(node: dict, prefix: str) -> int:

@@ -19,7 +19,12 @@ import datetime as dt
 import psycopg
 from psycopg import sql
 
-from customer_pipeline.database import attach_partition, drop_partition, for_day_scans
+from customer_pipeline.database import (
+    attach_partition,
+    constrain_for_day,
+    drop_partition,
+    for_day_scans,
+)
 
 CUSTOMER_DAYS = "customer_days"
 
@@ -58,12 +63,6 @@ _COLUMNS = (
 
 def partition_name(day: dt.date) -> str:
     return f"{CUSTOMER_DAYS}_{day:%Y%m%d}"
-
-
-def _bounds(day: dt.date) -> sql.Composable:
-    return sql.SQL("business_date >= {} AND business_date < {}").format(
-        sql.Literal(day), sql.Literal(day + dt.timedelta(days=1))
-    )
 
 
 def replace_day(conn: psycopg.Connection, day: dt.date, *, summed: str | None = None) -> None:
@@ -108,15 +107,5 @@ def sum_day(conn: psycopg.Connection, day: dt.date, name: str, source: str) -> N
         # the caller's own, from here on
         for setting in ("work_mem", "jit", "enable_sort", "max_parallel_workers_per_gather"):
             conn.execute(f"SET LOCAL {setting} = DEFAULT")
-        # the parent's NOT NULLs and the bound, checked in one pass: attaching reads nothing
-        conn.execute(
-            sql.SQL("ALTER TABLE {} {}, ADD CONSTRAINT {} CHECK ({})").format(
-                table,
-                sql.SQL(", ").join(
-                    sql.SQL("ALTER {} SET NOT NULL").format(sql.Identifier(c)) for c in _COLUMNS
-                ),
-                sql.Identifier(bound),
-                _bounds(day),
-            )
-        )
+        constrain_for_day(conn, name, _COLUMNS, day, bound)
         conn.execute(sql.SQL("ANALYZE {}").format(table))  # its readers come next

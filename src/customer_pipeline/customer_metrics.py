@@ -41,6 +41,7 @@ from psycopg.rows import dict_row
 from customer_pipeline.customer_days import CUSTOMER_DAYS
 from customer_pipeline.database import (
     attach_partition,
+    constrain_for_day,
     drop_partition,
     for_day_scans,
     partition_days_query,
@@ -242,21 +243,8 @@ def _make_state(
     params = {"day": day, "rfm_days": RFM_DAYS, "repeat_days": REPEAT_DAYS}
     conn.execute(sql.SQL(query).format(state=state), params)
     conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")  # the section's scan
+    constrain_for_day(conn, name, _STATE_COLUMNS, day, bound)
     next_day = day + dt.timedelta(days=1)
-    # the parent's NOT NULLs and the bound, checked in one pass: attaching reads nothing
-    conn.execute(
-        sql.SQL("ALTER TABLE {} {}, ADD CONSTRAINT {} CHECK ({})").format(
-            state,
-            sql.SQL(", ").join(
-                sql.SQL("ALTER {} SET NOT NULL").format(sql.Identifier(column))
-                for column in _STATE_COLUMNS
-            ),
-            sql.Identifier(bound),
-            sql.SQL("business_date >= {} AND business_date < {}").format(
-                sql.Literal(day), sql.Literal(next_day)
-            ),
-        )
-    )
     attach_partition(conn, WINDOWS, name, sql.Literal(day), sql.Literal(next_day), bound)
     conn.execute(
         sql.SQL("INSERT INTO {} (business_date, partitions) VALUES (%s, %s)").format(

@@ -6,7 +6,7 @@ import contextlib
 import datetime as dt
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from functools import cache
@@ -155,6 +155,27 @@ def partition_days(
     return [
         row[0] for row in conn.execute(query.format(partition_days_query(parent)), [after, upto])
     ]
+
+
+def constrain_for_day(
+    conn: psycopg.Connection, name: str, columns: Sequence[str], day: dt.date, bound: str
+) -> None:
+    """Ready table `name` to be attached as `day`'s partition: its `columns` NOT NULL (as
+    the parent's) and a CHECK constraint `bound` of the day's range, checked in one pass,
+    so that attach_partition reads no row."""
+    conn.execute(
+        sql.SQL("ALTER TABLE {} {}, ADD CONSTRAINT {} CHECK ({})").format(
+            sql.Identifier(name),
+            sql.SQL(", ").join(
+                sql.SQL("ALTER {} SET NOT NULL").format(sql.Identifier(column))
+                for column in columns
+            ),
+            sql.Identifier(bound),
+            sql.SQL("business_date >= {} AND business_date < {}").format(
+                sql.Literal(day), sql.Literal(day + dt.timedelta(days=1))
+            ),
+        )
+    )
 
 
 def attach_partition(

@@ -500,8 +500,8 @@ def calculate_metrics(settings: Settings, day: dt.date) -> dict[str, Any]:
                 "customers": Jsonb(metrics["customers"]),
             },
         )
-    settle_returns(settings, day, metrics)
-    with connect(settings, autocommit=True) as conn:  # once the day's state is committed
+    with connect(settings, autocommit=True) as conn:  # once the document is committed
+        settle_returns(conn, settings, day, metrics)
         prune_window_states(conn, day)
     return metrics
 
@@ -514,13 +514,16 @@ WHERE return_date >= %(day)s::timestamp AT TIME ZONE 'UTC'
 """
 
 
-def settle_returns(settings: Settings, day: dt.date, metrics: dict[str, Any]) -> bool:
+def settle_returns(
+    conn: psycopg.Connection, settings: Settings, day: dt.date, metrics: dict[str, Any]
+) -> bool:
     """Once the day's document is stored: if a sale day's load published returns on this
     day after the document's snapshot was taken (a backfill running beside), restate its
     returns KPIs now (restate_returns). The swaps' lock is taken first, so a load that is
     publishing meanwhile has committed (and restated what it saw) before the check.
-    Returns whether the document was restated."""
-    with connect(settings) as conn:
+    Returns whether the document was restated. In a transaction of its own on `conn`
+    (autocommit)."""
+    with conn.transaction():
         schema_lock(conn, settings, "swap")
         count, refunds = conn.execute(_RETURNS_TOTAL_SQL, {"day": day}).fetchone()
         stored = (metrics["returns_count"], Decimal(str(metrics["refund_total"])))
