@@ -53,6 +53,7 @@ POPULARITY_SIGMA: float = _PRODUCTS["popularity_sigma"]
 POPULARITY_HEAD: float = _PRODUCTS["popularity_head"]
 STOCK_PER_POPULARITY: float = _PRODUCTS["stock_per_popularity"]
 BIG_TICKET: float = _PRODUCTS["big_ticket"]
+PRICE_ELASTICITY: float = _PRODUCTS["price_elasticity"]
 
 KINDS: tuple[Kind, ...] = tuple(
     Kind(kind["name"], c, *kind["prices"], kind["demand"], tuple(kind["adjectives"]))

@@ -5,8 +5,10 @@ log-uniform within its brand's tier of its kind's range (budget, standard or pre
 third), so the same kind has prices of the same order. Its popularity (lines sold) is its
 kind's demand x its tier's demand x a lognormal spread cut above POPULARITY_HEAD sigmas,
 at most (BIG_TICKET / price) ** 2: a few best sellers, a long tail, no product dominating,
-not even a dear one bought a few times in a day. Its units sold are its lines x its kind's
-mean quantity (catalog.SINGLE_UNIT); its stock (``quantity``) is proportional to them.
+not even a dear one bought a few times in a day. That popularity is at its launch price:
+at a changed price it sells x (launch price / price) ** PRICE_ELASTICITY (demand_at). Its
+units sold are its lines x its kind's mean quantity (catalog.SINGLE_UNIT); its stock
+(``quantity``) is proportional to them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from customer_pipeline.generate.catalog import (
     KINDS,
     POPULARITY_HEAD,
     POPULARITY_SIGMA,
+    PRICE_ELASTICITY,
     SINGLE_UNIT,
     STOCK_PER_POPULARITY,
     TIER_DEMAND,
@@ -65,6 +68,12 @@ class Facts:
     def units(self) -> np.ndarray:
         """Relative units sold a day: popularity x the kind's mean quantity per line."""
         return self.popularity / SINGLE_UNIT[self.kind]
+
+
+def demand_at(facts: Facts, index: np.ndarray, price_cents: np.ndarray) -> np.ndarray:
+    """Relative lines sold a day of products `index` (0-based) at these prices: their
+    popularity (at the launch price) x (launch price / price) ** PRICE_ELASTICITY."""
+    return facts.popularity[index] * (facts.price_cents[index] / price_cents) ** PRICE_ELASTICITY
 
 
 def tier_prices(kind: np.ndarray, brand: np.ndarray, where: np.ndarray) -> np.ndarray:

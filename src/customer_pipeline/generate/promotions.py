@@ -5,7 +5,7 @@ A month's campaigns come from its own stream (seed, month): any day's promotions
 computed alone, in any order. Each promotion applies to one category or one product, at
 a whole-percent discount. A line of a product on promotion gets the best discount that
 applies that day (floored to the cent: 0 <= discount < the line's amount) and the
-product sells more while it lasts (popularity_on). The day's file holds every promotion
+product sells more while it lasts (promotion_lift). The day's file holds every promotion
 started by the day since the history's start (a snapshot: loading a day alone or in a
 sequence leaves the same promotions for it).
 """
@@ -170,10 +170,10 @@ def offers_on(settings: Settings, day: dt.date) -> Offers:
     return Offers(best, percent, np.concatenate([ids, np.zeros((1, 7), np.uint8)]))  # -1: NULL
 
 
-def popularity_on(settings: Settings, day: dt.date, product_weights: np.ndarray) -> np.ndarray:
-    """The day's product weights: a product on promotion sells x (1 + lift x percent)."""
-    lift = 1 + PROMOTIONS["lift_per_percent"] * offers_on(settings, day).percent
-    return product_weights * lift
+def promotion_lift(settings: Settings, day: dt.date) -> np.ndarray:
+    """Per product listed by the day, how many times its lines it sells that day: on
+    promotion x (1 + lift x percent), else 1."""
+    return 1 + PROMOTIONS["lift_per_percent"] * offers_on(settings, day).percent
 
 
 def discounts(

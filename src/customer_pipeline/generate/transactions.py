@@ -55,8 +55,8 @@ from customer_pipeline.generate.customers import (
     spend_tier,
 )
 from customer_pipeline.generate.product_changes import on_sale
-from customer_pipeline.generate.products import product_facts
-from customer_pipeline.generate.promotions import discounts, popularity_on, promotion_columns
+from customer_pipeline.generate.products import demand_at, product_facts
+from customer_pipeline.generate.promotions import discounts, promotion_columns, promotion_lift
 from customer_pipeline.generate.stores import store_facts, utc_offsets, zone_weights
 from customer_pipeline.generate.streams import (
     Stream,
@@ -293,8 +293,10 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     new = everyone - returning
     new_share = min(0.5, FIRST_DAY_BUYERS * new / baskets) if count and new and len(online) else 0.0
     midnight = np.datetime64(day, "s").astype(np.int64)
-    # promotions: what is on promotion sells more, as a first line and as a related one
-    weights = popularity_on(settings, day, products.popularity)[catalog.index]
+    # what is on promotion sells more, as a first line and as a related one; a changed
+    # price sells more or fewer
+    weights = demand_at(products, catalog.index, catalog.price_cents)
+    weights *= promotion_lift(settings, day)[catalog.index]
     per_unit = max(TICKETS_PER_POPULARITY, MIN_TICKETS / weights.sum()) if len(weights) else 0.0
     tickets = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), 0, part=TICKETS_PART)
     popularity = ticket_counts(tickets, weights, per_unit)
