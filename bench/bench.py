@@ -15,7 +15,8 @@ in one day) it measures:
   schema: its one-time catch-up of every customer and product is reported apart), then,
   in the same schema, the day after GAP_DAYS days not loaded (a missed run: its catch-up
   of the rows created or changed in the gap);
-- the same at the history's first day of that volume (2020), per transaction;
+- the same (best of --repeat) at the day of the history's first year (2020) closest to
+  the measured day in transactions, per transaction;
 - generation of 1M, 2M and 10M transactions in a day, each in a fresh process: peak
   memory and seconds per million;
 - with --scale-series, the scale series: the whole day in sequence (as above, each size
@@ -53,6 +54,7 @@ from common import (
     run_child,
     scaled,
     settings_for,
+    similar_day,
 )
 from floor import load_floor, plain_schema
 from generation import generate_day_parallel
@@ -69,7 +71,9 @@ GOAL_DAY_OVER_FLOOR = 1.5
 ISSUE_CUSTOMERS = 100_000
 #: the whole day's schema then loads the day after this many days not loaded (a missed run)
 GAP_DAYS = 2
-GOAL_LATE_OVER_EARLY = 1.15  # a day's cost per transaction, in 2026 against 2020
+#: a day's cost per transaction, in 2026 against 2020 (a day of similar volume): within
+#: this factor either way
+GOAL_LATE_OVER_EARLY = 1.15
 GOAL_SPEEDUP = 20
 GOAL_PEAK_MB = 400  # generation alone, 10M transactions
 GOAL_DAY_PEAK_MB = 500  # a whole day of the scale series, its process tree
@@ -327,13 +331,13 @@ def _late_over_early_row(add, measured: dict[str, Any], day: str, label: str, ju
     late, early = measured["whole_day"]["best"], measured["whole_day_early"]
     per_late, per_early = (d["seconds"] / d["row_counts"]["transactions"] for d in (late, early))
     growth = per_late / per_early
-    goal = f"within {GOAL_LATE_OVER_EARLY - 1:.0%}"
+    goal = f"within {GOAL_LATE_OVER_EARLY - 1:.0%}, either way"
     add(
         f"whole day per transaction, {day} vs {early['day']}{label}",
         f"{per_late * 1e6:.2f} vs {per_early * 1e6:.2f} µs = {growth:.2f}x "
         f"({early['seconds']:.2f} s for {early['row_counts']['transactions']:,})",
         goal if judged else f"({goal} at issue 12's sizes)",
-        growth <= GOAL_LATE_OVER_EARLY if judged else None,
+        1 / GOAL_LATE_OVER_EARLY <= growth <= GOAL_LATE_OVER_EARLY if judged else None,
         round(growth, 3),
     )
 
@@ -554,12 +558,14 @@ def main(argv: list[str] | None = None) -> int:
                     db, issue_sizes, day, issue_files(issue_sizes, day, work), args.repeat
                 )
             for measured, at in ((results, sizes), (results.get("issue_sizes"), issue_sizes)):
-                early = reference_day(settings_for(at))
+                early = similar_day(settings_for(at), day)
                 if measured is not None and early != day:
-                    log(f"whole day of similar volume at the history's start: {early}")
-                    measured["whole_day_early"] = measure_day(
-                        db, at, early, f"bench_early_{uuid.uuid4().hex[:8]}"
-                    )
+                    log(f"whole day of similar volume in the history's first year: {early}")
+                    runs = [
+                        measure_day(db, at, early, f"bench_early_{uuid.uuid4().hex[:8]}")
+                        for _ in range(args.repeat)
+                    ]
+                    measured["whole_day_early"] = min(runs, key=lambda run: run["seconds"])
             shutil.rmtree(work / "files")
             if not args.skip_10m:
                 results["streaming"] = measure_streaming(sizes, day, args.scale)

@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 from watch import Watch
 
+from customer_pipeline.generate.calendar import transaction_count
 from customer_pipeline.generate.transactions import transaction_chunks
 from customer_pipeline.settings import Settings
 
@@ -46,6 +47,14 @@ def reference_day(settings: Settings, tolerance: float = 0.01) -> dt.date:
         if chunks and abs(chunks[-1][1] / target - 1) <= tolerance:
             return day
     return settings.history_start
+
+
+def similar_day(settings: Settings, day: dt.date) -> dt.date:
+    """The day of the history's first year whose transactions are closest to `day`'s (issue
+    12: a late day costs per transaction "within 15% of a day in 2020 of similar volume")."""
+    target = transaction_count(settings, day)
+    first_year = (settings.history_start + dt.timedelta(days=offset) for offset in range(366))
+    return min(first_year, key=lambda early: abs(transaction_count(settings, early) - target))
 
 
 def log(message: str) -> None:
