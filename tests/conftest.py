@@ -206,6 +206,35 @@ def day_fingerprint(db: psycopg.Connection, day) -> tuple:
     ).fetchone()
 
 
+#: every table a day's load writes, with the order that makes a dump comparable
+DUMPS = {
+    "customers": "customer_id",
+    "customers_history": "customer_id, valid_from",
+    "products": "product_id",
+    "products_history": "product_id, valid_from",
+    "stores": "store_id",
+    "promotions": "promotion_id",
+    "transactions": "business_date, transaction_id",
+    "customer_days": "business_date, customer_id",
+    "returns_scheduled": "business_date, return_id",
+    "returns": "return_date, return_id",
+}
+
+
+def dumps(db: psycopg.Connection, schema: str | None = None) -> dict[str, tuple]:
+    """Per table a day's load writes: its row count and a digest of its rows, in order
+    (schema: the connection's current one when None)."""
+    found = {}
+    for table, order in DUMPS.items():
+        name = sql.Identifier(table) if schema is None else sql.Identifier(schema, table)
+        found[table] = db.execute(
+            sql.SQL("SELECT count(*), md5(string_agg(t::text, '|' ORDER BY {})) FROM {} t").format(
+                sql.SQL(order), name
+            )
+        ).fetchone()
+    return found
+
+
 def as_of(settings: Settings, day) -> dict[str, list[dict[str, str]]]:
     """Every customer and product as `day` ends (the version of each in force then), as
     rows of their files: what the day's files alone no longer hold (they hold versions)."""

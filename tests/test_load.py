@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import expected_rows, generate_day, present_rows
+from conftest import dumps, expected_rows, generate_day, present_rows
 from customer_pipeline.load import load_day, staged_day
 from customer_pipeline.schema import TABLES, create_tables
 from customer_pipeline.settings import Settings
@@ -148,7 +148,7 @@ def test_failure_half_way_keeps_the_previous_day(
     create_tables(settings)
     files = generate_day(settings, tmp_path / "good", DAY)
     load_day(settings, DAY, files)
-    before = day_totals(db)
+    before, tables = day_totals(db), dumps(db)
 
     other = generate_day(settings.replace(seed=99), tmp_path / "bad", DAY)
     last = Path(other[-1].path)
@@ -156,6 +156,7 @@ def test_failure_half_way_keeps_the_previous_day(
     with pytest.raises(psycopg.Error):
         load_day(settings, DAY, other)
     assert day_totals(db) == before
+    assert dumps(db) == tables  # every table the load writes, histories and returns too
     assert not any(name.endswith("_stage") for name in table_names(db))
     # the dimensions were not touched either: the swap never started
     customers = present_rows(settings, DAY)["customers"]
@@ -218,7 +219,7 @@ def test_failure_in_the_swap_rolls_back_dimensions_too(
 ) -> None:
     create_tables(settings)
     load_day(settings, DAY, generate_day(settings, tmp_path / "good", DAY))
-    before = day_totals(db)
+    before, tables = day_totals(db), dumps(db)
 
     other = generate_day(settings.replace(seed=99), tmp_path / "bad", DAY)
     customers = Path(other[0].path)
@@ -227,6 +228,7 @@ def test_failure_in_the_swap_rolls_back_dimensions_too(
     with pytest.raises(psycopg.errors.ForeignKeyViolation):
         load_day(settings, DAY, other)
     assert day_totals(db) == before
+    assert dumps(db) == tables  # the merged versions and the returns rolled back too
     customers = present_rows(settings, DAY)["customers"]
     assert db.execute("SELECT count(*) FROM customers").fetchone()[0] == customers
 

@@ -138,9 +138,11 @@ def expected_promotions(tx: list[dict[str, str]], promotions: list, products: di
     return sorted(found, key=lambda f: (-f["sales"], f["promotion_id"]))
 
 
-def expected_change_kpis(settings: Settings, versions: list[dict[str, str]]) -> dict:
+def expected_change_kpis(
+    settings: Settings, versions: list[dict[str, str]], day: dt.date = DAY
+) -> dict:
     """Moves and closed accounts: the day's versions against the customers the day before."""
-    before = {c["customer_id"]: c for c in as_of(settings, DAY - dt.timedelta(days=1))["customers"]}
+    before = {c["customer_id"]: c for c in as_of(settings, day - dt.timedelta(days=1))["customers"]}
     where = ("address", "city", "state", "postal_code")
     changed = [(v, before[v["customer_id"]]) for v in versions if v["customer_id"] in before]
     return {
@@ -178,6 +180,29 @@ def test_every_kpi_equals_an_independent_recomputation(settings: Settings, tmp_p
     document = calculate_metrics(settings, DAY)
     assert kpis(document) == expected_metrics(settings, files)
     assert list(document)[-2:] == ["baselines", "customers"]  # after the KPIs
+
+
+#: a day on which accounts close at the default sizes (DAY has moves but no closure)
+CLOSING_DAY = dt.date(2026, 1, 17)
+
+
+def test_moves_and_closed_accounts_equal_the_day_s_versions_against_the_day_before(
+    settings: Settings, tmp_path: Path, db: psycopg.Connection
+) -> None:
+    create_tables(settings)
+    files = generate_day(settings, tmp_path, CLOSING_DAY)
+    load_day(settings, CLOSING_DAY, files)
+    document = calculate_metrics(settings, CLOSING_DAY)
+    versions = next(read(f.path) for f in files if f.table == "customers")
+    expected = expected_change_kpis(settings, versions, CLOSING_DAY)
+    assert expected["customers_closed"] >= 1 and expected["customers_moved"] >= 1
+    assert {name: document[name] for name in expected} == expected
+    # and in SQL: the accounts whose closed_at falls on the day
+    (closed,) = db.execute(
+        "SELECT count(*) FROM customers WHERE (closed_at AT TIME ZONE 'UTC')::date = %s",
+        [CLOSING_DAY],
+    ).fetchone()
+    assert closed == expected["customers_closed"]
 
 
 def kpis(document: dict) -> dict:

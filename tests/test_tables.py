@@ -38,3 +38,63 @@ def test_each_key_is_the_primary_key_and_a_serial_where_the_registry_says(
             "SELECT pg_get_serial_sequence(%s, %s) IS NOT NULL", [table.name, table.key]
         ).fetchone()[0]
         assert serial == table.serial_key, table.name
+
+
+#: The original project's columns (shared/seed/ORIGINAL.md), with the types they have here:
+#: its own, but e-mail addresses up to 100 characters (50 cut real ones) and timestamps
+#: with their time zone (a UTC instant; stores' local time is their `timezone`).
+ORIGINAL_COLUMNS = {
+    "customers": {
+        "customer_id": "uuid",
+        "first_name": "character varying(50)",
+        "last_name": "character varying(50)",
+        "email": "character varying(100)",
+        "address": "text",
+        "city": "character varying(50)",
+        "state": "character varying(50)",
+        "country": "character varying(50)",
+        "postal_code": "character varying(20)",
+        "date_of_birth": "date",
+        "account_balance": "numeric(10,2)",
+        "created_at": "timestamp with time zone",
+    },
+    "products": {
+        "product_id": "integer",
+        "product_name": "character varying(100)",
+        "category": "character varying(100)",
+        "price": "numeric(10,2)",
+        "quantity": "integer",
+    },
+    "stores": {
+        "store_id": "integer",
+        "store_name": "character varying(50)",
+        "location": "character varying(50)",
+        "store_type": "character varying(50)",
+    },
+    "transactions": {
+        "transaction_id": "uuid",
+        "customer_id": "uuid",
+        "transaction_date": "timestamp with time zone",
+        "transaction_amount": "numeric(10,2)",
+        "store_id": "integer",
+        "product_id": "integer",
+        "quantity": "integer",
+        "payment_method": "character varying(50)",
+    },
+}
+
+
+def test_every_column_of_the_original_is_kept_with_its_type(
+    settings: Settings, db: psycopg.Connection
+) -> None:
+    create_tables(settings)
+    for table, columns in ORIGINAL_COLUMNS.items():
+        created = dict(
+            db.execute(
+                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                [table],
+            ).fetchall()
+        )
+        assert {name: created.get(name) for name in columns} == columns, table
+        assert set(columns) <= set(GENERATED[table].columns), table
