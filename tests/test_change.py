@@ -321,3 +321,47 @@ def test_the_catch_up_after_a_gap_is_what_changed_in_it(module) -> None:
     assert after_gap == {key: row for key, row in full.items() if known.get(key) != row}
     assert 0 < len(after_gap) < len(full) / 10
     assert _versions(module, settings, loaded + dt.timedelta(days=1), loaded) == {}
+
+
+def customer_rows(settings: Settings, index: np.ndarray, day: dt.date) -> list[dict[str, str]]:
+    """Customers `index` as `day` ends, as rows of the customers file."""
+    import csv
+    import io
+
+    from customer_pipeline.tables import CUSTOMERS
+
+    at = day.toordinal() - dt.date(1970, 1, 1).toordinal()
+    text = format_rows(customer_changes.versions(settings, index, at)).tobytes().decode()
+    return list(csv.DictReader(io.StringIO(text), CUSTOMERS.file_columns))
+
+
+@pytest.mark.parametrize(
+    ("sizes", "weeks"), [({}, 40), ({"customers": 100_000}, 2)], ids=["default", "1M"]
+)
+def test_a_move_changes_the_whole_address_and_a_zip_code_fits_its_state(sizes, weeks) -> None:
+    """en_US: every customer's ZIP code lies in its state's range (at sign-up and after a
+    move: 2% would by chance); a move draws street, city, state and ZIP code anew."""
+    from customer_pipeline.generate.pools import pools
+
+    settings = Settings().replace(**sizes)
+    pool = pools(settings.locale)
+    ranges = {
+        state.decode(): tuple(limits)
+        for state, limits in zip(pool.states.tolist(), pool.state_postcodes, strict=True)
+    }
+    days = [dt.date(2026, 1, 5) + dt.timedelta(days=7 * week) for week in range(weeks)]
+    fields = ("address", "city", "state", "postal_code")
+    moves = changed_fields = 0
+    for day in days:
+        index = customer_changes.changed_on(settings, day)
+        before = customer_rows(settings, index, day - dt.timedelta(days=1))
+        after = customer_rows(settings, index, day)
+        for old, new in zip(before, after, strict=True):
+            for row in (old, new):
+                low, high = ranges[row["state"]]
+                assert len(row["postal_code"]) == 5 and low <= int(row["postal_code"]) <= high
+            if old["address"] != new["address"]:
+                moves += 1
+                changed_fields += sum(old[f] != new[f] for f in fields)
+    assert moves >= 20
+    assert changed_fields / moves >= 3.9  # the state stays by chance 1 time in 50

@@ -37,7 +37,7 @@ from customer_pipeline.generate.customers import (
     facts_of,
 )
 from customer_pipeline.generate.events import NEVER, DealtCalendar, Kind
-from customer_pipeline.generate.pools import pools
+from customer_pipeline.generate.pools import pools, postcode_column
 from customer_pipeline.generate.streams import Stream, normal
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 from customer_pipeline.tables import CUSTOMERS
@@ -126,6 +126,10 @@ def versions(settings: Settings, index: np.ndarray, at: int) -> list[np.ndarray]
     def where_moved(field: int, values: np.ndarray, first: np.ndarray) -> np.ndarray:
         return values[np.where(moved >= 0, redrawn(_ADDRESS, moved, values, field), first)]
 
+    # a move draws a new state, and a postcode of it where the locale has their ranges
+    state = np.where(moved >= 0, redrawn(_ADDRESS, moved, pool.states, 2), base.state)
+    postcode = np.where(moved >= 0, calendar.uniform(_ADDRESS, 3, moved, index), base.postcode)
+
     domain = np.where(mailed >= 0, redrawn(_DOMAIN, mailed, pool.email_domains, 0), base.domain)
     # a new e-mail address: .<yymmdd of the change> after the number keeps it unique
     suffix = np.concatenate(
@@ -150,9 +154,9 @@ def versions(settings: Settings, index: np.ndarray, at: int) -> list[np.ndarray]
         csvfile.joined(*pieces[:4], suffix, *pieces[4:]),
         where_moved(0, pool.streets, base.street),
         where_moved(1, pool.cities, base.city),
-        where_moved(2, pool.states, base.state),
+        pool.states[state],
         csvfile.constant(pool.country, len(index)),
-        where_moved(3, pool.postcodes, base.postcode),
+        postcode_column(pool, state, postcode),
         csvfile.dates(base.born),
         csvfile.cents_as_decimal(np.where(closed, 0, balance)),
         csvfile.timestamps_utc(found.created),

@@ -369,7 +369,7 @@ class Drawn:
     street: np.ndarray
     city: np.ndarray
     state: np.ndarray
-    postcode: np.ndarray
+    postcode: np.ndarray  # the postcode's uniform draw (pools.postcode_column: by state)
 
 
 def drawn(settings: Settings, index: np.ndarray, created: np.ndarray) -> Drawn:
@@ -390,9 +390,8 @@ def drawn(settings: Settings, index: np.ndarray, created: np.ndarray) -> Drawn:
     born = np.minimum(origin, created // 86_400) - np.ceil(age * 365.25).astype(np.int64)
     balance = np.exp(np.log(250_000) + 1.4 * normal(next(uniforms), next(uniforms)))
     balance = np.clip(balance, 0, 100_000_000).astype(np.int64)
-    street, city, state, postcode = (
-        pick(values) for values in (pool.streets, pool.cities, pool.states, pool.postcodes)
-    )
+    street, city, state = (pick(values) for values in (pool.streets, pool.cities, pool.states))
+    postcode = next(uniforms)
     return Drawn(first, last, domain, born, balance, street, city, state, postcode)
 
 

@@ -10,7 +10,10 @@ draws them again with the installed Faker, which changes the dataset: only on pu
 
 The pools do not depend on the dataset's seed (the seed varies every row through the
 numpy streams). A pool keeps Faker's weights: it is Faker's draws, stored as each value
-with the number of times it was drawn, so common names come up more often.
+with the number of times it was drawn, so common names come up more often. Where
+Faker's provider knows each state's postcode range (en_US: its ZIP codes), the file holds
+them too (``state_postcodes``) and a customer's postcode is drawn within its state's
+(postcode_column); elsewhere postcodes are drawn apart from the state.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from customer_pipeline.generate.csvfile import quote
+from customer_pipeline.generate.csvfile import integers, quote
 from customer_pipeline.settings import LOCALES
 
 #: Bumped whenever the files' layout or the way they become Pools changes: part of
@@ -70,6 +73,9 @@ class Pools:
     cities: np.ndarray
     states: np.ndarray
     postcodes: np.ndarray
+    #: per state (states' order), its first and last postcode, where the locale's Faker
+    #: knows them (en_US: each state's ZIP code range); None: postcodes are drawn alone
+    state_postcodes: np.ndarray | None
     email_domains: np.ndarray
     companies: np.ndarray
     country: bytes
@@ -120,10 +126,27 @@ def pools(locale: str) -> Pools:
         cities=weighted("cities"),
         states=quote(document["states"]),
         postcodes=weighted("postcodes"),
+        state_postcodes=(
+            np.array([document["state_postcodes"][state] for state in document["states"]])
+            if "state_postcodes" in document
+            else None
+        ),
         email_domains=_ascii(document["email_domains"]),
         companies=weighted("companies"),
         country=quote([document["country"]])[0],
     )
+
+
+def postcode_column(pool: Pools, state: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """The postcodes of rows in `state` (indexes into pool.states) at quantile `where`
+    (uniform in [0, 1)): within the state's range where the locale has them (five digits,
+    zero-padded), else a draw of the postcodes pool."""
+    if pool.state_postcodes is None:
+        return pool.postcodes[(where * len(pool.postcodes)).astype(np.int64)]
+    first, last = pool.state_postcodes[state].T
+    code = first + (where * (last - first + 1)).astype(np.int64)
+    width = len(str(int(pool.state_postcodes.max())))
+    return integers(code + 10**width, width=width + 1)[:, 1:]  # the leading 1 keeps zeros
 
 
 # -- building them with Faker (on purpose only) ----------------------------------------------
@@ -158,7 +181,7 @@ def draw_pools(locale: str) -> dict[str, object]:
         "last_names": _counts(fake.last_name, "last_names"),
     }
     state = getattr(fake, "administrative_unit", None) or fake.state
-    return {
+    document = {  # in this order: each pool's draws follow the previous pool's
         "locale": locale,
         "country": fake.current_country(),
         **names,
@@ -172,6 +195,26 @@ def draw_pools(locale: str) -> dict[str, object]:
         "companies": _counts(fake.company, "companies"),
         "email_domains": _distinct(fake.free_email_domain, 200),
     }
+    return document | _state_postcodes(fake, document["states"])
+
+
+def _state_postcodes(fake, states: list[str]) -> dict[str, dict[str, list[int]]]:
+    """{"state_postcodes": {state: [first, last]}} where the locale's provider has each
+    state's postcode range (en_US: states_postcode, by abbreviation), else nothing.
+    en_US lists the states' names and their abbreviations in the same alphabetical order,
+    the latter with the District of Columbia's too."""
+    provider = fake.provider("faker.providers.address")
+    ranges = getattr(provider, "states_postcode", None)
+    names = getattr(provider, "states", ())
+    codes = [code for code in getattr(provider, "states_abbr", ()) if code != "DC"]
+    if not ranges or len(names) != len(codes):
+        return {}
+    abbreviations = dict(zip(names, codes, strict=True))
+    if any(name[0] != code[0] for name, code in abbreviations.items()):
+        return {}
+    if not all(abbreviations.get(state) in ranges for state in states):
+        return {}
+    return {"state_postcodes": {state: list(ranges[abbreviations[state]]) for state in states}}
 
 
 def _json_bytes(document: object) -> bytes:
