@@ -16,10 +16,10 @@ import pytest
 
 from conftest import expected_rows, generate_day, read_csv
 from customer_pipeline.errors import QualityError
+from customer_pipeline.generate.calendar import transaction_count
 from customer_pipeline.generate.catalog import CATEGORIES, PROMOTIONS
 from customer_pipeline.generate.promotions import discounts, offers_on, promotions_through
-from customer_pipeline.generate.streams import weighted_sample
-from customer_pipeline.generate.transactions import day_plan
+from customer_pipeline.generate.transactions import block_lines, day_plan
 from customer_pipeline.pipeline import run_day
 from customer_pipeline.quality import check_data_quality
 from customer_pipeline.settings import Settings
@@ -91,12 +91,14 @@ def test_promotion_days_sell_more_of_what_is_on_promotion(tmp_path: Path) -> Non
 
 
 def test_promotions_lift_sales_at_a_million_lines_a_day() -> None:
+    """The days' lines as generated (first lines, related ones and complements)."""
     settings = Settings().replace(customers=100_000, products=10_000, transactions=1_000_000)
     promoted, before = promoted_and_a_day_without(settings, BLACK_FRIDAY)
     shares = []
     for day in (before, BLACK_FRIDAY):
-        plan = day_plan(settings, day)  # its tickets index the products on sale
-        product = weighted_sample(np.random.default_rng(2), plan.product_tickets, 1_000_000)
+        plan, count = day_plan(settings, day), transaction_count(settings, day)
+        lines = [block_lines(settings, day, plan, block) for block in range(plan.blocks)]
+        product = np.concatenate([line.product for line in lines])[:count]  # on sale: index
         shares.append(np.mean(promoted[plan.product_index[product]]))
     assert shares[1] > 1.5 * shares[0]
 

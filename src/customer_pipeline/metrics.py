@@ -144,8 +144,9 @@ ORDER BY top.cents DESC, top.customer_id
 
 #: The basket KPIs' two counts: receipts (the day's customer_days' baskets summed: a basket
 #: has one customer, so this is the distinct basket_id of the day's lines, without reading
-#: them) and the day's buyers who signed up that day (nobody buys before signing up, so
-#: this is their first purchase): the day's sign-ups, found by the created_at index (a
+#: them) and the day's buyers who signed up that day (an account is made at its first
+#: purchase, the same day: these are the day's first purchases; generate/transactions
+#: first_purchases): the day's sign-ups, found by the created_at index (a
 #: handful of rows, not a join with every customer), among the day's customer_days. The
 #: averages divide the day's totals by the receipts. A function of the day's lines and the
 #: customers alone: a day loaded alone gives the same figures.

@@ -72,7 +72,6 @@ from customer_pipeline.tables import TRANSACTIONS
 R = TypeVar("R")
 
 MAX_QUANTITY = 50  # a line's quantity: geometric by its kind (catalog.SINGLE_UNIT), up to this
-FIRST_DAY_BUYERS = 0.6  # share of a day's sign-ups who buy that day (online)
 #: visits drawn per expected basket: the day's baskets (a random number) nearly never
 #: outnumber them, so no visit is used twice (see _visitors)
 SPARE_VISITS = 1.3
@@ -209,7 +208,10 @@ class DayPlan:
     most_lines: int  # a basket's lines, at most (see basket_limit)
     store_hours: np.ndarray  # (stores, RESOLUTION) quantile table of the UTC hour of a sale
     store_zone: np.ndarray  # each store's time zone: index into stores.zone_names(locale)
-    new_share: float  # probability that a basket is a new customer's first purchase
+    #: the day's sign-ups make their first purchase that day (online): block b's are
+    #: newcomers b, b + blocks, ... (first_purchases); False without an online store
+    first_purchases: bool
+    lines: int  # the day's lines (the last block's are cut there)
 
 
 @dataclass(frozen=True)
@@ -291,7 +293,6 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
     online_share = stores.online[store_tickets].mean()
     baskets = count / (_MEAN_LINES @ (1 - online_share, online_share))
     new = everyone - returning
-    new_share = min(0.5, FIRST_DAY_BUYERS * new / baskets) if count and new and len(online) else 0.0
     midnight = np.datetime64(day, "s").astype(np.int64)
     # what is on promotion sells more, as a first line and as a related one; a changed
     # price sells more or fewer
@@ -343,7 +344,8 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         most_lines=basket_limit(len(catalog.index)),
         store_hours=_store_hours(stores, settings.locale, day),
         store_zone=stores.zone,
-        new_share=new_share,
+        first_purchases=bool(count and new and len(online)),
+        lines=count,
     )
 
 
@@ -356,24 +358,33 @@ def basket_limit(products: int) -> int:
     return min(products, max(8, products // 8))
 
 
-def _candidates(
-    rng: np.random.Generator, plan: DayPlan, block: int, made: int, firsts: int, n: int
-):
+def first_purchases(plan: DayPlan, block: int) -> int:
+    """How many of the day's sign-ups make their first purchase in block `block`: each
+    sign-up exactly one, newcomer j in block j mod blocks (none without an online store)."""
+    return len(range(block, plan.new, plan.blocks)) if plan.first_purchases else 0
+
+
+def _candidates(rng: np.random.Generator, plan: DayPlan, block: int, made: int, n: int):
     """Store, first-purchase flag and size of n baskets: the block's baskets made .. made +
-    n, after `firsts` first-purchase draws (whose customers block_lines finds). A basket's
-    lines follow its customer's spend tier."""
+    n. The block's first purchases are among its first baskets (at random places where
+    even the largest baskets before them fit in the block's lines: nothing cuts them);
+    their customers are the block's newcomers, in order (block_lines). A basket's lines
+    follow its customer's spend tier."""
     store = weighted_sample(rng, plan.store_tickets, n)
-    first_purchase = rng.random(n) < plan.new_share
-    if len(plan.online_stores):  # a newcomer's first purchase is online, after signing up
+    first_purchase = np.zeros(n, dtype=bool)
+    firsts = first_purchases(plan, block) if made == 0 else 0
+    if firsts:
+        kept = min(BLOCK_ROWS, plan.lines - block * BLOCK_ROWS)
+        room = min(n, max(1, kept // min(max(MOST_LINES.values()), plan.most_lines)))
+        first_purchase[np.sort(rng.choice(room, min(firsts, room), replace=False))] = True
+        # a newcomer's first purchase is online, after signing up
         shop = plan.online_stores[rng.integers(0, len(plan.online_stores), n)]
         store = np.where(first_purchase, shop, store)
     spend = np.take(
         plan.visitor_spend, block + plan.blocks * np.arange(made, made + n), mode="wrap"
     )
-    first = np.flatnonzero(first_purchase)  # few: their newcomers', as block_lines finds them
-    turn = block + plan.blocks * (firsts + np.arange(len(first)))
-    first = first[turn < 2 * plan.new]
-    spend[first] = np.take(plan.new_spend, turn[: len(first)] % max(plan.new, 1))
+    first = np.flatnonzero(first_purchase)
+    spend[first] = np.take(plan.new_spend, block + plan.blocks * np.arange(len(first)))
     row = np.take(plan.store_lines_row, store) + spend  # see _LINES_FLAT
     size = np.take(_LINES_FLAT, row + rng.integers(0, RESOLUTION, n))
     return store, first_purchase, np.minimum(size.astype(np.int64), plan.most_lines)
@@ -383,11 +394,11 @@ def _baskets(rng: np.random.Generator, plan: DayPlan, block: int, n: int):
     """Store, first-purchase flag and size of the block's baskets that fill exactly n lines
     (the last one cut; no basket has more lines than basket_limit), drawn
     CANDIDATES x n at a time: one draw is nearly always enough."""
-    parts, lines, made, firsts = [], 0, 0, 0
+    parts, lines, made = [], 0, 0
     while lines < n:
-        parts.append(_candidates(rng, plan, block, made, firsts, int(CANDIDATES * n)))
+        parts.append(_candidates(rng, plan, block, made, int(CANDIDATES * n)))
         lines += int(parts[-1][2].sum())
-        made, firsts = made + len(parts[-1][2]), firsts + int(parts[-1][1].sum())
+        made += len(parts[-1][2])
     store, first_purchase, size = (np.concatenate(column) for column in zip(*parts, strict=True))
     ends = np.cumsum(size)
     k = int(np.searchsorted(ends, n)) + 1
@@ -466,11 +477,8 @@ def block_lines(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> 
     rng = stream(settings.seed, Stream.TRANSACTIONS, day.toordinal(), block)
     store, first_purchase, size = _baskets(rng, plan, block, BLOCK_ROWS)
     k = len(size)
-    # the block's i-th first purchase is newcomer (b + blocks x i) mod new, and none after
-    # the day's sign-ups have had two: each about once, never one many times
-    turn = block + plan.blocks * (np.cumsum(first_purchase) - 1)
-    first_purchase &= turn < 2 * plan.new
-    newcomer = turn % max(plan.new, 1)
+    # the block's i-th first purchase is newcomer b + blocks x i: each sign-up's one
+    newcomer = (block + plan.blocks * (np.cumsum(first_purchase) - 1)) % max(plan.new, 1)
     visit = plan.visitors[(block + plan.blocks * np.arange(k)) % len(plan.visitors)]
     customer = np.where(first_purchase, plan.returning + newcomer, visit)
     method = _METHOD_TABLE[plan.store_online[store].astype(np.intp), rng.integers(0, RESOLUTION, k)]
