@@ -226,3 +226,18 @@ def test_the_catalog_file_is_part_of_the_dataset() -> None:
 def test_every_category_has_kinds_and_brands_of_every_tier(category) -> None:
     assert len(category.kinds) >= 10
     assert {BRANDS[b].tier for b in category.brands} == set(range(len(TIERS)))
+
+
+@pytest.mark.parametrize("count", SCALES)
+def test_a_changed_price_stays_within_its_kind_s_range(count: int) -> None:
+    """By 2026 most products' prices have changed (about once a year): a new price is
+    still of its brand's tier of its kind's range (socks stay cheap)."""
+    settings = Settings().replace(products=count)
+    catalog = on_sale(settings, DAY)
+    facts = product_facts(settings.seed, catalog.listed)
+    kind = facts.kind[catalog.index]
+    low = np.array([k.min_price for k in KINDS])[kind] * 100 - 1
+    high = np.array([k.max_price for k in KINDS])[kind] * 100 - 1
+    changed = catalog.price_cents != facts.price_cents[catalog.index]
+    assert changed.mean() > 0.5
+    assert ((low <= catalog.price_cents) & (catalog.price_cents <= high)).all()

@@ -200,3 +200,35 @@ def test_the_quality_checks_catch_an_amount_that_ignores_its_discount(
         QualityError, match="amount = unit_price x quantity - discount_amount: got 1"
     ):
         check_data_quality(settings, BLACK_FRIDAY, expected_rows(settings, BLACK_FRIDAY))
+
+
+#: days of the months' own campaigns, no big sale: March Food Days (a category, 20%), a
+#: product's 20% Spotlight in April, June Books Days with two Spotlights
+CAMPAIGN_DAYS = [dt.date(2026, 3, 16), dt.date(2026, 4, 20), dt.date(2026, 6, 23)]
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [{}, {"customers": 100_000, "products": 10_000, "transactions": 1_000_000}],
+    ids=["default", "1M"],
+)
+def test_the_month_s_ordinary_campaigns_sell_more_of_what_they_discount(sizes) -> None:
+    """Not only the big sales: on days of the month's campaigns alone, what is on
+    promotion sells more lines against the rest than on the last same weekday before
+    them (the odds of its share: Food is half of the lines, its share cannot double)."""
+    settings = Settings().replace(**sizes)
+    events = tuple(f"{event['name']}: " for event in PROMOTIONS["events"])
+    lifts = []
+    for day in CAMPAIGN_DAYS:
+        running = [p for p in promotions_through(settings, day) if p.start <= day <= p.end]
+        assert running and not any(p.name.startswith(events) for p in running), day
+        promoted, before = promoted_and_a_day_without(settings, day)
+        shares = []
+        for on in (before, day):
+            plan, count = day_plan(settings, on), transaction_count(settings, on)
+            lines = [block_lines(settings, on, plan, block) for block in range(plan.blocks)]
+            product = np.concatenate([line.product for line in lines])[:count]
+            share = np.mean(promoted[plan.product_index[product]])
+            shares.append(share / (1 - share))
+        lifts.append(shares[1] / shares[0])
+    assert np.median(lifts) > 1.25, lifts  # 20% off: x 1.8 (1 + 0.04 x 20)

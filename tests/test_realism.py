@@ -13,7 +13,7 @@ import pytest
 
 from conftest import as_of, generate_day, read_csv
 from customer_pipeline.generate.calendar import customers_through, transaction_count
-from customer_pipeline.settings import Settings
+from customer_pipeline.settings import LOCALES, Settings
 
 MONDAY = dt.date(2026, 11, 16)
 WEEK = [MONDAY + dt.timedelta(days=i) for i in range(7)]
@@ -166,3 +166,24 @@ def test_other_locales(locale: str, country: str, tmp_path: Path) -> None:
     assert {c["country"] for c in files["customers"]} == {country}
     assert all(c["email"].isascii() for c in files["customers"])
     assert len({c["state"] for c in files["customers"]}) > 5
+
+
+def country_zones(code: str) -> set[str]:
+    """The IANA zones of an ISO 3166 country, from the tz database's own zone.tab (the
+    tzdata package's copy: the same on every machine)."""
+    from importlib.resources import files
+
+    table = files("tzdata").joinpath("zoneinfo", "zone.tab").read_text(encoding="utf-8")
+    rows = (line.split("\t") for line in table.splitlines() if line and line[0] != "#")
+    return {row[2] for row in rows if row[0] == code}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_stores_time_zones_are_their_country_s(locale: str) -> None:
+    """Checked against the tz database, not the generator's own table; the US has several."""
+    from customer_pipeline.generate.stores import store_facts, zone_names
+
+    zones = np.array(zone_names(locale))[store_facts(42, locale, 500).zone]
+    assert set(zones) <= country_zones(locale.split("_")[1])
+    if locale == "en_US":
+        assert len(set(zones)) >= 4

@@ -304,3 +304,20 @@ def test_a_basket_s_lines_share_customer_store_time_and_payment_method(
             lines[row["basket_id"]] = lines.get(row["basket_id"], 0) + 1
     assert all(len(fields) == 1 for fields in receipts.values())
     assert np.mean(np.array(list(lines.values())) > 1) >= 0.3
+
+
+def test_no_basket_exceeds_its_limit_and_the_tail_reaches_it(scale: str) -> None:
+    """A basket has at most basket_limit(products on sale) lines (8 in the default catalog)
+    and its channel's most (30 in a shop, 20 online); a month's tail reaches the limit."""
+    from customer_pipeline.generate.transactions import MOST_LINES, basket_limit
+
+    settings = SCALES[scale]
+    largest = 0
+    for day in MONTH if scale == "default" else MONTH[:2]:
+        plan, whole = day_plan(settings, day), day_of(scale, day)
+        limit = basket_limit(len(plan.price_cents))
+        online = plan.store_online[whole.store]
+        most = np.where(online, MOST_LINES["Online"], MOST_LINES["Retail"])
+        assert np.all((whole.size >= 1) & (whole.size <= np.minimum(limit, most))), day
+        largest = max(largest, int(whole.size.max()))
+    assert largest >= min(limit, 20)
