@@ -210,7 +210,7 @@ class DayPlan:
     store_zone: np.ndarray  # each store's time zone: index into stores.zone_names(locale)
     #: the day's sign-ups make their first purchase that day (online): block b's are
     #: newcomers b, b + blocks, ... (first_purchases); False without an online store
-    first_purchases: bool
+    sign_ups_buy: bool
     lines: int  # the day's lines (the last block's are cut there)
 
 
@@ -344,7 +344,7 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         most_lines=basket_limit(len(catalog.index)),
         store_hours=_store_hours(stores, settings.locale, day),
         store_zone=stores.zone,
-        first_purchases=bool(count and new and len(online)),
+        sign_ups_buy=bool(count and new and len(online)),
         lines=count,
     )
 
@@ -361,7 +361,7 @@ def basket_limit(products: int) -> int:
 def first_purchases(plan: DayPlan, block: int) -> int:
     """How many of the day's sign-ups make their first purchase in block `block`: each
     sign-up exactly one, newcomer j in block j mod blocks (none without an online store)."""
-    return len(range(block, plan.new, plan.blocks)) if plan.first_purchases else 0
+    return len(range(block, plan.new, plan.blocks)) if plan.sign_ups_buy else 0
 
 
 def _candidates(rng: np.random.Generator, plan: DayPlan, block: int, made: int, n: int):
