@@ -365,3 +365,39 @@ def test_a_move_changes_the_whole_address_and_a_zip_code_fits_its_state(sizes, w
                 changed_fields += sum(old[f] != new[f] for f in fields)
     assert moves >= 20
     assert changed_fields / moves >= 3.9  # the state stays by chance 1 time in 50
+
+
+def readme_queries() -> list[str]:
+    """The SQL examples of the README's "Change over time" section, in order."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Change over time") : text.index("## The daily report")]
+    blocks = section.split("```sql\n")[1:]
+    return [
+        statement.strip()
+        for block in blocks
+        for statement in block[: block.index("```")].split(";")
+        if statement.strip()
+    ]
+
+
+def test_the_readme_s_change_queries_run_and_agree(load, db) -> None:
+    """What changed on a day, the SCD2 join by the state at the time of sale and a day's
+    returns, run as the README prints them on the days loaded (2026-11-20 among them)."""
+    load(DAYS, "readme")
+    queries = readme_queries()
+    assert len(queries) == 4
+    customers, products, by_state, returns = (db.execute(q).fetchall() for q in queries)
+    day = dt.date(2026, 11, 20)
+    (changed,) = db.execute(
+        "SELECT count(*) FROM customers_history WHERE valid_from >= %s::timestamp AT TIME "
+        "ZONE 'UTC' AND valid_from < (%s::date + 1)::timestamp AT TIME ZONE 'UTC'",
+        [day, day],
+    ).fetchone()
+    assert len(customers) == changed > 0 and len(products) >= 0
+    (lines, sales) = db.execute(
+        "SELECT count(*), sum(transaction_amount) FROM transactions WHERE business_date = %s",
+        [day],
+    ).fetchone()
+    assert sum(row[1] for row in by_state) == lines and sum(row[2] for row in by_state) == sales
+    assert len(by_state) > 10  # states, not one
+    assert returns == []  # 2026-11-25 is not loaded: its returns wait, scheduled
