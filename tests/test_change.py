@@ -401,3 +401,19 @@ def test_the_readme_s_change_queries_run_and_agree(load, db) -> None:
     assert sum(row[1] for row in by_state) == lines and sum(row[2] for row in by_state) == sales
     assert len(by_state) > 10  # states, not one
     assert returns == []  # 2026-11-25 is not loaded: its returns wait, scheduled
+
+
+@pytest.mark.parametrize("sizes", [{}, {"customers": 100_000}], ids=["default", "1M"])
+def test_a_state_has_its_share_of_the_people(sizes) -> None:
+    """en_US: the customers' states follow the 2020 census (data/populations.toml), at
+    sign-up and after moves: California 11.9%, Texas 8.8%, Wyoming 0.2% (evenly: 2%)."""
+    settings = Settings().replace(**sizes)
+    day = dt.date(2026, 11, 20)
+    index = np.arange(min(customers_through(settings, day), 60_000))
+    states = [row["state"] for row in customer_rows(settings, index, day)]
+    share = {state: states.count(state) / len(states) for state in set(states)}
+    noise = 4 * np.sqrt(0.12 / len(states))
+    assert abs(share["California"] - 0.119) < noise
+    assert abs(share["Texas"] - 0.088) < noise
+    assert share.get("Wyoming", 0) < 0.006
+    assert len(share) == 50

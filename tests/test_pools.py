@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 from importlib.metadata import version
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -133,8 +134,20 @@ def test_the_pools_keep_fakers_weights() -> None:
 
 
 def test_the_pools_version_is_the_format_and_the_files_digest(manifest: dict) -> None:
+    """... and, where the locale's states have their people (data/populations.toml: en_US),
+    theirs too: editing them changes the dataset."""
+    import tomllib
+
+    people = tomllib.loads(
+        files("customer_pipeline").joinpath("data/populations.toml").read_text(encoding="utf-8")
+    )
+    assert set(people) == {"en_US"}
     for locale in LOCALES:
         digest = manifest["files"][f"{locale}.json"]["sha256"]
+        if locale in people:
+            data = SHIPPED.joinpath(f"{locale}.json").read_bytes()
+            data += json.dumps(people[locale], sort_keys=True).encode()
+            digest = hashlib.sha256(data).hexdigest()
         assert pools_version(locale) == f"{POOLS_FORMAT}-{digest[:16]}"
     assert len({pools_version(locale) for locale in LOCALES}) == len(LOCALES)
 

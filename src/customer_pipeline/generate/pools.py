@@ -13,7 +13,8 @@ numpy streams). A pool keeps Faker's weights: it is Faker's draws, stored as eac
 with the number of times it was drawn, so common names come up more often. Where
 Faker's provider knows each state's postcode range (en_US: its ZIP codes), the file holds
 them too (``state_postcodes``) and a customer's postcode is drawn within its state's
-(postcode_column); elsewhere postcodes are drawn apart from the state.
+(postcode_column); elsewhere postcodes are drawn apart from the state. States are drawn by
+their people where ``data/populations.toml`` has the locale's (en_US), else evenly.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -91,10 +93,23 @@ def _shipped_bytes(locale: str) -> bytes:
     return SHIPPED.joinpath(f"{locale}.json").read_bytes()
 
 
+#: Each locale's states' people (data/populations.toml), where it has them: the weights
+#: of the customers' states.
+_POPULATIONS: dict[str, dict[str, int]] = tomllib.loads(
+    files("customer_pipeline").joinpath("data/populations.toml").read_text(encoding="utf-8")
+)
+#: A state is drawn from its people in units of this many thousands.
+_PEOPLE_PER_DRAW = 10
+
+
 def pools_version(locale: str) -> str:
-    """The identity of the locale's pools: the format and the shipped file's digest. Two
-    datasets with the same seed, sizes and pools_version have the same content."""
-    return f"{POOLS_FORMAT}-{hashlib.sha256(_shipped_bytes(locale)).hexdigest()[:16]}"
+    """The identity of the locale's pools: the format and the shipped file's digest (and
+    its states' people, where it has them). Two datasets with the same seed, sizes and
+    pools_version have the same content."""
+    data = _shipped_bytes(locale)
+    if locale in _POPULATIONS:
+        data += json.dumps(_POPULATIONS[locale], sort_keys=True).encode()
+    return f"{POOLS_FORMAT}-{hashlib.sha256(data).hexdigest()[:16]}"
 
 
 def _weighted(values: np.ndarray, counts: dict[str, int]) -> np.ndarray:
@@ -116,6 +131,14 @@ def pools(locale: str) -> Pools:
     def weighted(pool: str) -> np.ndarray:
         return _weighted(quote(document[pool]), document[pool])
 
+    # a state as many times as its people (in _PEOPLE_PER_DRAW thousands), or once each
+    people = _POPULATIONS.get(locale, {})
+    states = document["states"]
+    per_state = [max(1, round(people.get(state, 1) / _PEOPLE_PER_DRAW)) for state in states]
+    if not people:
+        per_state = [1] * len(states)
+    ranges = document.get("state_postcodes")
+
     return Pools(
         first_names=weighted("first_names"),
         last_names=weighted("last_names"),
@@ -124,11 +147,11 @@ def pools(locale: str) -> Pools:
         last_name_slugs=_weighted(_ascii(slugs[name] for name in last), last),
         streets=weighted("streets"),
         cities=weighted("cities"),
-        states=quote(document["states"]),
+        states=np.repeat(quote(states), per_state),
         postcodes=weighted("postcodes"),
         state_postcodes=(
-            np.array([document["state_postcodes"][state] for state in document["states"]])
-            if "state_postcodes" in document
+            np.repeat(np.array([ranges[state] for state in states]), per_state, axis=0)
+            if ranges
             else None
         ),
         email_domains=_ascii(document["email_domains"]),
