@@ -206,6 +206,20 @@ def day_fingerprint(db: psycopg.Connection, day) -> tuple:
     ).fetchone()
 
 
+def day_lines(settings: Settings, day) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The day's lines as the generator makes them (no CSV): product (an index into the
+    day plan's products on sale), cents paid, units."""
+    from customer_pipeline.generate.calendar import transaction_count
+    from customer_pipeline.generate.transactions import block_lines, day_plan, line_amounts
+
+    plan, count = day_plan(settings, day), transaction_count(settings, day)
+    lines = [block_lines(settings, day, plan, block) for block in range(plan.blocks)]
+    product = np.concatenate([line.product for line in lines])[:count]
+    quantity = np.concatenate([line.quantity for line in lines])[:count]
+    cents, _, discount = line_amounts(settings, day, plan, product, quantity)
+    return product, cents - discount, quantity
+
+
 #: every table a day's load writes, with the order that makes a dump comparable
 DUMPS = {
     "customers": "customer_id",

@@ -15,15 +15,14 @@ from importlib.resources import files
 import numpy as np
 import pytest
 
-from conftest import as_of, generate_day, read_csv
+from conftest import as_of, day_lines, generate_day, read_csv
 from customer_pipeline.dataset import Dataset
-from customer_pipeline.generate.calendar import transaction_count
 from customer_pipeline.generate.catalog import BRANDS, CATEGORIES, DIGEST, KINDS, TIERS
 from customer_pipeline.generate.product_changes import on_sale
 from customer_pipeline.generate.products import demand_at, product_facts, product_name
 from customer_pipeline.generate.promotions import promotion_lift
-from customer_pipeline.generate.transactions import block_lines, day_plan, line_amounts
-from customer_pipeline.settings import BLOCK_ROWS, Settings
+from customer_pipeline.generate.transactions import day_plan
+from customer_pipeline.settings import Settings
 
 DAY = dt.date(2026, 3, 18)  # a Wednesday without a category on promotion
 SCALES = [50, 10_000]  # products: the default, the "1M" scale's
@@ -100,16 +99,6 @@ def test_no_product_dominates_a_default_day(default_day: dict) -> None:
     assert max(sales.values()) / sum(sales.values()) <= Decimal("0.10")
     top_tenth = sorted(units.values(), reverse=True)[:5]  # equal popularity: 10%
     assert sum(top_tenth) / sum(units.values()) >= 0.25
-
-
-def day_lines(settings: Settings, day: dt.date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The day's lines as the generator makes them (no CSV): product, cents paid, units."""
-    plan, count = day_plan(settings, day), transaction_count(settings, day)
-    lines = [block_lines(settings, day, plan, b) for b in range(-(-count // BLOCK_ROWS))]
-    product = np.concatenate([line.product for line in lines])[:count]
-    quantity = np.concatenate([line.quantity for line in lines])[:count]
-    cents, _, discount = line_amounts(settings, day, plan, product, quantity)
-    return product, cents - discount, quantity
 
 
 MARCH = [dt.date(2026, 3, 1) + dt.timedelta(days=i) for i in range(28)]

@@ -14,12 +14,11 @@ import numpy as np
 import psycopg
 import pytest
 
-from conftest import expected_rows, generate_day, read_csv
+from conftest import day_lines, expected_rows, generate_day, read_csv
 from customer_pipeline.errors import QualityError
-from customer_pipeline.generate.calendar import transaction_count
 from customer_pipeline.generate.catalog import CATEGORIES, PROMOTIONS
 from customer_pipeline.generate.promotions import discounts, offers_on, promotions_through
-from customer_pipeline.generate.transactions import block_lines, day_plan
+from customer_pipeline.generate.transactions import day_plan
 from customer_pipeline.pipeline import run_day
 from customer_pipeline.quality import check_data_quality
 from customer_pipeline.settings import Settings
@@ -90,16 +89,17 @@ def test_promotion_days_sell_more_of_what_is_on_promotion(tmp_path: Path) -> Non
     assert shares[1] > 1.3 * shares[0]
 
 
+def promoted_share(settings: Settings, promoted: np.ndarray, day: dt.date) -> float:
+    """The share of the day's lines (as generated) whose product is in `promoted`."""
+    product, _, _ = day_lines(settings, day)
+    return float(np.mean(promoted[day_plan(settings, day).product_index[product]]))
+
+
 def test_promotions_lift_sales_at_a_million_lines_a_day() -> None:
     """The days' lines as generated (first lines, related ones and complements)."""
     settings = Settings().replace(customers=100_000, products=10_000, transactions=1_000_000)
     promoted, before = promoted_and_a_day_without(settings, BLACK_FRIDAY)
-    shares = []
-    for day in (before, BLACK_FRIDAY):
-        plan, count = day_plan(settings, day), transaction_count(settings, day)
-        lines = [block_lines(settings, day, plan, block) for block in range(plan.blocks)]
-        product = np.concatenate([line.product for line in lines])[:count]  # on sale: index
-        shares.append(np.mean(promoted[plan.product_index[product]]))
+    shares = [promoted_share(settings, promoted, day) for day in (before, BLACK_FRIDAY)]
     assert shares[1] > 1.5 * shares[0]
 
 
@@ -223,12 +223,9 @@ def test_the_month_s_ordinary_campaigns_sell_more_of_what_they_discount(sizes) -
         running = [p for p in promotions_through(settings, day) if p.start <= day <= p.end]
         assert running and not any(p.name.startswith(events) for p in running), day
         promoted, before = promoted_and_a_day_without(settings, day)
-        shares = []
-        for on in (before, day):
-            plan, count = day_plan(settings, on), transaction_count(settings, on)
-            lines = [block_lines(settings, on, plan, block) for block in range(plan.blocks)]
-            product = np.concatenate([line.product for line in lines])[:count]
-            share = np.mean(promoted[plan.product_index[product]])
-            shares.append(share / (1 - share))
-        lifts.append(shares[1] / shares[0])
+        odds = [
+            share / (1 - share)
+            for share in (promoted_share(settings, promoted, on) for on in (before, day))
+        ]
+        lifts.append(odds[1] / odds[0])
     assert np.median(lifts) > 1.25, lifts  # 20% off: x 1.8 (1 + 0.04 x 20)

@@ -132,11 +132,8 @@ def pools(locale: str) -> Pools:
         return _weighted(quote(document[pool]), document[pool])
 
     # a state as many times as its people (in _PEOPLE_PER_DRAW thousands), or once each
-    people = _POPULATIONS.get(locale, {})
-    states = document["states"]
-    per_state = [max(1, round(people.get(state, 1) / _PEOPLE_PER_DRAW)) for state in states]
-    if not people:
-        per_state = [1] * len(states)
+    states, people = document["states"], _POPULATIONS.get(locale)
+    per_state = [max(1, round(people[s] / _PEOPLE_PER_DRAW)) if people else 1 for s in states]
     ranges = document.get("state_postcodes")
 
     return Pools(
