@@ -21,7 +21,7 @@ from customer_pipeline.generate.pools import pools_version
 from customer_pipeline.settings import Settings
 
 #: Bumped whenever the generators make other rows from the same parameters.
-GENERATOR_VERSION = 10
+GENERATOR_VERSION = 11
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ class Stream(enum.IntEnum):
     PROMOTIONS = 9
     CUSTOMER_CHANGES = 10
     PRODUCT_CHANGES = 11
+    CREATED = 12
 
 
 def stream(
