@@ -221,13 +221,26 @@ def _rows(columns: Sequence[Column]) -> np.ndarray:
     position = 0
     for column in parts:
         for part in column:
-            out[:, position : position + part.shape[1]] = part
+            _place(out, position, part)
             position += part.shape[1]
         out[:, position] = _COMMA
         position += 1
     out[:, -1] = _NEWLINE
     text = out.ravel()
     return text[text != 0]
+
+
+def _place(out: np.ndarray, offset: int, part: np.ndarray) -> None:
+    """out[:, offset : offset + w] = part (w bytes a row), copied as one w-byte element a
+    row: numpy moves whole elements several times faster than short runs of bytes."""
+    width = part.shape[1]
+    if width <= 1 or part.strides[1] != 1:  # one byte a row: numpy's byte loop is as fast
+        out[:, offset : offset + width] = part
+        return
+    row = np.dtype(
+        {"names": ["f"], "formats": [f"V{width}"], "offsets": [offset], "itemsize": out.shape[1]}
+    )
+    out.view(row)["f"][:, 0] = part.view(f"V{width}")[:, 0]
 
 
 def _cut(column: Column, keep: slice) -> Column:

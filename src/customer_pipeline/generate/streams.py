@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import numpy as np
@@ -174,19 +174,6 @@ def gather(start: int, stop: int, block_values: Callable[[int], np.ndarray]) -> 
     """Rows [start, stop) of a per-block array (block_values(b) gives all rows of block b)."""
     parts = [block_values(block)[keep] for block, keep in blocks(start, stop)]
     return np.concatenate(parts) if parts else np.empty(0)
-
-
-def take(index: np.ndarray, block_values: Callable[[int], Sequence[np.ndarray]]) -> list:
-    """Rows `index` (ascending) of per-block arrays (block_values(b): those arrays' rows of
-    block b), computing only the blocks that hold one, each once."""
-    block = index // BLOCK_ROWS
-    found = np.unique(block)
-    bounds = np.searchsorted(block, np.append(found, found[-1] + 1) if len(found) else found)
-    parts = [
-        [values[index[start:stop] - int(b) * BLOCK_ROWS] for values in block_values(int(b))]
-        for b, start, stop in zip(found, bounds[:-1], bounds[1:], strict=True)
-    ]
-    return [np.concatenate(column) for column in zip(*parts, strict=True)]
 
 
 def ticket_counts(rng: np.random.Generator, weights: np.ndarray, per_unit: float) -> np.ndarray:
