@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import zoneinfo
 from collections import Counter, defaultdict
@@ -189,3 +190,34 @@ def test_the_stores_time_zones_are_their_country_s(locale: str) -> None:
     assert set(zones) <= country_zones(locale.split("_")[1])
     if locale == "en_US":
         assert len(set(zones)) >= 4
+
+
+@pytest.mark.parametrize("locale", ["en_US", "es_ES"])
+def test_every_state_lives_in_a_zone_of_its_country(locale: str) -> None:
+    """A country of several zones maps each of its states to one of them (the tz
+    database's), and en_US's zone shares are its states' people (the census) by zone."""
+    import tomllib
+    from importlib.resources import files
+
+    from customer_pipeline.generate.pools import pools
+    from customer_pipeline.generate.stores import state_zones, zone_names, zone_weights
+
+    data = files("customer_pipeline").joinpath("data")
+    table = tomllib.loads(data.joinpath("timezones.toml").read_text(encoding="utf-8"))
+    zones = table["state_zones"][locale]
+    states = {next(csv.reader([s.decode()]))[0] for s in pools(locale).states}
+    assert set(zones) == states
+    assert set(zones.values()) == set(zone_names(locale))
+    assert set(zones.values()) <= country_zones(locale.split("_")[1])
+    lives_in = np.array(zone_names(locale))[state_zones(locale)]  # per pool entry
+    if locale == "en_US":  # Hawaii and Alaska have their own
+        assert {"Pacific/Honolulu", "America/Anchorage"} <= set(lives_in)
+        people = tomllib.loads(data.joinpath("populations.toml").read_text(encoding="utf-8"))
+        by_zone = dict.fromkeys(zone_names(locale), 0)
+        for state, thousands in people[locale].items():
+            by_zone[zones[state]] += thousands
+        census = np.array(list(by_zone.values())) / sum(by_zone.values())
+        assert np.allclose(zone_weights(locale), census, atol=0.001)
+        # the customers' states (the pool, drawn evenly) spread over the zones the same way
+        shares = np.array([np.mean(lives_in == zone) for zone in zone_names(locale)])
+        assert np.allclose(shares, census, atol=0.001)

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from customer_pipeline.errors import ConfigError
 from customer_pipeline.generate.catalog import DIGEST as CATALOG_DIGEST
 from customer_pipeline.generate.pools import pools_version
+from customer_pipeline.generate.stores import ZONES_DIGEST
 from customer_pipeline.settings import Settings
 
 #: Bumped whenever the generators make other rows from the same parameters.
-GENERATOR_VERSION = 11
+GENERATOR_VERSION = 12
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class Dataset:
     products: int
     stores: int
     history_start: dt.date
-    generator: str  # the generators' version, the locale's value pools', the catalog's digest
+    generator: str  # the generators' version, the locale's value pools', the catalog's and
+    # the time zones' digests
 
     @classmethod
     def of(cls, settings: Settings) -> Dataset:
@@ -48,7 +50,7 @@ class Dataset:
             history_start=settings.history_start,
             generator=(
                 f"{GENERATOR_VERSION}; pools {pools_version(settings.locale)}; "
-                f"catalog {CATALOG_DIGEST}"
+                f"catalog {CATALOG_DIGEST}; zones {ZONES_DIGEST}"
             ),
         )
 

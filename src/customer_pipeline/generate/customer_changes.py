@@ -38,6 +38,7 @@ from customer_pipeline.generate.customers import (
 )
 from customer_pipeline.generate.events import NEVER, DealtCalendar, Kind
 from customer_pipeline.generate.pools import pools, postcode_column
+from customer_pipeline.generate.stores import state_zones, zone_pools
 from customer_pipeline.generate.streams import Stream, normal
 from customer_pipeline.settings import BLOCK_ROWS, Settings
 from customer_pipeline.tables import CUSTOMERS
@@ -106,6 +107,23 @@ def changed_on(settings: Settings, day: dt.date) -> np.ndarray:
     return found.index[changed]
 
 
+def _state(
+    settings: Settings,
+    calendar: DealtCalendar,
+    index: np.ndarray,
+    moved: np.ndarray,
+    signed_up: np.ndarray,
+) -> np.ndarray:
+    """The state (an index into the pool's states) after the latest move (`moved`: its
+    day, -1: none, then the state signed up in). A move draws a state of the same time
+    zone, by people (most moves are local; nobody's clock changes: an online order keeps
+    its customer's local day, stores.state_zones)."""
+    order, start, size = zone_pools(settings.locale)
+    zone = np.take(state_zones(settings.locale), signed_up)
+    pick = (calendar.uniform(_ADDRESS, 2, moved, index) * np.take(size, zone)).astype(np.int64)
+    return np.where(moved >= 0, np.take(order, np.take(start, zone) + pick), signed_up)
+
+
 def versions(settings: Settings, index: np.ndarray, at: int) -> list[np.ndarray]:
     """The columns (the customers file's) of each customer's version in force at the end
     of day `at` (days since 1970). `index`: ascending, within whole blocks or not."""
@@ -127,7 +145,7 @@ def versions(settings: Settings, index: np.ndarray, at: int) -> list[np.ndarray]
         return values[np.where(moved >= 0, redrawn(_ADDRESS, moved, values, field), first)]
 
     # a move draws a new state, and a postcode of it where the locale has their ranges
-    state = np.where(moved >= 0, redrawn(_ADDRESS, moved, pool.states, 2), base.state)
+    state = _state(settings, calendar, index, moved, base.state)
     postcode = np.where(moved >= 0, calendar.uniform(_ADDRESS, 3, moved, index), base.postcode)
 
     domain = np.where(mailed >= 0, redrawn(_DOMAIN, mailed, pool.email_domains, 0), base.domain)

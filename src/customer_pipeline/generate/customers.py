@@ -362,6 +362,9 @@ def facts_of(settings: Settings, index: np.ndarray) -> Facts:
     return Facts(created, segment, weekday, visits, lapses, spend_tier(settings.seed, index))
 
 
+_STATE_PART = 9  # drawn()'s keyed part of the state
+
+
 @dataclass(frozen=True)
 class Drawn:
     """Customers' drawn attributes (indexes into the locale's pools, numbers): what a row's
@@ -382,8 +385,10 @@ def drawn(settings: Settings, index: np.ndarray, created: np.ndarray) -> Drawn:
     """The attributes of customers `index` as they signed up (their first version), each
     row's alone: keyed draws of (seed, row), O(1) a row. created: their created_at."""
     pool = pools(settings.locale)
-    # one keyed uniform per draw below, in this order (the parts 0 .. 10)
-    uniforms = iter(keyed_unit(settings.seed, Stream.CUSTOMERS, index, part) for part in range(11))
+    # one keyed uniform per draw below, in this order (the parts 0 .. 10; the state's is
+    # signup_states')
+    parts = (*range(_STATE_PART), *range(_STATE_PART + 1, 11))
+    uniforms = iter(keyed_unit(settings.seed, Stream.CUSTOMERS, index, part) for part in parts)
 
     def pick(values: np.ndarray) -> np.ndarray:
         return (next(uniforms) * len(values)).astype(np.int64)
@@ -396,9 +401,17 @@ def drawn(settings: Settings, index: np.ndarray, created: np.ndarray) -> Drawn:
     born = np.minimum(origin, created // 86_400) - np.ceil(age * 365.25).astype(np.int64)
     balance = np.exp(np.log(250_000) + 1.4 * normal(next(uniforms), next(uniforms)))
     balance = np.clip(balance, 0, 100_000_000).astype(np.int64)
-    street, city, state = (pick(values) for values in (pool.streets, pool.cities, pool.states))
+    street, city = pick(pool.streets), pick(pool.cities)
+    state = signup_states(settings, index)
     postcode = next(uniforms)
     return Drawn(first, last, domain, born, balance, street, city, state, postcode)
+
+
+def signup_states(settings: Settings, index: np.ndarray) -> np.ndarray:
+    """The state (an index into pools(locale).states) customers `index` signed up in:
+    drawn()'s, alone (O(1) a customer)."""
+    unit = keyed_unit(settings.seed, Stream.CUSTOMERS, index, _STATE_PART)
+    return (unit * len(pools(settings.locale).states)).astype(np.int64)
 
 
 def email(settings: Settings, first: np.ndarray, last: np.ndarray, index: np.ndarray, domain):

@@ -8,7 +8,9 @@ the clock and sell along their customers' local day (:func:`zone_weights`).
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import hashlib
 import tomllib
 import zoneinfo
 from dataclasses import dataclass
@@ -34,9 +36,11 @@ FILE_NAME = "stores.csv"
 POPULARITY_SIGMA = 0.6
 TICKETS_PER_POPULARITY = 50.0  # sampling resolution (see streams.ticket_table)
 _TYPES = np.array(STORE_TYPES, dtype=np.bytes_)
-_ZONES: dict[str, dict[str, float]] = tomllib.loads(
-    files("customer_pipeline").joinpath("data/timezones.toml").read_text(encoding="utf-8")
-)
+_ZONES_TEXT = files("customer_pipeline").joinpath("data/timezones.toml").read_text(encoding="utf-8")
+#: Part of the dataset's identity: editing the file changes the data.
+ZONES_DIGEST: str = hashlib.sha256(_ZONES_TEXT.encode()).hexdigest()[:12]
+_ZONES: dict[str, dict[str, float]] = tomllib.loads(_ZONES_TEXT)
+_STATE_ZONES: dict[str, dict[str, str]] = _ZONES.pop("state_zones")
 
 
 def zone_names(locale: str) -> tuple[str, ...]:
@@ -48,6 +52,31 @@ def zone_weights(locale: str) -> np.ndarray:
     """The share of the country's people living in each of zone_names(locale)."""
     weights = np.array(list(_ZONES[locale].values()))
     return weights / weights.sum()
+
+
+@cache
+def state_zones(locale: str) -> np.ndarray:
+    """Per entry of pools(locale).states, its zone (an index into zone_names(locale)): a
+    customer lives in their state's zone. A country of one zone needs no table; one of
+    several maps every state (data/timezones.toml), else this is an error."""
+    states = pools(locale).states
+    names = zone_names(locale)
+    if len(names) == 1:
+        return np.zeros(len(states), dtype=np.int8)
+    table = _STATE_ZONES[locale]
+    unquoted = (next(csv.reader([state.decode()]))[0] for state in states)  # CSV text
+    return np.array([names.index(table[state]) for state in unquoted], dtype=np.int8)
+
+
+@cache
+def zone_pools(locale: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pool's states zone by zone: (the entries of pools(locale).states in zone
+    order, where each zone's start, how many each has): a uniform draw of a zone's
+    entries picks one of its states by people."""
+    zones = state_zones(locale)
+    size = np.bincount(zones, minlength=len(zone_names(locale)))
+    start = np.concatenate([[0], np.cumsum(size)[:-1]])
+    return np.argsort(zones, kind="stable"), start, size
 
 
 @cache

@@ -52,12 +52,19 @@ from customer_pipeline.generate.customers import (
     created_between,
     customer_ids,
     day_visits,
+    signup_states,
     spend_tier,
 )
 from customer_pipeline.generate.product_changes import on_sale
 from customer_pipeline.generate.products import demand_at, product_facts
 from customer_pipeline.generate.promotions import discounts, promotion_columns, promotion_lift
-from customer_pipeline.generate.stores import store_facts, utc_offsets, zone_weights
+from customer_pipeline.generate.stores import (
+    state_zones,
+    store_facts,
+    utc_offsets,
+    zone_names,
+    zone_weights,
+)
 from customer_pipeline.generate.streams import (
     Stream,
     stream,
@@ -182,6 +189,9 @@ class DayPlan:
     #: ... each visitor's spend tier (customers.spend_tier) x RESOLUTION: its lines' offset
     #: in _LINES_FLAT from its store's channel's row (store_lines_row)
     visitor_spend: np.ndarray
+    #: ... each visitor's time zone (stores.state_zones of their sign-up state: a move
+    #: keeps it); None in a country of one zone
+    visitor_zone: np.ndarray | None
     new_spend: np.ndarray  # the same of each new customer (see day_plan)
     blocks: int  # the day's blocks of lines
     new_signup_second: np.ndarray  # second of the day each new customer signed up
@@ -207,6 +217,9 @@ class DayPlan:
     store_lines_row: np.ndarray  # where each store's channel's first tier starts in _LINES_FLAT
     most_lines: int  # a basket's lines, at most (see basket_limit)
     store_hours: np.ndarray  # (stores, RESOLUTION) quantile table of the UTC hour of a sale
+    #: (zones, RESOLUTION): the UTC hour of an online sale to a customer of each zone
+    #: (None in a country of one zone: the online stores' rows of store_hours are it)
+    online_hours: np.ndarray | None
     store_zone: np.ndarray  # each store's time zone: index into stores.zone_names(locale)
     #: the day's sign-ups make their first purchase that day (online): block b's are
     #: newcomers b, b + blocks, ... (first_purchases); False without an online store
@@ -235,17 +248,35 @@ def transaction_chunks(settings: Settings, day: dt.date) -> list[tuple[int, int]
     return [(start, min(start + size, total)) for start in range(0, total, size)]
 
 
+def _local_hours(locale: str, day: dt.date) -> np.ndarray:
+    """(zones, UTC hour): the local hour in each of the locale's zones on `day`."""
+    return (np.arange(24) + utc_offsets(locale, day)[:, None]) % 24
+
+
+def _day_kind(day: dt.date) -> str:
+    return "weekend" if day.weekday() >= 5 else "weekday"
+
+
 def _store_hours(stores, locale: str, day: dt.date) -> np.ndarray:
     """Per store, the UTC hour of a sale: a retail store's profile within its opening
-    hours in its own zone; an online shop's along its customers' local day."""
-    kind = "weekend" if day.weekday() >= 5 else "weekday"
-    offsets = utc_offsets(locale, day)
-    local = (np.arange(24) + offsets[:, None]) % 24  # (zones, UTC hour): the local hour
+    hours in its own zone; an online shop's along its customers' local day, the zones'
+    mix (what a sale to a customer of unknown zone follows: a return's; a sale takes its
+    customer's zone's, online_hours)."""
+    kind = _day_kind(day)
+    local = _local_hours(locale, day)
     online = zone_weights(locale) @ HOURLY[("Online", kind)][local]
     local = local[stores.zone]
     open_ = (local >= stores.open_hour[:, None]) & (local < stores.close_hour[:, None])
     retail = HOURLY[("Retail", kind)][local] * open_
     return quantile_table(np.where(stores.online[:, None], online, retail))
+
+
+def _online_hours(locale: str, day: dt.date) -> np.ndarray | None:
+    """Per zone, the UTC hour of an online sale to a customer living there: the online
+    profile along their local day (None: the country has one zone)."""
+    if len(zone_names(locale)) == 1:
+        return None
+    return quantile_table(HOURLY[("Online", _day_kind(day))][_local_hours(locale, day)])
 
 
 def _visitors(
@@ -318,6 +349,11 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         new=new,
         visitors=visitors,
         visitor_spend=visitor_spend.astype(np.int16) * RESOLUTION,  # int16: half the visits' size
+        visitor_zone=(
+            np.take(state_zones(settings.locale), signup_states(settings, visitors))
+            if len(zone_names(settings.locale)) > 1
+            else None
+        ),
         new_spend=new_spend.astype(np.int16) * RESOLUTION,
         blocks=-(-count // BLOCK_ROWS),
         new_signup_second=created_between(settings, returning, everyone) - midnight,
@@ -343,6 +379,7 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         store_lines_row=stores.online.astype(np.int64) * SPEND_TIERS * RESOLUTION,
         most_lines=basket_limit(len(catalog.index)),
         store_hours=_store_hours(stores, settings.locale, day),
+        online_hours=_online_hours(settings.locale, day),
         store_zone=stores.zone,
         sign_ups_buy=bool(count and new and len(online)),
         lines=count,
@@ -479,10 +516,15 @@ def block_lines(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> 
     k = len(size)
     # the block's i-th first purchase is newcomer b + blocks x i: each sign-up's one
     newcomer = (block + plan.blocks * (np.cumsum(first_purchase) - 1)) % max(plan.new, 1)
-    visit = plan.visitors[(block + plan.blocks * np.arange(k)) % len(plan.visitors)]
-    customer = np.where(first_purchase, plan.returning + newcomer, visit)
+    visit_of = (block + plan.blocks * np.arange(k)) % len(plan.visitors)
+    customer = np.where(first_purchase, plan.returning + newcomer, plan.visitors[visit_of])
     method = _METHOD_TABLE[plan.store_online[store].astype(np.intp), rng.integers(0, RESOLUTION, k)]
-    hour = plan.store_hours[store, rng.integers(0, RESOLUTION, k)].astype(np.int64)
+    at = rng.integers(0, RESOLUTION, k)
+    hour = plan.store_hours[store, at].astype(np.int64)
+    if plan.online_hours is not None:  # an online sale along its customer's local day
+        (online,) = np.nonzero(plan.store_online[store] & ~first_purchase)
+        zone = np.take(plan.visitor_zone, visit_of[online])
+        hour[online] = plan.online_hours[zone, at[online]]
     second = hour * 3600 + rng.integers(0, 3600, k)
     if plan.new:  # a first purchase comes after the sign-up, the same day
         signed_up = plan.new_signup_second[newcomer]
