@@ -221,3 +221,16 @@ def test_every_state_lives_in_a_zone_of_its_country(locale: str) -> None:
         # the customers' states (the pool, drawn evenly) spread over the zones the same way
         shares = np.array([np.mean(lives_in == zone) for zone in zone_names(locale)])
         assert np.allclose(shares, census, atol=0.001)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_offsets_of_many_days_are_each_day_s(locale: str) -> None:
+    """stores.utc_offsets_on (a year's offsets from a few look-ups) agrees with zoneinfo
+    on every day of seven years, the changes of the clocks included."""
+    from customer_pipeline.generate.stores import utc_offsets, utc_offsets_on
+
+    first = dt.date(2020, 1, 1)
+    days = np.arange(7 * 366) + int(np.datetime64(first, "D").astype(np.int64))
+    each = [utc_offsets(locale, first + dt.timedelta(days=i)) for i in range(len(days))]
+    assert np.array_equal(utc_offsets_on(locale, days), np.array(each))
+    assert len(np.unique(utc_offsets_on(locale, days)[:, 0])) == 2  # summer time

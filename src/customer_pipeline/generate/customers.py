@@ -32,7 +32,9 @@ import numpy as np
 
 from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.calendar import signup_days_of
+from customer_pipeline.generate.catalog import HOURLY
 from customer_pipeline.generate.pools import pools
+from customer_pipeline.generate.stores import state_zones, utc_offsets_on
 from customer_pipeline.generate.streams import (
     Stream,
     deal,
@@ -172,20 +174,46 @@ def customer_ids(settings: Settings, index: np.ndarray) -> np.ndarray:
 def created_of(settings: Settings, index: np.ndarray) -> np.ndarray:
     """created_at of customers `index` (seconds since 1970; any order), each one's alone:
     the sign-up day (an initial customer's: some time in the SIGNUP_YEARS before the
-    history start) and a second of it, keyed draws of (seed, customer), O(1) a customer.
-    A day's changes of 28,000 customers among millions read 28,000, not their blocks."""
+    history start) and a second of it (signup_seconds), keyed draws of (seed, customer),
+    O(1) a customer. A day's changes of 28,000 customers among millions read 28,000, not
+    their blocks."""
     index = np.asarray(index, dtype=np.int64)
     day = signup_days_of(settings, index)
-    time_of_day = keyed_bits(settings.seed, Stream.CREATED, index, 0) % np.uint64(86_400)
     before_start = keyed_bits(settings.seed, Stream.CREATED, index, 1) % np.uint64(
         SIGNUP_YEARS * 365 * 86_400 - 1
     )
     origin = np.datetime64(settings.history_start, "s").astype(np.int64)
-    return np.where(
-        day >= 0,
-        day * 86_400 + time_of_day.astype(np.int64),
-        origin - 1 - before_start.astype(np.int64),
+    late = np.flatnonzero(day >= 0)
+    created = origin - 1 - before_start.astype(np.int64)
+    created[late] = day[late] * 86_400 + signup_seconds(settings, index[late], day[late])
+    return created
+
+
+def signup_seconds(settings: Settings, index: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """The second of its (UTC) day at which each of customers `index` signs up on `day`
+    (days since 1970): an hour of the online sales' profile of that day (weekday or
+    weekend) in the customer's local time, the zone of the state they sign up in."""
+    if not len(index):
+        return np.zeros(0, dtype=np.int64)
+    unit = (keyed_bits(settings.seed, Stream.CREATED, index, 0) >> np.uint64(11)) * 2.0**-53
+    within = keyed_bits(settings.seed, Stream.CREATED, index, 2) % np.uint64(3600)
+    weekend = (day + 3) % 7 >= 5  # 1970-01-01 was a Thursday
+    local = np.where(
+        weekend,
+        np.searchsorted(_SIGNUP_CDF["weekend"], unit, side="right"),
+        np.searchsorted(_SIGNUP_CDF["weekday"], unit, side="right"),
     )
+    zone = np.take(state_zones(settings.locale), signup_states(settings, index))
+    offset = utc_offsets_on(settings.locale, day)[np.arange(len(day)), zone]
+    hour = (local - offset) % 24
+    return hour * 3600 + within.astype(np.int64)
+
+
+#: The hour of a sign-up (local): the online sales' profile, as cumulative shares.
+_SIGNUP_CDF = {
+    kind: np.cumsum(HOURLY[("Online", kind)]) / HOURLY[("Online", kind)].sum()
+    for kind in ("weekday", "weekend")
+}
 
 
 @lru_cache(maxsize=512)

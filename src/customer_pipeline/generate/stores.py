@@ -83,9 +83,44 @@ def zone_pools(locale: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def utc_offsets(locale: str, day: dt.date) -> np.ndarray:
     """Each zone's offset from UTC on `day` (whole hours, at local noon: daylight saving
     time included)."""
-    noon = dt.datetime(day.year, day.month, day.day, 12)
-    offsets = [noon.replace(tzinfo=zoneinfo.ZoneInfo(z)).utcoffset() for z in _ZONES[locale]]
-    return np.array([round(offset.total_seconds() / 3600) for offset in offsets])
+    return np.array([_offset(zone, day) for zone in _ZONES[locale]])
+
+
+def _offset(zone: str, day: dt.date) -> int:
+    noon = dt.datetime(day.year, day.month, day.day, 12, tzinfo=zoneinfo.ZoneInfo(zone))
+    return round(noon.utcoffset().total_seconds() / 3600)
+
+
+def utc_offsets_on(locale: str, days: np.ndarray) -> np.ndarray:
+    """utc_offsets() of many days at once (days since 1970): (len(days), zones)."""
+    years = (days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64)) + 1970
+    out = np.empty((len(days), len(_ZONES[locale])), dtype=np.int64)
+    for year in np.unique(years):
+        these = np.flatnonzero(years == year)
+        first = int(np.datetime64(f"{year}-01-01", "D").astype(np.int64))
+        for z, zone in enumerate(_ZONES[locale]):
+            out[these, z] = _year_offsets(zone, int(year))[days[these] - first]
+    return out
+
+
+@cache
+def _year_offsets(zone: str, year: int) -> np.ndarray:
+    """The zone's _offset() on each day of `year`: read on each month's first day, and
+    where it differs from the next month's, the day it changes found by bisection (the
+    clocks change at most once a month); about 25 look-ups, not 365."""
+    start = dt.date(year, 1, 1)
+    firsts = [dt.date(year + month // 12, month % 12 + 1, 1) for month in range(13)]
+    at = [_offset(zone, day) for day in firsts]
+    out = np.empty((dt.date(year + 1, 1, 1) - start).days, dtype=np.int64)
+    for month in range(12):
+        low, high = firsts[month], firsts[month + 1]  # the offset is at[month] on low
+        out[(low - start).days : (high - start).days] = at[month]
+        if at[month] != at[month + 1]:
+            while (high - low).days > 1:  # on low the old offset, on high the new
+                middle = low + (high - low) // 2
+                low, high = (middle, high) if _offset(zone, middle) == at[month] else (low, middle)
+            out[(high - start).days : (firsts[month + 1] - start).days] = at[month + 1]
+    return out
 
 
 @dataclass(frozen=True)
