@@ -3,7 +3,8 @@ zone, and online shops.
 
 A store's time zone is one of its country's (``data/timezones.toml``), drawn with the
 zones' shares of the population; opening hours are local. Online shops are open around
-the clock and sell along their customers' local day (:func:`zone_weights`).
+the clock and sell along each customer's local day: a customer lives in the zone of
+their state (:func:`state_zones`; a move stays within it).
 """
 
 from __future__ import annotations

@@ -16,10 +16,10 @@ baskets, persistently, so that a month's sales are skewed by what households spe
 visit as well as by how often they come), and hold at most a quarter of the catalog.
 Who comes follows the customers' rhythm (:func:`.customers.day_visits`), each visit
 used about once a day (:func:`_visitors`); a closed account never comes (only lapsed
-customers close, after their lapse: :mod:`.customer_changes`); a share of the day's
-sign-ups buy online on their first day, after signing up. When follows each store's
-opening hours in its local time zone and an hour-of-day profile that differs between
-weekdays and weekends.
+customers close, after their lapse: :mod:`.customer_changes`); every one of the
+day's sign-ups makes a first purchase online that day, after signing up. When follows
+each store's opening hours in its local time zone (online: the customer's zone) and an
+hour-of-day profile that differs between weekdays and weekends.
 """
 
 from __future__ import annotations
