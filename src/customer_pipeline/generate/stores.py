@@ -84,7 +84,8 @@ def zone_pools(locale: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def utc_offsets(locale: str, day: dt.date) -> np.ndarray:
     """Each zone's offset from UTC on `day` (whole hours, at local noon: daylight saving
     time included)."""
-    return np.array([_offset(zone, day) for zone in _ZONES[locale]])
+    ordinal = np.array([np.datetime64(day, "D").astype(np.int64)])
+    return utc_offsets_on(locale, ordinal)[0]
 
 
 def _offset(zone: str, day: dt.date) -> int:
@@ -93,7 +94,8 @@ def _offset(zone: str, day: dt.date) -> int:
 
 
 def utc_offsets_on(locale: str, days: np.ndarray) -> np.ndarray:
-    """utc_offsets() of many days at once (days since 1970): (len(days), zones)."""
+    """utc_offsets() of many days at once (days since 1970): (len(days), zones), from
+    each year's table (_year_offsets)."""
     years = (days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64)) + 1970
     out = np.empty((len(days), len(_ZONES[locale])), dtype=np.int64)
     for year in np.unique(years):

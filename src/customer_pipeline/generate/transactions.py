@@ -62,7 +62,6 @@ from customer_pipeline.generate.stores import (
     state_zones,
     store_facts,
     utc_offsets,
-    zone_names,
     zone_weights,
 )
 from customer_pipeline.generate.streams import (
@@ -190,8 +189,8 @@ class DayPlan:
     #: in _LINES_FLAT from its store's channel's row (store_lines_row)
     visitor_spend: np.ndarray
     #: ... each visitor's time zone (stores.state_zones of their sign-up state: a move
-    #: keeps it); None in a country of one zone
-    visitor_zone: np.ndarray | None
+    #: keeps it)
+    visitor_zone: np.ndarray
     new_spend: np.ndarray  # the same of each new customer (see day_plan)
     blocks: int  # the day's blocks of lines
     new_signup_second: np.ndarray  # second of the day each new customer signed up
@@ -218,8 +217,7 @@ class DayPlan:
     most_lines: int  # a basket's lines, at most (see basket_limit)
     store_hours: np.ndarray  # (stores, RESOLUTION) quantile table of the UTC hour of a sale
     #: (zones, RESOLUTION): the UTC hour of an online sale to a customer of each zone
-    #: (None in a country of one zone: the online stores' rows of store_hours are it)
-    online_hours: np.ndarray | None
+    online_hours: np.ndarray
     store_zone: np.ndarray  # each store's time zone: index into stores.zone_names(locale)
     #: the day's sign-ups make their first purchase that day (online): block b's are
     #: newcomers b, b + blocks, ... (first_purchases); False without an online store
@@ -271,11 +269,9 @@ def _store_hours(stores, locale: str, day: dt.date) -> np.ndarray:
     return quantile_table(np.where(stores.online[:, None], online, retail))
 
 
-def _online_hours(locale: str, day: dt.date) -> np.ndarray | None:
+def _online_hours(locale: str, day: dt.date) -> np.ndarray:
     """Per zone, the UTC hour of an online sale to a customer living there: the online
-    profile along their local day (None: the country has one zone)."""
-    if len(zone_names(locale)) == 1:
-        return None
+    profile along their local day."""
     return quantile_table(HOURLY[("Online", _day_kind(day))][_local_hours(locale, day)])
 
 
@@ -349,11 +345,7 @@ def day_plan(settings: Settings, day: dt.date) -> DayPlan:
         new=new,
         visitors=visitors,
         visitor_spend=visitor_spend.astype(np.int16) * RESOLUTION,  # int16: half the visits' size
-        visitor_zone=(
-            np.take(state_zones(settings.locale), signup_states(settings, visitors))
-            if len(zone_names(settings.locale)) > 1
-            else None
-        ),
+        visitor_zone=np.take(state_zones(settings.locale), signup_states(settings, visitors)),
         new_spend=new_spend.astype(np.int16) * RESOLUTION,
         blocks=-(-count // BLOCK_ROWS),
         new_signup_second=created_between(settings, returning, everyone) - midnight,
@@ -521,10 +513,10 @@ def block_lines(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> 
     method = _METHOD_TABLE[plan.store_online[store].astype(np.intp), rng.integers(0, RESOLUTION, k)]
     at = rng.integers(0, RESOLUTION, k)
     hour = plan.store_hours[store, at].astype(np.int64)
-    if plan.online_hours is not None:  # an online sale along its customer's local day
-        (online,) = np.nonzero(plan.store_online[store] & ~first_purchase)
-        zone = np.take(plan.visitor_zone, visit_of[online])
-        hour[online] = plan.online_hours[zone, at[online]]
+    # an online sale along its customer's local day
+    (online,) = np.nonzero(plan.store_online[store] & ~first_purchase)
+    zone = np.take(plan.visitor_zone, visit_of[online])
+    hour[online] = plan.online_hours[zone, at[online]]
     second = hour * 3600 + rng.integers(0, 3600, k)
     if plan.new:  # a first purchase comes after the sign-up, the same day
         signed_up = plan.new_signup_second[newcomer]
