@@ -31,6 +31,21 @@ os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="customer-pipeline-cache-
 atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
 
 
+#: Modules that start a whole Airflow (its API server, scheduler, DAG processor, workers):
+#: `make test` runs them in one worker process, one after the other, never side by side on
+#: the same cores.
+WHOLE_AIRFLOW = {"test_airflow_standalone", "test_celery"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist's --dist loadgroup (make test), a module's tests run in one worker
+    (they share its module fixtures), and the WHOLE_AIRFLOW modules in the same one."""
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2] if item.module else item.nodeid
+        group = "whole-airflow" if module in WHOLE_AIRFLOW else module
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """TEST_DATABASE_URL, or an embedded PostgreSQL started (and deleted) for this session.
