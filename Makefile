@@ -89,12 +89,12 @@ celery: install
 	$(RUN) honcho -f Procfile.celery -e $(AIRFLOW_HOME)/secrets.env start -c worker=$(WORKERS)
 
 # The suite in TEST_WORKERS processes (pytest-xdist): each module's tests in one of them,
-# sharing its fixtures (tests/conftest.py groups them); with 1, in this process.
+# sharing its fixtures (tests/conftest.py's scheduler); with 1, in this process.
 TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(min(4, os.cpu_count() or 1))')
 test: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) pytest $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
+	$(RUN) pytest $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadscope)
 
 lint: install
 	$(RUN) ruff check .

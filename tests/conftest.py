@@ -37,13 +37,21 @@ atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
 WHOLE_AIRFLOW = {"test_airflow_standalone", "test_celery"}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist's --dist loadgroup (make test), a module's tests run in one worker
-    (they share its module fixtures), and the WHOLE_AIRFLOW modules in the same one."""
-    for item in items:
-        module = item.module.__name__.rpartition(".")[2] if item.module else item.nodeid
-        group = "whole-airflow" if module in WHOLE_AIRFLOW else module
-        item.add_marker(pytest.mark.xdist_group(group))
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook (make test runs it)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # -> xdist's scheduler
+    """Under --dist loadscope, each module's tests in one worker (they share its module
+    fixtures), and the WHOLE_AIRFLOW modules in the same one. (xdist's loadgroup marks
+    would say the same, but xdist 3.8 cannot apply them under pytest 9.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "whole-airflow" if Path(module).stem in WHOLE_AIRFLOW else module
+
+    return ByModule(config, log)
 
 
 @pytest.fixture(scope="session")
