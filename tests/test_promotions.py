@@ -16,8 +16,14 @@ import pytest
 
 from conftest import day_lines, expected_rows, generate_day, read_csv
 from customer_pipeline.errors import QualityError
+from customer_pipeline.generate import csvfile
 from customer_pipeline.generate.catalog import CATEGORIES, PROMOTIONS
-from customer_pipeline.generate.promotions import discounts, offers_on, promotions_through
+from customer_pipeline.generate.promotions import (
+    discounts,
+    offers_on,
+    promotion_columns,
+    promotions_through,
+)
 from customer_pipeline.generate.transactions import day_plan
 from customer_pipeline.pipeline import run_day
 from customer_pipeline.quality import check_data_quality
@@ -64,6 +70,27 @@ def test_a_discount_is_never_negative_nor_the_whole_line() -> None:
     promotion, discount = discounts(settings, BLACK_FRIDAY, product, line)
     assert ((discount >= 0) & (discount < line)).all()
     assert ((discount > 0) <= (promotion >= 0)).all() and (discount > 0).any()
+
+
+def test_the_promotion_fields_read_the_same_whatever_the_discounts_size() -> None:
+    """promotion_columns formats small discounts from a table and large ones apart: the
+    same text either way ("id,discount", or ",0.00" without a promotion)."""
+    settings = Settings()
+    offers = offers_on(settings, BLACK_FRIDAY)
+    ids = [bytes(row).strip(b"\0").decode() for row in csvfile.matrix(offers.ids_text)]
+    promotion = np.array([-1, 0, 1, 0, 1, -1])
+    discount = np.array([0, 7, 1_234, 99_999, 100_000, 0])
+
+    def text(promotion: np.ndarray, discount: np.ndarray) -> list[str]:
+        rows = csvfile._rows([promotion_columns(settings, BLACK_FRIDAY, promotion, discount)])
+        return bytes(rows).decode().splitlines()
+
+    expected = [
+        f"{ids[p] if p >= 0 else ''},{d // 100}.{d % 100:02d}"
+        for p, d in zip(promotion, discount, strict=True)
+    ]
+    assert text(promotion, discount) == expected  # one discount needs the large path
+    assert text(promotion[:4], discount[:4]) == expected[:4]  # the table alone
 
 
 def promoted_and_a_day_without(settings: Settings, day: dt.date) -> tuple[np.ndarray, dt.date]:

@@ -155,7 +155,7 @@ def _lines_weights() -> np.ndarray:
     return _padded(tuple(rows))
 
 
-_METHOD_TABLE = quantile_table(np.array(PAYMENT_MIX))  # rows: Retail, Online
+_METHOD_FLAT = quantile_table(np.array(PAYMENT_MIX)).ravel()  # rows: Retail, Online
 _LINES_WEIGHTS = _lines_weights()
 #: rows: Retail's tiers, then Online's (see _lines_weights); lines per basket
 _LINES_TABLE = quantile_table(_LINES_WEIGHTS) + 1
@@ -458,22 +458,23 @@ def _products(
     complements (COMPLEMENT_SHARE, when its kind has some), else from the same category
     (RELATED_SHARE) or by popularity; never twice in a basket."""
     n = len(basket)
-    rank = np.arange(n) - (np.cumsum(size) - size)[basket]
+    starts = np.cumsum(size) - size  # each basket's first line (a basket's lines are in a row)
+    rank = np.arange(n) - np.take(starts, basket)
     first = weighted_sample(rng, plan.product_tickets, len(size))
-    category = plan.product_category[first][basket]
-    pick = plan.category_start[category] + (rng.random(n) * plan.category_size[category]).astype(
-        np.int64
-    )
+    category = np.take(np.take(plan.product_category, first), basket)
+    pick = np.take(plan.category_start, category) + (
+        rng.random(n) * np.take(plan.category_size, category)
+    ).astype(np.int64)
     product = np.where(
         rng.random(n) < RELATED_SHARE,
-        plan.category_tickets[pick],
+        np.take(plan.category_tickets, pick),
         weighted_sample(rng, plan.product_tickets, n),
     )
     draws = stream(plan.seed, Stream.TRANSACTIONS, plan.ordinal, block, part=COMPLEMENTS_PART)
     chosen = np.flatnonzero(draws.random(n) < COMPLEMENT_SHARE)
     complement = _complements(draws, plan, np.take(plan.product_kind[first], basket[chosen]))
     product[chosen] = np.where(complement >= 0, complement, product[chosen])
-    product[rank == 0] = first
+    product[starts] = first
     products = len(plan.price_cents)
     lines = np.arange(n)  # the lines to check: all, then those of baskets that repeated
     for _ in range(REDRAWS):  # a repeated product is drawn again, by popularity
@@ -509,12 +510,13 @@ def block_lines(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> 
     # the block's i-th first purchase is newcomer b + blocks x i: each sign-up's one
     newcomer = (block + plan.blocks * (np.cumsum(first_purchase) - 1)) % max(plan.new, 1)
     visit_of = (block + plan.blocks * np.arange(k)) % len(plan.visitors)
-    customer = np.where(first_purchase, plan.returning + newcomer, plan.visitors[visit_of])
-    method = _METHOD_TABLE[plan.store_online[store].astype(np.intp), rng.integers(0, RESOLUTION, k)]
+    customer = np.where(first_purchase, plan.returning + newcomer, np.take(plan.visitors, visit_of))
+    online = np.take(plan.store_online, store)
+    method = np.take(_METHOD_FLAT, online * RESOLUTION + rng.integers(0, RESOLUTION, k))
     at = rng.integers(0, RESOLUTION, k)
-    hour = plan.store_hours[store, at].astype(np.int64)
+    hour = np.take(plan.store_hours.ravel(), store * RESOLUTION + at).astype(np.int64)
     # an online sale along its customer's local day
-    (online,) = np.nonzero(plan.store_online[store] & ~first_purchase)
+    (online,) = np.nonzero(online & ~first_purchase)
     zone = np.take(plan.visitor_zone, visit_of[online])
     hour[online] = plan.online_hours[zone, at[online]]
     second = hour * 3600 + rng.integers(0, 3600, k)
@@ -595,7 +597,6 @@ def _columns(settings: Settings, day: dt.date, plan: DayPlan, sale: Sale) -> lis
     lines = sale.lines
     basket = lines.basket_of_line
     product = lines.product
-    promotion_id, discount_text = promotion_columns(settings, day, sale.promotion, sale.discount)
     return [
         csvfile.joined(*sale.line_ids),
         _take(_basket_fields(settings, day, lines, sale.basket_ids), basket),
@@ -607,24 +608,9 @@ def _columns(settings: Settings, day: dt.date, plan: DayPlan, sale: Sale) -> lis
         csvfile.joined(_take(_QUANTITY_TEXT, lines.quantity), _take(plan.price_text, product)),
         csvfile.joined(
             _take(_METHODS, np.take(lines.method, basket)),
-            *_promotion_fields(sale.promotion, promotion_id, discount_text),
+            *promotion_columns(settings, day, sale.promotion, sale.discount),
         ),
     ]
-
-
-_NO_PROMOTION = np.frombuffer(b",0.00", dtype=np.uint8)
-
-
-def _promotion_fields(promotion: np.ndarray, ids, discount) -> tuple[np.ndarray, ...]:
-    """ "promotion_id,discount_amount" as pieces whose padding is one run of NUL bytes on
-    a line without a promotion (then ",0.00", the comma moved past the padding)."""
-    none = promotion < 0
-    text = csvfile.matrix(discount).copy()  # row assignments: cheaper than np.where's
-    text[none] = 0
-    text[none, -len(_NO_PROMOTION) :] = _NO_PROMOTION
-    comma = np.full((len(promotion), 1), ord(","), dtype=np.uint8)
-    comma[none] = 0
-    return ids, comma, text
 
 
 def chunk_file_name(chunk: int) -> str:
