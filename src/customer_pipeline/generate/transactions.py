@@ -511,12 +511,12 @@ def block_lines(settings: Settings, day: dt.date, plan: DayPlan, block: int) -> 
     newcomer = (block + plan.blocks * (np.cumsum(first_purchase) - 1)) % max(plan.new, 1)
     visit_of = (block + plan.blocks * np.arange(k)) % len(plan.visitors)
     customer = np.where(first_purchase, plan.returning + newcomer, np.take(plan.visitors, visit_of))
-    online = np.take(plan.store_online, store)
-    method = np.take(_METHOD_FLAT, online * RESOLUTION + rng.integers(0, RESOLUTION, k))
+    at_online_store = np.take(plan.store_online, store)
+    method = np.take(_METHOD_FLAT, at_online_store * RESOLUTION + rng.integers(0, RESOLUTION, k))
     at = rng.integers(0, RESOLUTION, k)
     hour = np.take(plan.store_hours.ravel(), store * RESOLUTION + at).astype(np.int64)
     # an online sale along its customer's local day
-    (online,) = np.nonzero(online & ~first_purchase)
+    (online,) = np.nonzero(at_online_store & ~first_purchase)
     zone = np.take(plan.visitor_zone, visit_of[online])
     hour[online] = plan.online_hours[zone, at[online]]
     second = hour * 3600 + rng.integers(0, 3600, k)
